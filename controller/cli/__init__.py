@@ -1,0 +1,63 @@
+"""The ``liquidnode`` command line.
+
+One module per subcommand in this package; each exposes ``add_parser(subparsers)`` and
+``run(args) -> int``. Modules import heavy dependencies (mujoco, torch) inside ``run`` so
+that ``liquidnode --help`` is instant and the runtime commands never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from controller.errors import LiquidNodeError
+
+#: Subcommands in the order ``--help`` lists them.
+SUBCOMMANDS = ("sim", "eval", "train", "deploy", "twin", "replay", "logs", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line: ``liquidnode sim: error: ...``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available subcommand."""
+    parser = _Parser(
+        prog="liquidnode",
+        description=(
+            "Run liquid neural network (CfC/LTC/NCP) policies in a fixed-rate control loop, "
+            "against MuJoCo simulations or a microcontroller over serial."
+        ),
+    )
+    from controller import __version__
+
+    parser.add_argument("--version", action="version", version=f"liquidnode {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"controller.cli.{name}_cmd")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``liquidnode`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LiquidNodeError as exc:
+        print(f"liquidnode {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"liquidnode {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

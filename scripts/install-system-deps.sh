@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs: the AVR toolchain and simavr (the reference firmware
+# runs in an emulated ATmega328P), and OSMesa/EGL for MuJoCo's offscreen renderer (--video).
+set -euo pipefail
+pkgs=(gcc make pkg-config gcc-avr binutils-avr avr-libc simavr libsimavr-dev libelf-dev
+      libosmesa6 libegl1 libgl1 libglfw3)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then echo "system packages: all present"; exit 0; fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
