@@ -96,6 +96,12 @@ class Plant(ABC):
 
     spec: PlantSpec
 
+    #: True for a device that samples on its own clock (a serial robot streaming observations
+    #: every control period): the loop then does not sleep; ``observe`` blocks until the next
+    #: sample arrives and ``dt`` is the measured time between samples. False for simulations,
+    #: which the loop paces (real-time mode) or runs as fast as possible (fast mode).
+    self_paced: bool = False
+
     @abstractmethod
     def connect(self) -> None:
         """Open the plant (load the model, open the port, handshake). Idempotent."""
