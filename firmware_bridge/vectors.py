@@ -172,7 +172,9 @@ def build_vectors() -> dict[str, Any]:
     return {
         "protocol_version": 1,
         "crc16": [{"input_hex": b.hex(), "crc": crc16_ccitt_false(b)} for b in crc_inputs],
-        "cobs": [{"decoded_hex": b.hex(), "encoded_hex": cobs.encode(b).hex()} for b in cobs_inputs],
+        "cobs": [
+            {"decoded_hex": b.hex(), "encoded_hex": cobs.encode(b).hex()} for b in cobs_inputs
+        ],
         "frames": frames,
         "invalid": [{"name": n, "wire_hex": w.hex(), "reason": r} for n, w, r in _invalid()],
         "streams": [_stream()],
