@@ -1,0 +1,205 @@
+"""The policy: normalise the observation, step the liquid cell, map its output to an action.
+
+``Policy.step(obs, dt)`` computes, with the state carried inside (constant memory)::
+
+    x = clip((obs - obs_mean) / obs_std, -clip, clip)       # float32 (obs_dim,)
+    y, state = cell.step(x, state, ts=dt * time_scale)      # float32 (act_dim,)
+    action = action_offset + action_scale * squash(y)       # float64 (act_dim,), env units
+
+``obs`` is in env units (order of the metadata's ``observation_space.names``), ``dt`` is the
+measured time since the previous tick in seconds (> 0), ``action`` is in env units, *before*
+the safety layer clamps it. The runtime is numpy only; it never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from controller import cells
+from controller.errors import PolicyFileError, SpaceMismatchError
+from controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
+
+_INF = math.inf
+
+
+class Policy:
+    """A liquid policy with its hidden state.
+
+    Attributes:
+        metadata: the file's :class:`~controller.policy_file.PolicyMetadata`.
+        obs_dim: observation length.
+        act_dim: action length.
+        state_dim: hidden-state length (see the cell's docstring for the layout).
+        cell: the numpy cell (:class:`controller.cells.Cell`).
+    """
+
+    def __init__(
+        self,
+        metadata: PolicyMetadata,
+        cell: cells.Cell,
+        obs_mean: np.ndarray | None = None,
+        obs_std: np.ndarray | None = None,
+        action_scale: np.ndarray | None = None,
+        action_offset: np.ndarray | None = None,
+    ) -> None:
+        """Assemble a policy; normalisation and action mapping default to the identity."""
+        self.metadata = metadata
+        self.cell = cell
+        self.obs_dim = int(metadata.obs_dim)
+        self.act_dim = int(metadata.act_dim)
+        self.state_dim = int(cell.state_dim)
+        if cell.input_size != self.obs_dim or cell.output_dim != self.act_dim:
+            raise SpaceMismatchError(
+                f"cell maps {cell.input_size} -> {cell.output_dim} values but metadata says "
+                f"obs_dim {self.obs_dim}, act_dim {self.act_dim}"
+            )
+
+        def vec(value: np.ndarray | None, dim: int, fill: float) -> np.ndarray:
+            out = np.full(dim, fill, np.float32) if value is None else np.asarray(value, np.float32)
+            return out.reshape(dim).copy()
+
+        self.obs_mean = vec(obs_mean, self.obs_dim, 0.0)
+        self.obs_std = vec(obs_std, self.obs_dim, 1.0)
+        self.action_scale = vec(action_scale, self.act_dim, 1.0)
+        self.action_offset = vec(action_offset, self.act_dim, 0.0)
+        # float64 working copies: normalisation runs in float64, the cell in float32
+        self._mean64 = self.obs_mean.astype(np.float64)
+        self._inv_std64 = 1.0 / self.obs_std.astype(np.float64)
+        self._scale64 = self.action_scale.astype(np.float64)
+        self._offset64 = self.action_offset.astype(np.float64)
+        clip = metadata.normalization.get("clip")
+        self._clip = _INF if clip is None else float(clip)
+        self._tanh = metadata.action.get("squash", "none") == "tanh"
+        self._time_scale = float(metadata.time_scale)
+        self._obs_shape = (self.obs_dim,)
+        self._norm = np.zeros(self.obs_dim, np.float64)
+        self._x = np.zeros(self.obs_dim, np.float32)
+        self._own = np.zeros(self.state_dim, np.float32)
+        self._h = self._own
+
+    # ----------------------------------------------------------------- files
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Policy:
+        """Load a policy file; raises PolicyFileError naming the problem and the path."""
+        meta, tensors = read_policy_file(path)
+        cell_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("cell.")}
+        try:
+            cell = cells.build_cell(meta.cell, cell_tensors)
+        except (ValueError, KeyError) as exc:
+            raise PolicyFileError(f"policy file {path}: {exc}") from None
+        return cls(
+            meta,
+            cell,
+            tensors["obs_mean"],
+            tensors["obs_std"],
+            tensors["action_scale"],
+            tensors["action_offset"],
+        )
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Every tensor of the policy file (``cell.``-prefixed cell weights included)."""
+        out = {
+            "obs_mean": self.obs_mean.copy(),
+            "obs_std": self.obs_std.copy(),
+            "action_scale": self.action_scale.copy(),
+            "action_offset": self.action_offset.copy(),
+        }
+        out.update({f"cell.{k}": v for k, v in self.cell.weights().items()})
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the policy to a safetensors policy file (atomically)."""
+        write_policy_file(path, self.metadata, self.tensors())
+
+    # ----------------------------------------------------------------- running
+    @property
+    def is_trained(self) -> bool:
+        """False when the provenance says ``"trained": false`` (e.g. a random placeholder)."""
+        return bool(self.metadata.provenance.get("trained", True))
+
+    @property
+    def state(self) -> np.ndarray:
+        """Hidden state, float32 ``(state_dim,)`` (a copy); setting copies the value in."""
+        return self._h.copy()
+
+    @state.setter
+    def state(self, value: np.ndarray) -> None:
+        arr = np.asarray(value, dtype=np.float32)
+        if arr.shape != (self.state_dim,):
+            raise SpaceMismatchError(
+                f"state shape {arr.shape} does not match the policy's ({self.state_dim},)"
+            )
+        self._own[:] = arr
+        self._h = self._own
+
+    def reset(self) -> None:
+        """Hidden state := zeros (start of an episode)."""
+        self._own.fill(0.0)
+        self._h = self._own
+
+    def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
+        """One tick: ``obs`` float ``(obs_dim,)`` env units, ``dt`` seconds > 0.
+
+        Returns the action, a new float64 array ``(act_dim,)`` in env units (not clamped).
+        Raises SpaceMismatchError on a wrong observation shape and ValueError on a bad ``dt``.
+        """
+        if np.shape(obs) != self._obs_shape:
+            raise SpaceMismatchError(
+                f"observation shape {np.shape(obs)} does not match the policy's ({self.obs_dim},)"
+            )
+        if not 0.0 < dt < _INF:
+            raise ValueError(f"dt must be a finite number of seconds > 0, got {dt!r}")
+        norm = self._norm
+        np.subtract(obs, self._mean64, out=norm)
+        norm *= self._inv_std64
+        if self._clip != _INF:
+            np.clip(norm, -self._clip, self._clip, out=norm)
+        x = self._x
+        x[:] = norm
+        y, self._h = self.cell.step(x, self._h, dt * self._time_scale)
+        action = np.tanh(y, dtype=np.float64) if self._tanh else y.astype(np.float64)
+        action *= self._scale64
+        action += self._offset64
+        return action
+
+
+def random_policy(
+    obs_dim: int,
+    act_dim: int,
+    *,
+    cell: str = "cfc",
+    units: int = 16,
+    seed: int = 0,
+    obs_mean: np.ndarray | None = None,
+    obs_std: np.ndarray | None = None,
+    action_scale: np.ndarray | None = None,
+    action_offset: np.ndarray | None = None,
+    **meta: Any,
+) -> Policy:
+    """A randomly initialised policy (numpy only), for tests and placeholders.
+
+    Args:
+        obs_dim: observation length.
+        act_dim: action length.
+        cell: ``"cfc"`` (with ``proj_size=act_dim`` unless ``units == act_dim``; extra cell
+            options via ``cell_options={"mode": ..., "backbone_units": ...}``), ``"wired_cfc"``
+            or ``"ltc"`` (AutoNCP wiring of ``units`` neurons, ``act_dim`` motor neurons;
+            ``units`` must exceed ``act_dim + 2``; ``"ltc_fc"`` = fully connected LTC).
+        units: number of hidden units / neurons.
+        seed: seed of the weights (and of the wiring).
+        obs_mean, obs_std, action_scale, action_offset: as in :class:`Policy` (identity if None).
+        **meta: further :class:`PolicyMetadata` fields (``env_id``, ``time_scale``,
+            ``control_rate_hz``, ``action_space``, ``provenance``, ...).
+    """
+    from controller.cells import random_init
+
+    options = dict(meta.pop("cell_options", {}) or {})
+    config, tensors = random_init.random_cell(cell, obs_dim, act_dim, units, seed, **options)
+    meta.setdefault("provenance", {"trained": False, "note": "random weights", "seed": seed})
+    metadata = PolicyMetadata(cell=config, obs_dim=obs_dim, act_dim=act_dim, **meta)
+    cell_obj = cells.build_cell(config, tensors)
+    return Policy(metadata, cell_obj, obs_mean, obs_std, action_scale, action_offset)
