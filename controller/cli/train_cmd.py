@@ -1,0 +1,101 @@
+"""``liquidnode train``: train a liquid policy with recurrent PPO and write a policy file.
+
+Every field of :class:`controller.train.config.TrainConfig` is a flag (``--rollout-steps``,
+``--dt-jitter``...), its attribute docstring the help text. torch is imported only in ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import types
+import typing
+
+from controller.train.config import TrainConfig, config_fields, field_docs
+
+_SHORT_HELP = "train a CfC / LTC / NCP policy on a Gymnasium task (recurrent PPO)"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``train`` with the top-level parser."""
+    p = subparsers.add_parser(
+        "train",
+        help=_SHORT_HELP,
+        description=(
+            "Train a liquid policy (CfC, LTC, or CfC with NCP wiring) with recurrent PPO on a "
+            "Gymnasium MuJoCo task and write a runtime policy file (safetensors) with frozen "
+            "observation normalisation, action mapping and provenance (command, steps, seed, "
+            "wall time, final deterministic evaluation). Shows a progress bar on stderr, writes "
+            "TensorBoard scalars to <out dir>/runs/<stem> and resumable checkpoints to "
+            "<out dir>/checkpoints/<stem>.pt. Example: liquidnode train --env "
+            "InvertedPendulum-v5 --cell cfc --units 16 --steps 150000 --out pendulum.safetensors"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    docs = field_docs()
+    defaults = TrainConfig()
+    hints = typing.get_type_hints(TrainConfig)
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = getattr(defaults, f.name)
+        help_text = docs.get(f.name, "")
+        if kind is bool:
+            p.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_text,
+            )
+            continue
+        args = typing.get_args(kind)
+        if typing.get_origin(kind) is typing.Literal:
+            p.add_argument(flag, dest=f.name, choices=args, default=default, help=help_text)
+            continue
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            kind = next(a for a in args if a is not type(None))
+        metavar = {"env": "ID", "out": "PATH", "resume": "CKPT"}.get(f.name)
+        p.add_argument(
+            flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
+        )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result (policy path, steps, wall time, evaluation) as one "
+        "JSON object on stdout",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config from the flags, train, print the result."""
+    from controller.train.ppo import train
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in config_fields()})
+    command = "liquidnode " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "liquidnode train"
+    result = train(cfg, command=command)
+    ev = result.evaluation
+    summary = {
+        "policy": str(result.policy_path),
+        "env": cfg.env,
+        "cell": cfg.cell,
+        "steps": result.steps,
+        "wall_time_s": round(result.wall_time_s, 1),
+        "mean_return": ev["mean_return"],
+        "std_return": ev["std_return"],
+        "eval_episodes": ev["episodes"],
+        "eval_seed": ev["seed"],
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"wrote {summary['policy']}: {cfg.env} {cfg.cell}, {result.steps} steps in "
+            f"{summary['wall_time_s']} s; deterministic eval over {ev['episodes']} episodes "
+            f"(seeds {ev['seed']}..): {ev['mean_return']:.1f} +- {ev['std_return']:.1f}"
+        )
+    return 0

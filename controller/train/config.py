@@ -1,0 +1,156 @@
+"""Training configuration: one typed dataclass whose field docstrings are the CLI help.
+
+:class:`TrainConfig` holds every knob of :func:`controller.train.ppo.train`. Each field carries
+an attribute docstring (the string literal right below it); :func:`field_docs` reads those
+strings from this file's source, and ``liquidnode train`` turns every field into a
+``--flag`` with that text as help, so the documentation and the CLI cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import itertools
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from controller.errors import LiquidNodeError
+
+CellType = Literal["cfc", "ltc", "ncp"]
+
+
+@dataclass
+class TrainConfig:
+    """Recurrent PPO for a liquid (CfC / LTC / NCP) policy on a Gymnasium task."""
+
+    env: str = "InvertedPendulum-v5"
+    """Gymnasium environment id (must have a Box action space), e.g. InvertedPendulum-v5."""
+    cell: CellType = "cfc"
+    """Liquid cell: cfc (CfC, fully connected), ltc (LTC, fully connected) or ncp (CfC with
+    AutoNCP wiring)."""
+    units: int = 32
+    """Hidden units of the cell (state size). For ncp: total neurons of the AutoNCP wiring."""
+    backbone_units: int = 64
+    """Width of the CfC backbone layer (cfc only)."""
+    steps: int = 200_000
+    """Total environment steps to train for (summed over all parallel environments)."""
+    envs: int = 4
+    """Parallel environments; > 1 runs them in worker processes (AsyncVectorEnv)."""
+    seed: int = 1
+    """Seed of torch, numpy and the training environments."""
+    out: str = "policies/policy.safetensors"
+    """Path of the final policy file; TensorBoard logs go to <dir>/runs/<stem>, checkpoints to
+    <dir>/checkpoints/<stem>.pt."""
+    resume: str | None = None
+    """Checkpoint (.pt) to continue training from; its env and spaces must match."""
+    rollout_steps: int = 256
+    """Steps per environment per rollout (PPO horizon); a multiple of --seq-len."""
+    seq_len: int = 16
+    """Truncated-BPTT chunk length in steps; the hidden state is stored at each chunk start."""
+    minibatches: int = 4
+    """Minibatches (of whole sequence chunks) per epoch."""
+    epochs: int = 10
+    """Optimisation epochs per rollout."""
+    lr: float = 3e-4
+    """Adam learning rate (annealed linearly to 0 unless --no-anneal-lr)."""
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over the run."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_coef: float = 0.2
+    """PPO ratio clipping range."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient norm clip."""
+    target_kl: float | None = None
+    """Stop an update's epochs early once the approximate KL exceeds this (off if unset)."""
+    init_log_std: float = -0.5
+    """Initial log standard deviation of the Gaussian, in normalised action units ([-1, 1])."""
+    critic_units: int = 64
+    """Width of the two hidden layers of the MLP value function."""
+    obs_clip: float = 10.0
+    """Normalised observations are clipped to [-obs_clip, obs_clip] (exported to the policy)."""
+    normalize_reward: bool = True
+    """Scale rewards by the running std of the discounted return (training only)."""
+    dt_jitter: float = 0.0
+    """Randomise each tick's control period by up to +-FRAC (e.g. 0.2) by varying the MuJoCo
+    sub-steps; the true dt is fed to the cell."""
+    eval_interval: int = 10
+    """Deterministic evaluation (numpy runtime) every N rollouts; 0 disables it."""
+    eval_episodes: int = 5
+    """Episodes per periodic evaluation (seeds from --eval-seed, never used in training)."""
+    final_eval_episodes: int = 20
+    """Episodes of the final evaluation recorded in the policy file's provenance."""
+    eval_seed: int = 1_000_000
+    """First seed of the evaluation episodes (training uses --seed .. --seed + envs)."""
+    target_return: float | None = None
+    """Stop early once a periodic evaluation reaches this mean return."""
+    keep_best: bool = True
+    """Export the policy of the best periodic evaluation rather than the last one."""
+    checkpoint_interval: int = 20
+    """Save a resumable checkpoint every N rollouts (and at the end)."""
+    threads: int = 1
+    """torch CPU threads."""
+    progress: bool = True
+    """Show a progress bar (steps/s, recent return) on stderr."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars."""
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per rollout (``envs * rollout_steps``)."""
+        return self.envs * self.rollout_steps
+
+    def validate(self) -> None:
+        """Check the values; raises :class:`LiquidNodeError` naming the offending one."""
+        if self.cell not in ("cfc", "ltc", "ncp"):
+            raise LiquidNodeError(f"unknown cell {self.cell!r}; choose cfc, ltc or ncp")
+        for name in ("units", "steps", "envs", "rollout_steps", "seq_len", "minibatches"):
+            if getattr(self, name) < 1:
+                raise LiquidNodeError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.rollout_steps % self.seq_len:
+            raise LiquidNodeError(
+                f"--rollout-steps {self.rollout_steps} is not a multiple of --seq-len "
+                f"{self.seq_len}"
+            )
+        chunks = self.envs * self.rollout_steps // self.seq_len
+        if chunks < self.minibatches:
+            raise LiquidNodeError(
+                f"{chunks} sequence chunks per rollout cannot fill --minibatches {self.minibatches}"
+            )
+        if not 0.0 <= self.dt_jitter < 1.0:
+            raise LiquidNodeError(f"--dt-jitter must be in [0, 1), got {self.dt_jitter}")
+        if self.cell == "ncp" and self.units < 4:
+            raise LiquidNodeError(f"--units {self.units} is too small for an AutoNCP wiring")
+
+
+@cache
+def field_docs() -> dict[str, str]:
+    """The attribute docstring of every :class:`TrainConfig` field, whitespace-collapsed."""
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def config_fields() -> list[dataclasses.Field]:
+    """The dataclass fields of :class:`TrainConfig`, in declaration order."""
+    return list(dataclasses.fields(TrainConfig))

@@ -1,0 +1,195 @@
+"""Training environments: construction, checks, control-period jitter, vectorisation.
+
+Every training env is ``gymnasium.make(env_id)`` wrapped in :class:`ControlPeriodJitter`, which
+reports the control period it actually simulated as ``info["dt"]`` (seconds). With
+``jitter = 0`` that is the nominal period ``model.opt.timestep * frame_skip``; with
+``jitter = f`` each tick's period is ``nominal * (1 + u)``, ``u ~ U(-f, f)``, realised by
+varying the number of MuJoCo sub-steps (``frame_skip``) and the sub-step length so the period is
+continuous. The trainer feeds that true dt to the cell, so the policy learns to tolerate an
+imperfect control loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from controller.errors import LiquidNodeError, SpaceMismatchError
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the trainer and the exported policy need to know about an env.
+
+    Attributes:
+        env_id: Gymnasium id.
+        obs_dim: observation size.
+        act_dim: action size.
+        obs_low: observation lower bounds (float64, ``(obs_dim,)``, may be -inf).
+        obs_high: observation upper bounds (float64, ``(obs_dim,)``, may be +inf).
+        act_low: action lower bounds (float64, ``(act_dim,)``, finite).
+        act_high: action upper bounds (float64, ``(act_dim,)``, finite).
+        control_period_s: nominal control period in seconds.
+    """
+
+    env_id: str
+    obs_dim: int
+    act_dim: int
+    obs_low: np.ndarray
+    obs_high: np.ndarray
+    act_low: np.ndarray
+    act_high: np.ndarray
+    control_period_s: float
+
+    @property
+    def control_rate_hz(self) -> float:
+        """Nominal control rate in Hz."""
+        return 1.0 / self.control_period_s
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` with user errors turned into :class:`LiquidNodeError`.
+
+    Raises:
+        LiquidNodeError: unknown id, or an env without a bounded Box action space.
+    """
+    try:
+        env = gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        raise LiquidNodeError(f"unknown Gymnasium environment {env_id!r}: {exc}") from None
+    if not isinstance(env.action_space, gym.spaces.Box):
+        space = env.action_space
+        env.close()
+        raise LiquidNodeError(
+            f"{env_id} has a {type(space).__name__} action space ({space}); liquidnode trains "
+            "continuous policies and needs a Box action space"
+        )
+    if (
+        not isinstance(env.observation_space, gym.spaces.Box)
+        or len(env.observation_space.shape) != 1
+    ):
+        space = env.observation_space
+        env.close()
+        raise LiquidNodeError(
+            f"{env_id} has observation space {space}; liquidnode needs a flat Box observation"
+        )
+    if not (
+        np.all(np.isfinite(env.action_space.low)) and np.all(np.isfinite(env.action_space.high))
+    ):
+        env.close()
+        raise LiquidNodeError(f"{env_id} has an unbounded action space {env.action_space}")
+    return env
+
+
+def control_period(env: gym.Env) -> float:
+    """Nominal control period of ``env`` in seconds (``env.unwrapped.dt``; MuJoCo envs have it).
+
+    Raises:
+        LiquidNodeError: the env does not say its control period.
+    """
+    dt = getattr(env.unwrapped, "dt", None)
+    if dt is None or not dt > 0:
+        raise LiquidNodeError(
+            f"{env.spec.id if env.spec else env} does not expose a control period (env.dt); "
+            "liquidnode trains on MuJoCo environments"
+        )
+    return float(dt)
+
+
+def env_info(env_id: str) -> EnvInfo:
+    """Inspect ``env_id`` once (creates and closes an instance)."""
+    env = make_env(env_id)
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+        return EnvInfo(
+            env_id=env_id,
+            obs_dim=int(obs_space.shape[0]),
+            act_dim=int(act_space.shape[0]),
+            obs_low=np.asarray(obs_space.low, dtype=np.float64),
+            obs_high=np.asarray(obs_space.high, dtype=np.float64),
+            act_low=np.asarray(act_space.low, dtype=np.float64),
+            act_high=np.asarray(act_space.high, dtype=np.float64),
+            control_period_s=control_period(env),
+        )
+    finally:
+        env.close()
+
+
+def check_dims(info: EnvInfo, obs_dim: int, act_dim: int, what: str) -> None:
+    """Raise :class:`SpaceMismatchError` if ``what`` (a policy or checkpoint) does not fit."""
+    if (obs_dim, act_dim) != (info.obs_dim, info.act_dim):
+        raise SpaceMismatchError(
+            f"{what} has observation/action sizes ({obs_dim}, {act_dim}) but {info.env_id} has "
+            f"({info.obs_dim}, {info.act_dim})"
+        )
+
+
+class ControlPeriodJitter(gym.Wrapper):
+    """Vary each tick's control period by up to ``+-jitter`` and report it as ``info["dt"]``.
+
+    Args:
+        env: a Gymnasium MuJoCo env (has ``unwrapped.frame_skip`` and ``unwrapped.model``).
+        jitter: relative jitter in [0, 1); 0 keeps the nominal period.
+        seed: seed of the jitter's own random generator.
+    """
+
+    def __init__(self, env: gym.Env, jitter: float = 0.0, seed: int | None = None) -> None:
+        super().__init__(env)
+        self.jitter = float(jitter)
+        self.rng = np.random.default_rng(seed)
+        base = env.unwrapped
+        self.nominal_skip = int(getattr(base, "frame_skip", 1))
+        self.nominal_substep = float(base.model.opt.timestep) if hasattr(base, "model") else None
+        self.nominal_dt = control_period(env)
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step with this tick's (possibly jittered) period; ``info["dt"]`` is that period."""
+        dt = self.nominal_dt
+        if self.jitter > 0 and self.nominal_substep is not None:
+            dt = self.nominal_dt * (1.0 + self.rng.uniform(-self.jitter, self.jitter))
+            skip = max(1, round(dt / self.nominal_substep))
+            base = self.env.unwrapped
+            base.frame_skip = skip
+            base.model.opt.timestep = dt / skip
+            try:
+                obs, reward, terminated, truncated, info = self.env.step(action)
+            finally:
+                base.frame_skip = self.nominal_skip
+                base.model.opt.timestep = self.nominal_substep
+        else:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        info = dict(info)
+        info["dt"] = dt
+        return obs, reward, terminated, truncated, info
+
+
+def env_factory(env_id: str, jitter: float, seed: int) -> Callable[[], gym.Env]:
+    """A picklable constructor of one training env (for vector envs)."""
+
+    def _make() -> gym.Env:
+        return ControlPeriodJitter(make_env(env_id), jitter=jitter, seed=seed)
+
+    return _make
+
+
+def make_vector_env(env_id: str, num_envs: int, jitter: float, seed: int) -> gym.vector.VectorEnv:
+    """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one,
+    in-process otherwise. Episodes auto-reset in the same step (the final observation is in
+    ``info["final_obs"]``)."""
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+    fns = [env_factory(env_id, jitter, seed + 7919 * i) for i in range(num_envs)]
+    if num_envs > 1:
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def check_matches(info: EnvInfo, other_env_id: str, obs_dim: int, act_dim: int, what: str) -> None:
+    """Like :func:`check_dims`, and also require the same env id."""
+    if other_env_id != info.env_id:
+        raise SpaceMismatchError(f"{what} was trained on {other_env_id}, not {info.env_id}")
+    check_dims(info, obs_dim, act_dim, what)

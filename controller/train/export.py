@@ -1,0 +1,107 @@
+"""Export the trained actor to the runtime: torch modules -> :class:`controller.policy.Policy`.
+
+The cell weights go through :func:`controller.ncps_import.from_ncps` (the runtime's own
+importer of ncps modules, tested for equivalence separately); this module adds what the
+trainer owns, through the :class:`~controller.policy.Policy` constructor:
+
+| policy field | value |
+|---|---|
+| ``obs_mean`` / ``obs_std`` | frozen running statistics, ``std = sqrt(var + eps)``, env units |
+| ``normalization.clip`` | ``--obs-clip`` |
+| ``action_scale`` | ``(high - low) / 2`` of the env's action space |
+| ``action_offset`` | ``(high + low) / 2`` of the env's action space |
+| ``action.squash`` | ``tanh`` (the Gaussian's mean is ``tanh(y)`` in normalised units) |
+| ``time_scale`` | ``1 / nominal control period`` (the cell saw ``ts = 1`` at the nominal rate) |
+| ``control_rate_hz`` | nominal control rate of the env |
+| ``observation_space`` / ``action_space`` | the env's bounds (``null`` for infinite) |
+| ``env_id`` / ``provenance`` | env id; how the policy was made (``trained: true``, command, ...) |
+
+So ``Policy.step(obs, dt)`` returns exactly the deterministic action the trainer evaluates:
+``offset + scale * tanh(cell(clip((obs - mean) / std), h, dt * time_scale))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from controller.policy import Policy
+from controller.train.envs import EnvInfo
+from controller.train.normalization import ObsNormalizer
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Everything about the export that does not change during training.
+
+    Attributes:
+        info: the env's sizes, bounds and control period.
+        cell: ``--cell`` (``cfc``/``ltc``/``ncp``), recorded in the provenance.
+        squash: ``"tanh"`` or ``"none"``.
+        time_scale: cell time input per second of dt.
+        act_scale: half-range of the action space, ``(act_dim,)``.
+        act_offset: centre of the action space, ``(act_dim,)``.
+    """
+
+    info: EnvInfo
+    cell: str
+    squash: str
+    time_scale: float
+    act_scale: np.ndarray
+    act_offset: np.ndarray
+
+
+def _bounds(values: np.ndarray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, np.float64)]
+
+
+def export_policy(
+    cell_module: nn.Module,
+    obs_norm: ObsNormalizer,
+    spec: ExportSpec,
+    provenance: dict[str, Any],
+) -> Policy:
+    """Build the runtime policy for the current weights and frozen normalisation.
+
+    Args:
+        cell_module: the actor's ncps.torch ``CfC`` / ``LTC`` module.
+        obs_norm: the observation normaliser (its current statistics are frozen in).
+        spec: the env / action-mapping description.
+        provenance: extra provenance entries (``trained: true`` is always set).
+
+    Returns:
+        A :class:`Policy` (numpy only) whose ``step`` reproduces the trainer's deterministic
+        actions.
+    """
+    from controller.ncps_import import from_ncps
+
+    base = from_ncps(cell_module)
+    info = spec.info
+    meta = dataclasses.replace(
+        base.metadata,
+        observation_space={
+            "low": _bounds(info.obs_low),
+            "high": _bounds(info.obs_high),
+            "names": None,
+        },
+        action_space={"low": _bounds(info.act_low), "high": _bounds(info.act_high), "names": None},
+        normalization={"clip": float(obs_norm.clip)},
+        action={"squash": spec.squash},
+        time_scale=float(spec.time_scale),
+        control_rate_hz=float(info.control_rate_hz),
+        env_id=info.env_id,
+        provenance={"trained": True, "trainer_cell": spec.cell, **provenance},
+    )
+    return Policy(
+        meta,
+        base.cell,
+        obs_mean=obs_norm.mean.astype(np.float32),
+        obs_std=obs_norm.std.astype(np.float32),
+        action_scale=np.asarray(spec.act_scale, np.float32),
+        action_offset=np.asarray(spec.act_offset, np.float32),
+    )

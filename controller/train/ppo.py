@@ -1,0 +1,363 @@
+"""Recurrent PPO for liquid policies, as one story (CleanRL style).
+
+Read top to bottom: set-up, then per rollout (1) act in the vectorised envs with the liquid
+cell, carrying its hidden state and feeding it each tick's true control period, (2) GAE,
+(3) PPO epochs over sequence chunks with truncated BPTT from the stored chunk-start states,
+(4) logging, periodic deterministic evaluation of the *exported numpy policy*, checkpoints.
+The result is a runtime policy file (safetensors) with frozen observation normalisation,
+action mapping and provenance. The parts live in small modules: :mod:`.agent`,
+:mod:`.envs`, :mod:`.normalization`, :mod:`.gae`, :mod:`.rollout.buffer`, :mod:`.export`,
+:mod:`.evaluate`, :mod:`.checkpoint`.
+
+Time input: ``ts = dt * time_scale`` with ``time_scale = 1 / nominal control period`` so the
+cell sees ``ts = 1`` at the nominal rate (the ncps default the cells are initialised for) and
+the true, possibly jittered, period otherwise. An episode's first tick uses the nominal period.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from controller.train import checkpoint as ckpt
+from controller.train.agent import Actor, Critic, build_cell, scale_output_layer, to_tensor
+from controller.train.config import TrainConfig
+from controller.train.envs import env_info, make_vector_env
+from controller.train.evaluate import evaluate_policy
+from controller.train.export import ExportSpec, export_policy
+from controller.train.gae import compute_gae
+from controller.train.normalization import ObsNormalizer, RewardScaler
+from controller.train.rollout.buffer import RolloutBuffer, sequences
+
+SQUASH = "tanh"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        policy_path: the written policy file.
+        steps: environment steps trained in total (including a resumed checkpoint's).
+        wall_time_s: wall time of this invocation in seconds.
+        evaluation: final deterministic evaluation (``mean_return``, ``std_return``,
+            ``returns``, ``episodes``, ``seed``).
+        history: ``(step, mean_return)`` of every periodic evaluation.
+    """
+
+    policy_path: Path
+    steps: int
+    wall_time_s: float
+    evaluation: dict[str, Any]
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+
+def train(cfg: TrainConfig, command: str = "") -> TrainResult:
+    """Train a liquid policy with recurrent PPO and write ``cfg.out``.
+
+    Args:
+        cfg: the configuration (validated here).
+        command: the command line to record in the policy's provenance.
+
+    Raises:
+        LiquidNodeError: bad configuration, unknown env, non-Box action space, or a resume
+            checkpoint that does not match the env.
+    """
+    # ---- set-up -----------------------------------------------------------------------------
+    cfg.validate()
+    t_start = time.perf_counter()
+    info = env_info(cfg.env)  # raises on unknown ids and non-Box action spaces
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out.parent / "checkpoints" / f"{out.stem}.pt"
+    time_scale = 1.0 / info.control_period_s
+    nominal_ts = info.control_period_s * time_scale
+    act_scale = (info.act_high - info.act_low) / 2.0
+    act_offset = (info.act_high + info.act_low) / 2.0
+
+    actor = Actor(
+        build_cell(cfg.cell, info.obs_dim, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed),
+        info.act_dim,
+        SQUASH,
+        cfg.init_log_std,
+    )
+    scale_output_layer(actor, 0.01)
+    critic = Critic(info.obs_dim, cfg.critic_units)
+    optimizer = torch.optim.Adam(
+        list(actor.parameters()) + list(critic.parameters()), lr=cfg.lr, eps=1e-5
+    )
+    obs_norm = ObsNormalizer(info.obs_dim, clip=cfg.obs_clip)
+    reward_scaler = RewardScaler(cfg.envs, cfg.gamma)
+    global_step, prior_wall = 0, 0.0
+    if cfg.resume:
+        state = ckpt.load(cfg.resume, info, cfg)
+        actor.load_state_dict(state["actor"])
+        critic.load_state_dict(state["critic"])
+        optimizer.load_state_dict(state["optimizer"])
+        obs_norm.rms.load_state_dict(state["obs_rms"])
+        reward_scaler.rms.load_state_dict(state["ret_rms"])
+        global_step, prior_wall = int(state["global_step"]), float(state["wall_time_s"])
+
+    spec = ExportSpec(
+        info=info,
+        cell=cfg.cell,
+        squash=SQUASH,
+        time_scale=time_scale,
+        act_scale=act_scale,
+        act_offset=act_offset,
+    )
+
+    def make_policy(provenance: dict[str, Any] | None = None):
+        return export_policy(actor.cell, obs_norm, spec, provenance or {})
+
+    envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed)
+    writer = _tensorboard(cfg, out)
+    bar = _progress(cfg, global_step)
+    num_updates = max(1, -(-(cfg.steps - global_step) // cfg.batch_size))
+    buf = RolloutBuffer.empty(
+        cfg.rollout_steps, cfg.envs, info.obs_dim, info.act_dim, actor.state_size
+    )
+
+    raw_obs, _ = envs.reset(seed=cfg.seed + global_step)
+    hidden = np.zeros((cfg.envs, actor.state_size), dtype=np.float32)
+    starts = np.ones(cfg.envs, dtype=np.float32)
+    ts = np.full(cfg.envs, nominal_ts, dtype=np.float32)
+    ep_return = np.zeros(cfg.envs)
+    recent: list[float] = []
+    history: list[tuple[int, float]] = []
+    best_return, best_policy = -np.inf, None
+
+    try:
+        for update in range(1, num_updates + 1):
+            if cfg.anneal_lr:
+                frac = 1.0 - (update - 1) / num_updates
+                optimizer.param_groups[0]["lr"] = cfg.lr * frac
+
+            # ---- 1. rollout: act with the liquid cell, carry its state ----------------------
+            for t in range(cfg.rollout_steps):
+                obs = obs_norm(raw_obs, update=True)
+                buf.obs[t], buf.ts[t], buf.starts[t], buf.hidden[t] = obs, ts, starts, hidden
+                with torch.no_grad():
+                    x = to_tensor(obs)
+                    mean, h_next = actor.step(
+                        x, to_tensor(hidden), to_tensor(ts), to_tensor(starts)
+                    )
+                    dist = actor.distribution(mean)
+                    action = dist.sample()
+                    buf.logprobs[t] = dist.log_prob(action).sum(-1).numpy()
+                    buf.values[t] = critic(x).numpy()
+                buf.actions[t] = action.numpy()
+                env_action = act_offset + act_scale * np.clip(action.numpy(), -1.0, 1.0)
+                raw_obs, reward, terminated, truncated, infos = envs.step(env_action)
+
+                done = np.logical_or(terminated, truncated)
+                ep_return += reward
+                scaled = reward_scaler(reward, done) if cfg.normalize_reward else reward
+                # Bootstrap a time-limit truncation from the final observation's value.
+                cut = np.logical_and(truncated, np.logical_not(terminated))
+                if cut.any():
+                    final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(cut)])
+                    with torch.no_grad():
+                        v_final = critic(to_tensor(obs_norm(final))).numpy()
+                    scaled = np.asarray(scaled, dtype=np.float64).copy()
+                    scaled[cut] += cfg.gamma * v_final
+                buf.rewards[t], buf.dones[t] = scaled, done
+                for i in np.flatnonzero(done):
+                    recent.append(float(ep_return[i]))
+                    ep_return[i] = 0.0
+                    if writer:
+                        writer.add_scalar("charts/episodic_return", recent[-1], global_step)
+                dt = np.asarray(infos.get("dt", np.full(cfg.envs, info.control_period_s)))
+                ts = np.where(done, nominal_ts, dt * time_scale).astype(np.float32)
+                starts = done.astype(np.float32)
+                hidden = h_next.numpy()
+                global_step += cfg.envs
+            recent = recent[-20:]
+
+            # ---- 2. advantages ---------------------------------------------------------------
+            with torch.no_grad():
+                last_value = critic(to_tensor(obs_norm(raw_obs))).numpy()
+            advantages, returns = compute_gae(
+                buf.rewards, buf.values, buf.dones, last_value, cfg.gamma, cfg.gae_lambda
+            )
+
+            # ---- 3. PPO epochs over sequence chunks (truncated BPTT) -------------------------
+            seqs = {
+                k: to_tensor(v)
+                for k, v in sequences(
+                    buf, cfg.seq_len, advantages=advantages, returns=returns
+                ).items()
+            }
+            n_seq = seqs["obs"].shape[0]
+            per_mb = n_seq // cfg.minibatches
+            stats: dict[str, float] = {}
+            for _epoch in range(cfg.epochs):
+                order = rng.permutation(n_seq)
+                for m in range(cfg.minibatches):
+                    idx = torch.as_tensor(order[m * per_mb : (m + 1) * per_mb])
+                    mb = {k: v[idx] for k, v in seqs.items()}
+                    mean = actor.unroll(mb["obs"], mb["ts"], mb["starts"], mb["h0"])
+                    dist = actor.distribution(mean)
+                    logprob = dist.log_prob(mb["actions"]).sum(-1)
+                    log_ratio = logprob - mb["logprobs"]
+                    ratio = log_ratio.exp()
+                    adv = mb["advantages"]
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    pg_loss = torch.max(
+                        -adv * ratio,
+                        -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef),
+                    ).mean()
+                    v_loss = 0.5 * ((critic(mb["obs"]) - mb["returns"]) ** 2).mean()
+                    entropy = dist.entropy().sum(-1).mean()
+                    loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                    optimizer.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(
+                        list(actor.parameters()) + list(critic.parameters()), cfg.max_grad_norm
+                    )
+                    optimizer.step()
+                    with torch.no_grad():
+                        approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                    stats = {
+                        "policy_loss": pg_loss.item(),
+                        "value_loss": v_loss.item(),
+                        "entropy": entropy.item(),
+                        "approx_kl": approx_kl,
+                    }
+                if cfg.target_kl is not None and stats["approx_kl"] > cfg.target_kl:
+                    break
+
+            # ---- 4. logging, evaluation, checkpoints -----------------------------------------
+            mean_recent = float(np.mean(recent)) if recent else float("nan")
+            if writer:
+                for k, v in stats.items():
+                    writer.add_scalar(f"losses/{k}", v, global_step)
+                writer.add_scalar(
+                    "charts/learning_rate", optimizer.param_groups[0]["lr"], global_step
+                )
+                writer.add_scalar("charts/std", actor.log_std.exp().mean().item(), global_step)
+                writer.add_scalar(
+                    "charts/steps_per_s", global_step / (time.perf_counter() - t_start), global_step
+                )
+            if bar is not None:
+                bar.update(cfg.batch_size)
+                bar.set_postfix(ret=f"{mean_recent:.1f}", best_eval=f"{best_return:.1f}")
+            last = update == num_updates
+            if cfg.eval_interval and (update % cfg.eval_interval == 0 or last):
+                ev = evaluate_policy(make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed)
+                history.append((global_step, ev["mean_return"]))
+                if writer:
+                    writer.add_scalar("eval/mean_return", ev["mean_return"], global_step)
+                if ev["mean_return"] >= best_return:
+                    best_return, best_policy = ev["mean_return"], _snapshot(actor, obs_norm)
+                if cfg.target_return is not None and ev["mean_return"] >= cfg.target_return:
+                    last = True
+            if update % cfg.checkpoint_interval == 0 or last:
+                ckpt.save(
+                    ckpt_path,
+                    cfg,
+                    info,
+                    actor,
+                    critic,
+                    optimizer,
+                    obs_norm,
+                    reward_scaler,
+                    global_step,
+                    prior_wall + time.perf_counter() - t_start,
+                )
+            if last:
+                break
+    finally:
+        envs.close()
+        if bar is not None:
+            bar.close()
+        if writer:
+            writer.close()
+
+    # ---- final policy: best (or last) weights, evaluated with the numpy runtime -------------
+    if cfg.keep_best and best_policy is not None:
+        _restore(actor, obs_norm, best_policy)
+    final_seed = cfg.eval_seed + 100_000
+    evaluation = evaluate_policy(make_policy(), cfg.env, cfg.final_eval_episodes, final_seed)
+    wall = prior_wall + time.perf_counter() - t_start
+    provenance = _provenance(cfg, command, global_step, wall, evaluation)
+    policy = make_policy(provenance)
+    policy.save(out)
+    return TrainResult(out, global_step, wall, evaluation, history)
+
+
+def _snapshot(actor: Actor, obs_norm: ObsNormalizer) -> dict[str, Any]:
+    state = {k: v.detach().clone() for k, v in actor.state_dict().items()}
+    return {"actor": state, "obs_rms": obs_norm.rms.state_dict()}
+
+
+def _restore(actor: Actor, obs_norm: ObsNormalizer, snap: dict[str, Any]) -> None:
+    actor.load_state_dict(snap["actor"])
+    obs_norm.rms.load_state_dict(snap["obs_rms"])
+
+
+def _provenance(
+    cfg: TrainConfig, command: str, steps: int, wall: float, evaluation: dict[str, Any]
+) -> dict[str, Any]:
+    import dataclasses
+    import datetime
+    import subprocess
+
+    from controller import __version__
+
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "created_by": f"liquidnode {__version__} train (recurrent PPO)",
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "env_id": cfg.env,
+        "steps": int(steps),
+        "seed": cfg.seed,
+        "wall_time_s": round(wall, 1),
+        "evaluation": evaluation,
+        "git_commit": commit,
+        "liquidnode_version": __version__,
+        "torch_version": torch.__version__,
+        "config": dataclasses.asdict(cfg),
+    }
+
+
+def _tensorboard(cfg: TrainConfig, out: Path):
+    if not cfg.tensorboard:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(out.parent / "runs" / out.stem))
+
+
+def _progress(cfg: TrainConfig, initial: int):
+    if not cfg.progress:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(
+        total=cfg.steps,
+        initial=initial,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc=f"train {cfg.env} {cfg.cell}",
+    )

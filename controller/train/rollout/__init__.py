@@ -1,0 +1,1 @@
+"""Rollout storage for recurrent PPO (:mod:`controller.train.rollout.buffer`)."""
