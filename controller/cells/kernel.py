@@ -2,9 +2,12 @@
 
 The numpy cell in :mod:`controller.cells.cfc` is always there; this module only makes the
 same step faster when a C compiler is available. On first use the C source next to this file
-is compiled (``cc -O3 -shared -fPIC``) into a per-user cache directory, keyed by a hash of the
-source, the compiler and the flags, so a changed source is rebuilt and concurrent processes
-never see a half-written library (it is written to a temporary name and renamed).
+is compiled (``cc -O3 -march=native -shared -fPIC``, or without ``-march=native`` where the
+compiler refuses it) into a per-user cache directory, keyed by a hash of the source, the
+compiler, the flags and this CPU's feature flags, so a changed source or another CPU gets its
+own build, and concurrent processes never see a half-written library (it is written to a
+temporary name and renamed). ``-std=c99`` keeps ISO floating point: no FMA contraction, so
+the native build rounds exactly as the portable one.
 
 Where the library lives: ``$LIQUIDNODE_KERNEL_CACHE`` if set, else
 ``$XDG_CACHE_HOME/liquidnode/kernels`` (``~/.cache/liquidnode/kernels``).
@@ -32,6 +35,8 @@ import numpy as np
 
 SOURCE = Path(__file__).with_name("cfc_kernel.c")
 CFLAGS = ("-O3", "-std=c99", "-fPIC", "-shared")
+#: Tried first; a compiler that rejects it gets plain CFLAGS.
+NATIVE_FLAGS = ("-march=native",)
 MODES = {"default": 0, "pure": 1, "no_gate": 2}
 ACTIVATIONS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
 
@@ -56,11 +61,21 @@ def _compiler() -> str | None:
     return None
 
 
+def _cpu_id() -> bytes:
+    """This CPU's model and feature flags (Linux), so a cache shared by machines stays safe."""
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            lines = [ln for ln in f if ln.startswith((b"flags", b"Features", b"model name"))]
+        return b"".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor().encode()
+
+
 def _build(cc: str) -> Path:
     """Compile the kernel into the cache (if not there yet) and return the library's path."""
     source = SOURCE.read_bytes()
     key = hashlib.sha256(
-        source + cc.encode() + " ".join(CFLAGS).encode() + platform.machine().encode()
+        source + cc.encode() + " ".join(CFLAGS + NATIVE_FLAGS).encode() + _cpu_id()
     ).hexdigest()[:16]
     target = cache_dir() / f"liquidnode_cfc_{key}.so"
     if target.exists():
@@ -69,15 +84,18 @@ def _build(cc: str) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        cmd = [cc, *CFLAGS, "-o", tmp, str(SOURCE), "-lm"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode != 0:
-            raise OSError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[:500]}")
-        os.replace(tmp, target)
+        errors = []
+        for flags in (CFLAGS + NATIVE_FLAGS, CFLAGS):
+            cmd = [cc, *flags, "-o", tmp, str(SOURCE), "-lm"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+            if proc.returncode == 0:
+                os.replace(tmp, target)
+                return target
+            errors.append(f"{' '.join(cmd)} failed: {proc.stderr.strip()[:300]}")
+        raise OSError("; ".join(errors))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 def load_library() -> ctypes.CDLL | None:
