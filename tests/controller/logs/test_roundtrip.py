@@ -1,0 +1,178 @@
+"""Round trip through the real recorder and reader; bad logs give clear errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcap.writer import Writer
+
+from controller.errors import LogFileError
+from controller.logs import McapRecorder, load_episode, load_episodes, read_log
+from controller.records import Event, TickRecord
+from tests.controller.logs.conftest import make_tick, write_log
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    path = tmp_path / "run.mcap"
+    written = write_log(path, episodes=2, ticks=40)
+    episodes = load_episodes(path)
+    assert [e.index for e in episodes] == [0, 1]
+    for ep, rows in zip(episodes, written, strict=True):
+        assert ep.ticks == 40 and ep.complete
+        np.testing.assert_array_equal(ep.tick, np.arange(40))
+        # bit-for-bit: JSON floats round-trip float64 exactly, float32 state widened exactly
+        assert np.array_equal(ep.obs, np.stack([r.obs for r in rows]))
+        assert np.array_equal(ep.action, np.stack([r.action for r in rows]))
+        assert np.array_equal(ep.sent, np.stack([r.sent for r in rows]))
+        assert np.array_equal(ep.dt, [r.dt_s for r in rows])
+        assert np.array_equal(ep.reward, [r.reward for r in rows])
+        assert ep.state is not None and ep.state.dtype == np.float32
+        assert np.array_equal(ep.state, np.stack([r.state for r in rows]))
+        assert np.array_equal(ep.wall_time_ns, [r.wall_time_ns for r in rows])
+        assert np.array_equal(ep.lateness_us, [r.lateness_us for r in rows])
+        assert np.array_equal(ep.policy_us, np.full(40, 20.0))
+        assert ep.t[0] == 0.0 and np.all(np.diff(ep.t) >= 0)
+        assert [e["kind"] for e in ep.events] == ["episode_start", "episode_end"]
+        assert ep.seed == ep.index and ep.episode_return == 12.5 + ep.index
+    meta = episodes[0].metadata
+    assert meta["log"]["format_version"] == "1" and meta["log"]["command"] == "test"
+    assert meta["run"] == {"seed": 0, "rate_hz": 1000.0, "env_id": "Test-v0"}
+    assert load_episode(path, -1).index == 1
+
+
+def test_non_finite_values_become_nan(tmp_path: Path) -> None:
+    path = tmp_path / "nan.mcap"
+    rng = np.random.default_rng(1)
+    rec = McapRecorder(path)
+    rec.start({})
+    r = make_tick(0, 0, rng)
+    r.action = np.array([np.nan, np.inf])
+    r.obs = np.array([1.0, -np.inf, 2.0, 3.0])
+    rec.tick(r)
+    rec.event(Event("nan_guard", 0, 0, detail={"channels": [0, 1], "value": float("nan")}))
+    rec.close()
+    ep = load_episode(path)
+    assert np.isnan(ep.action).all() and np.isnan(ep.obs[0, 1]) and ep.obs[0, 3] == 3.0
+    assert ep.events[0]["detail"] == {"channels": [0, 1], "value": None}
+
+
+def test_no_state(tmp_path: Path) -> None:
+    path = tmp_path / "nostate.mcap"
+    write_log(path, episodes=1, ticks=10, store_state=False)
+    ep = load_episode(path)
+    assert ep.state is None and ep.ticks == 10
+    assert ep.metadata["log"]["store_state"] == "false"
+
+
+def test_policy_is_attached(tmp_path: Path) -> None:
+    policy = tmp_path / "p.safetensors"
+    policy.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    path = tmp_path / "pol.mcap"
+    write_log(path, episodes=1, ticks=3, policy_path=policy)
+    log = read_log(path)
+    assert log.policy_bytes == policy.read_bytes()
+    assert log.metadata["policy"]["size"] == len(policy.read_bytes())
+    assert len(log.metadata["policy"]["sha256"]) == 64
+
+
+def test_recorder_call_is_cheap(tmp_path: Path) -> None:
+    """tick() only copies and enqueues: its median stays in single-digit microseconds."""
+    rng = np.random.default_rng(2)
+    rows = [make_tick(0, i, rng, state_dim=64) for i in range(2000)]
+    costs = []
+    with McapRecorder(tmp_path / "cheap.mcap") as rec:
+        rec.start({})
+        for r in rows:
+            t0 = time.perf_counter_ns()
+            rec.tick(r)
+            costs.append(time.perf_counter_ns() - t0)
+            time.sleep(0)
+    assert np.median(costs) < 10_000, f"median tick() {np.median(costs)} ns"
+    assert load_episode(tmp_path / "cheap.mcap").ticks == 2000
+
+
+def test_truncation_at_any_point_reads_a_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "full.mcap"
+    write_log(path, episodes=1, ticks=200, flush_interval_s=1e-4)
+    data = path.read_bytes()
+    full = load_episode(path)
+    cut_path = tmp_path / "cut.mcap"
+    seen = set()
+    for cut in range(200, len(data), max(1, len(data) // 97)):
+        cut_path.write_bytes(data[:cut])
+        try:
+            eps = load_episodes(cut_path)
+        except LogFileError as exc:
+            assert "truncated before its metadata" in str(exc)
+            continue
+        n = eps[0].ticks if eps else 0
+        assert not (eps and eps[0].complete)
+        if n:
+            np.testing.assert_array_equal(eps[0].obs, full.obs[:n])
+        seen.add(n)
+    assert len(seen) > 5  # the cuts fell at many different places
+
+
+def test_not_mcap(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.mcap"
+    bad.write_text("hello world, not a log")
+    with pytest.raises(LogFileError, match="not an MCAP log"):
+        load_episode(bad)
+    empty = tmp_path / "empty.mcap"
+    empty.write_bytes(b"")
+    with pytest.raises(LogFileError, match="empty"):
+        load_episode(empty)
+    with pytest.raises(LogFileError, match="cannot open"):
+        load_episode(tmp_path / "missing.mcap")
+
+
+def test_mcap_from_another_tool_or_version(tmp_path: Path) -> None:
+    other = tmp_path / "other.mcap"
+    with open(other, "wb") as f:
+        w = Writer(f)
+        w.start()
+        w.finish()
+    with pytest.raises(LogFileError, match="not a liquidnode log"):
+        load_episode(other)
+    future = tmp_path / "future.mcap"
+    with open(future, "wb") as f:
+        w = Writer(f)
+        w.start()
+        w.add_metadata("liquidnode.log", {"format_version": "99", "liquidnode_version": "9.0"})
+        w.finish()
+    with pytest.raises(LogFileError, match="format version '99'"):
+        load_episode(future)
+
+
+def test_corrupt_middle(tmp_path: Path) -> None:
+    path = tmp_path / "c.mcap"
+    write_log(path, episodes=1, ticks=200, flush_interval_s=1e-4)
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(LogFileError, match="corrupt"):
+        load_episode(path)
+
+
+def test_episode_index_out_of_range(tmp_path: Path) -> None:
+    path = tmp_path / "r.mcap"
+    write_log(path, episodes=1, ticks=2)
+    with pytest.raises(LogFileError, match="has 1 episode"):
+        load_episode(path, 3)
+
+
+def test_state_dtype_survives_tick_record_contract(tmp_path: Path) -> None:
+    rec = McapRecorder(tmp_path / "s.mcap")
+    rec.start({})
+    state = np.array([1e-45, 3.4028235e38, -0.0, 0.1], np.float32)
+    rec.tick(
+        TickRecord(
+            0, 0, 1, 1, 0.01, np.zeros(1), np.zeros(1), np.zeros(1), 0.0, state, 0.0, 0.0, 0.0, 0.0
+        )
+    )
+    rec.close()
+    assert load_episode(tmp_path / "s.mcap").state.tobytes() == state.tobytes()
