@@ -1,0 +1,133 @@
+"""The HELLO -> IDENTITY + CHANNEL handshake and the schema check, host side.
+
+:func:`handshake` sends HELLO (repeated every 0.25 s, since the device may have missed it)
+and collects the device's IDENTITY and its n_obs + n_act CHANNEL frames, ignoring the
+OBSERVATIONs it streams meanwhile. It refuses an incompatible protocol version and a
+malformed schema with a :class:`~controller.errors.LinkError` naming the offending value, and
+builds the :class:`~controller.plant.PlantSpec` the loop and the safety layer use.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from controller.errors import LinkError
+from controller.plant import PlantSpec
+from firmware_bridge.link import SerialLink
+from firmware_bridge.protocol import PROTOCOL_VERSION, Channel, ChannelKind, Hello, Identity
+
+#: HELLO is repeated at this interval until IDENTITY arrives, s.
+HELLO_RETRY_S = 0.25
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the handshake learned: the IDENTITY, the CHANNEL frames and the derived spec."""
+
+    identity: Identity
+    channels: tuple[Channel, ...]
+    spec: PlantSpec
+
+
+def _version_error(port: str, version: int) -> LinkError:
+    return LinkError(
+        f"device on {port!r} speaks protocol version {version}; this host speaks "
+        f"version {PROTOCOL_VERSION} (update the firmware or liquidnode)"
+    )
+
+
+def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
+    """Run the handshake on an open link.
+
+    Raises:
+        LinkError: no IDENTITY/CHANNELs within ``timeout_s``, another protocol version, or
+            an inconsistent schema.
+    """
+    deadline = time.monotonic() + timeout_s
+    identity: Identity | None = None
+    channels: dict[tuple[int, int], Channel] = {}
+    next_hello = 0.0
+    while True:
+        now = time.monotonic()
+        if identity is not None and len(channels) == identity.n_obs + identity.n_act:
+            break
+        if now > deadline:
+            got = "no IDENTITY" if identity is None else f"{len(channels)} CHANNEL frames"
+            raise LinkError(
+                f"no handshake answer from {link.port!r} within {timeout_s:.1f} s ({got}); "
+                f"is a liquidnode protocol v{PROTOCOL_VERSION} device on that port?"
+            )
+        if now >= next_hello:
+            link.send(Hello(PROTOCOL_VERSION))
+            next_hello = now + HELLO_RETRY_S
+        item = link.recv(min(0.05, max(0.0, deadline - now)))
+        if item is None:
+            continue
+        frame = item.frame
+        if frame.message is None:
+            raise _version_error(link.port, frame.version)
+        msg = frame.message
+        if isinstance(msg, Identity):
+            if msg.protocol_version != PROTOCOL_VERSION:
+                raise _version_error(link.port, msg.protocol_version)
+            identity, channels = msg, {}
+        elif isinstance(msg, Channel) and identity is not None:
+            channels[(msg.kind, msg.index)] = msg
+    return DeviceInfo(identity, tuple(channels.values()), build_spec(identity, channels))
+
+
+def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> PlantSpec:
+    """Check the CHANNEL set against IDENTITY and build the plant spec.
+
+    Raises:
+        LinkError: missing channel, limits reversed or not finite, safe action outside them,
+            or a zero control period.
+    """
+    name = identity.device_id
+    obs, act = [], []
+    for kind, n, out in (
+        (ChannelKind.OBSERVATION, identity.n_obs, obs),
+        (ChannelKind.ACTION, identity.n_act, act),
+    ):
+        for i in range(n):
+            ch = channels.get((int(kind), i))
+            if ch is None:
+                raise LinkError(f"device {name!r} announced no CHANNEL for {kind.name} {i}")
+            out.append(ch)
+    if identity.control_period_us == 0:
+        raise LinkError(f"device {name!r} announced a control period of 0 µs")
+    low = np.array([c.low for c in act], dtype=np.float64)
+    high = np.array([c.high for c in act], dtype=np.float64)
+    safe = np.array([c.safe for c in act], dtype=np.float64)
+    for c in act:
+        if not (math.isfinite(c.low) and math.isfinite(c.high) and c.low <= c.high):
+            raise LinkError(
+                f"device {name!r} action channel {c.index} ({c.name}) has limits "
+                f"[{c.low}, {c.high}]; need finite low <= high"
+            )
+        if not c.low <= c.safe <= c.high:
+            raise LinkError(
+                f"device {name!r} action channel {c.index} ({c.name}) safe value {c.safe} "
+                f"is outside [{c.low}, {c.high}]"
+            )
+    return PlantSpec(
+        name=name,
+        obs_names=tuple(c.name for c in obs),
+        obs_units=tuple(c.unit for c in obs),
+        act_names=tuple(c.name for c in act),
+        act_units=tuple(c.unit for c in act),
+        action_low=low,
+        action_high=high,
+        safe_action=safe,
+        control_period_s=identity.control_period_us / 1e6,
+        info={
+            "device_id": name,
+            "protocol_version": identity.protocol_version,
+            "watchdog_timeout_ms": identity.watchdog_timeout_ms,
+            "control_period_us": identity.control_period_us,
+        },
+    )

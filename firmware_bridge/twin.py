@@ -1,0 +1,234 @@
+"""The virtual robot: a simulated plant served over a pseudo-terminal as a protocol device.
+
+:class:`VirtualRobot` behaves on the wire exactly like the reference firmware (same
+:class:`~firmware_bridge.device.DeviceCore` rules: handshake, clamping, watchdog, e-stop,
+safe action), with a :class:`~controller.plant.Plant` (a MuJoCo simulation) behind it that
+steps once per control period on the twin's own monotonic clock:
+
+- every period: check the watchdog, apply the current action for one period
+  (``plant.act`` + ``plant.observe``), stream OBSERVATION; STATUS once per second;
+- between periods: answer incoming frames as they arrive (PONG immediately);
+- when the plant ends its episode (pendulum fell) while ARMED: safe action, DISARMED,
+  STATUS with fault 4 (plant terminated), then the terminal OBSERVATION; the simulation is
+  reset. While not ARMED the simulation keeps running on the safe action and is reset
+  silently when it ends; every ARM into ARMED starts a fresh episode (as if an operator put
+  the pendulum up before arming).
+
+Writes are non-blocking: with nobody reading, frames are lost as on a real UART.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import threading
+import time
+import tty
+
+import numpy as np
+
+from controller.plant import Plant
+from firmware_bridge import cobs
+from firmware_bridge.device import DeviceConfig, DeviceCore
+from firmware_bridge.framing import Deframer
+from firmware_bridge.protocol import DeviceState, Message, encode_frame
+
+#: Twin's device id prefix (IDENTITY.id, truncated to 32 bytes on the wire).
+TWIN_ID_PREFIX = "liquidnode-twin"
+
+
+def default_watchdog_ms(control_period_s: float) -> int:
+    """Default watchdog timeout: 3 control periods, at least 100 ms (host jitter), in ms."""
+    return max(100, round(3 * control_period_s * 1000))
+
+
+def open_pty() -> tuple[int, int, str]:
+    """Create a raw pseudo-terminal; return ``(master_fd, slave_fd, slave_path)``.
+
+    The master is non-blocking. The twin keeps the slave fd open so that the master stays
+    readable while no host has the port open.
+    """
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    return master, slave, os.ttyname(slave)
+
+
+class VirtualRobot:
+    """Serve ``plant`` as a protocol device on a file descriptor (pty master by default).
+
+    Args:
+        plant: the simulated plant (connected by :meth:`serve`).
+        watchdog_ms: COMMAND timeout while ARMED, ms; None -> :func:`default_watchdog_ms`.
+        device_id: IDENTITY id; None -> ``"liquidnode-twin <plant name>"``.
+        seed: seed of the first simulation reset (then seed + n for the n-th episode).
+    """
+
+    def __init__(
+        self,
+        plant: Plant,
+        watchdog_ms: int | None = None,
+        device_id: str | None = None,
+        seed: int | None = 0,
+    ) -> None:
+        self.plant = plant
+        spec = plant.spec
+        self.config = DeviceConfig(
+            spec=spec,
+            watchdog_timeout_ms=watchdog_ms or default_watchdog_ms(spec.control_period_s),
+            device_id=device_id or f"{TWIN_ID_PREFIX} {spec.name}",
+        )
+        self.core = DeviceCore(self.config)
+        self.deframer = Deframer()
+        self.seed = seed
+        self.episodes = 0
+        self.ticks = 0
+        self.overruns = 0
+        self.tx_lost = 0
+        self.master_fd: int | None = None
+        self.slave_fd: int | None = None
+        self.port: str | None = None
+        self._stop = threading.Event()
+        self._tx_seq = 0
+        self._resync = False
+        self._t0 = time.monotonic_ns()
+
+    # ------------------------------------------------------------ transport
+    def open(self) -> str:
+        """Create the pty; return the path the host opens (``/dev/pts/N``)."""
+        self.master_fd, self.slave_fd, self.port = open_pty()
+        return self.port
+
+    def close(self) -> None:
+        """Close the pty (the host sees the port vanish). Idempotent."""
+        for fd in (self.master_fd, self.slave_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.master_fd = self.slave_fd = None
+
+    def stop(self) -> None:
+        """Ask :meth:`serve` to return (thread-safe)."""
+        self._stop.set()
+
+    def now_us(self) -> int:
+        """Device time, µs since the twin started."""
+        return (time.monotonic_ns() - self._t0) // 1000
+
+    def _send(self, messages: list[Message]) -> None:
+        fd = self.master_fd
+        for msg in messages:
+            wire = cobs.encode(encode_frame(msg, self._tx_seq)) + b"\x00"
+            self._tx_seq = (self._tx_seq + 1) & 0xFFFF
+            if self._resync:
+                wire = b"\x00" + wire
+            try:
+                n = os.write(fd, wire) if fd is not None else 0
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EBADF):
+                    return
+                raise
+            self._resync = 0 < n < len(wire)
+            if n < len(wire):
+                self.tx_lost += 1
+
+    def _receive(self) -> None:
+        try:
+            data = os.read(self.master_fd, 4096) if self.master_fd is not None else b""
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # no slave open: nothing to read
+                return
+            raise
+        now = self.now_us()
+        for frame in self.deframer.feed(data):
+            before = self.core.armed_count
+            replies = self.core.handle(frame, now)
+            if self.core.armed_count != before:
+                self._new_episode()
+            self._send(replies)
+        st = self.deframer.stats
+        self.core.crc_errors = st.crc_errors
+        self.core.dropped_frames = max(self.core.dropped_frames, st.dropped_total)
+
+    # ------------------------------------------------------------ simulation
+    def _new_episode(self) -> None:
+        seed = None if self.seed is None else self.seed + self.episodes
+        self.episodes += 1
+        self.plant.reset(seed)
+
+    def _tick(self) -> None:
+        now = self.now_us()
+        out = self.core.poll(now)
+        self.plant.act(self.core.action)
+        obs = self.plant.observe()
+        self.ticks += 1
+        ended = obs.terminated or obs.truncated
+        if ended and self.core.state is DeviceState.ARMED:
+            out += self.core.terminate(now)
+        out.append(self.core.observation(np.asarray(obs.values), now))
+        self._send(out)
+        if ended:
+            self._new_episode()
+
+    def serve(self, duration_s: float | None = None) -> None:
+        """Run the device until :meth:`stop` (or ``duration_s``). Opens the pty if needed."""
+        if self.master_fd is None:
+            self.open()
+        self.plant.connect()
+        self._new_episode()
+        period_ns = round(self.config.spec.control_period_s * 1e9)
+        start = time.monotonic_ns()
+        next_tick = start + period_ns
+        next_status = start + 1_000_000_000
+        end = None if duration_s is None else start + int(duration_s * 1e9)
+        while not self._stop.is_set() and self.master_fd is not None:
+            now = time.monotonic_ns()
+            if end is not None and now >= end:
+                break
+            wake = next_tick
+            wd = self.core.watchdog_deadline_us()
+            if wd is not None:
+                wake = min(wake, self._t0 + wd * 1000)
+            timeout = max(0.0, (wake - now) / 1e9)
+            readable, _, _ = select.select([self.master_fd], [], [], min(timeout, 0.1))
+            if readable:
+                self._receive()
+            now = time.monotonic_ns()
+            self._send(self.core.poll(self.now_us()))
+            if now >= next_tick:
+                self._tick()
+                next_tick += period_ns
+                if now - next_tick > period_ns:  # fell behind: skip, do not burst
+                    missed = (now - next_tick) // period_ns
+                    self.overruns += 1
+                    next_tick += missed * period_ns
+            if now >= next_status:
+                self._send([self.core.status(self.now_us())])
+                next_status += 1_000_000_000
+
+    def start_thread(self) -> threading.Thread:
+        """Open the pty and run :meth:`serve` in a daemon thread (tests, benchmarks)."""
+        if self.master_fd is None:
+            self.open()
+        thread = threading.Thread(target=self.serve, name="liquidnode-twin", daemon=True)
+        thread.start()
+        return thread
+
+
+def make_twin_plant(env_id: str, rate_hz: float | None = None) -> Plant:
+    """The simulated plant behind the twin: :mod:`sim`'s when available, else the fallback."""
+    try:
+        from sim import make_plant  # type: ignore[attr-defined]
+    except ImportError:
+        make_plant = None
+    if make_plant is not None:
+        return make_plant(env_id, rate_hz=rate_hz)
+    from firmware_bridge.gym_fallback import GymnasiumPlant
+
+    return GymnasiumPlant(env_id, rate_hz=rate_hz)
