@@ -1,0 +1,515 @@
+"""The fixed-rate control loop: plant -> policy -> safety -> plant, timed and recorded.
+
+Each tick (see :mod:`controller.plant` for the plant side)::
+
+    wait for the deadline (CycleTimer; no wait in fast mode or for a self-paced plant)
+    observe   obs = plant.observe()            (the first tick uses the reset observation)
+    policy    action = policy.step(obs, dt)    (skipped if obs is non-finite: action held)
+    act       sent, events = safety.filter(action, dt); plant.act(sent)
+
+``dt`` fed to the policy is the measured elapsed time since the previous tick start in
+real-time mode, the nominal period in fast mode, and the measured time between samples for a
+self-paced plant (the device's timestamps when it provides them). An episode ends when the
+plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``duration_s``.
+
+However the loop exits (end, exception, Ctrl-C) the plant is put in its safe state
+(``plant.safe_stop()``) and the recorder is closed. Ctrl-C ends :meth:`ControlLoop.run`
+normally with a partial summary (``interrupted=True``); any other exception propagates and
+the partial summary stays available as :attr:`ControlLoop.summary`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from controller.errors import SpaceMismatchError, TimingError
+from controller.plant import Observation, Plant
+from controller.records import Event, Recorder, TickRecord
+from controller.safety import SafetyLayer
+from controller.timing import CycleTimer, TimingStats
+
+#: Relative tolerance when comparing a requested loop rate with the plant's period.
+_RATE_RTOL = 1e-9
+#: Event kinds that count as faults in the summary.
+FAULT_KINDS = ("fault", "nan_guard", "estop")
+
+
+class PolicyLike(Protocol):
+    """What the loop needs of a policy (:class:`controller.policy.Policy` is one)."""
+
+    obs_dim: int
+    act_dim: int
+
+    def reset(self) -> None: ...
+    def step(self, obs: np.ndarray, dt: float) -> np.ndarray: ...
+    @property
+    def state(self) -> np.ndarray: ...
+
+
+@dataclass
+class LoopConfig:
+    """How to run the loop."""
+
+    #: Tick rate in Hz; None -> the plant's native rate. Must match the plant's control period
+    #: (build the plant at the rate you want; the loop does not resample).
+    rate_hz: float | None = None
+    #: True: pace ticks by the wall clock. False (fast mode): no waiting, dt = nominal period.
+    realtime: bool = True
+    #: Maximum actions per episode (None = until the plant ends the episode).
+    max_ticks: int | None = None
+    #: Maximum wall-clock seconds per episode (None = unlimited).
+    duration_s: float | None = None
+    #: Busy-spin window before each deadline, seconds (see :class:`controller.timing.CycleTimer`).
+    spin_s: float = 200e-6
+
+
+@dataclass
+class EpisodeResult:
+    """One episode.
+
+    Attributes:
+        index: episode index in the run, from 0.
+        seed: the seed its reset got (``run`` seed + index), or None.
+        return_: sum of the rewards, in the plant's reward units (``"return"`` in JSON).
+        ticks: actions sent.
+        terminated: the plant reported a terminal state.
+        truncated: ended by a time limit (plant's, ``max_ticks`` or ``duration_s``).
+        lateness_p99_us: 99th percentile tick lateness in this episode, µs (0 in fast mode).
+        overruns: overruns in this episode.
+        faults: fault / nan_guard / estop events in this episode.
+    """
+
+    index: int
+    seed: int | None
+    return_: float
+    ticks: int
+    terminated: bool
+    truncated: bool
+    lateness_p99_us: float
+    overruns: int
+    faults: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict; ``return`` and ``ticks`` are the documented keys."""
+        return {
+            "return": self.return_,
+            "ticks": self.ticks,
+            "seed": self.seed,
+            "terminated": self.terminated,
+            "truncated": self.truncated,
+            "lateness_p99_us": self.lateness_p99_us,
+            "overruns": self.overruns,
+            "faults": self.faults,
+        }
+
+
+@dataclass
+class RunSummary:
+    """What a run achieved and how well it kept time.
+
+    Attributes:
+        episodes: the finished (or interrupted) episodes.
+        mode: ``"realtime"``, ``"fast"`` or ``"self_paced"``.
+        nominal_rate_hz: the configured tick rate, Hz.
+        timing: the cycle timer's statistics (achieved rate, lateness, overruns, sections).
+        plant: what ``plant.summary()`` returned.
+        faults: fault / nan_guard / estop events over the run.
+        interrupted: the run was stopped by Ctrl-C.
+    """
+
+    episodes: list[EpisodeResult]
+    mode: str
+    nominal_rate_hz: float
+    timing: TimingStats
+    plant: dict[str, Any] = field(default_factory=dict)
+    faults: int = 0
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object (``episodes``, ``rate_hz``, ``lateness_us``, ``overruns``,
+        ``sections_us``, ``plant``, ``faults``) plus ``mode``, ``nominal_rate_hz``,
+        ``skipped_ticks`` and ``interrupted``. NaN section times become null."""
+        t = self.timing
+        return {
+            "episodes": [e.to_json() for e in self.episodes],
+            "rate_hz": t.rate_hz,
+            "lateness_us": {
+                "p50": t.lateness_p50_us,
+                "p99": t.lateness_p99_us,
+                "max": t.lateness_max_us,
+            },
+            "overruns": t.overruns,
+            "sections_us": {k: (None if v != v else v) for k, v in t.sections_us.items()},
+            "plant": self.plant,
+            "faults": self.faults,
+            "mode": self.mode,
+            "nominal_rate_hz": self.nominal_rate_hz,
+            "skipped_ticks": t.skipped_ticks,
+            "interrupted": self.interrupted,
+        }
+
+    def format_text(self) -> str:
+        """Readable per-episode table plus a summary, for terminals."""
+        lines = [
+            f"{'episode':>7}  {'return':>10}  {'ticks':>6}  {'late p99 µs':>11}  "
+            f"{'overruns':>8}  end"
+        ]
+        for e in self.episodes:
+            end = "terminated" if e.terminated else "truncated" if e.truncated else "stopped"
+            lines.append(
+                f"{e.index:>7}  {e.return_:>10.2f}  {e.ticks:>6}  {e.lateness_p99_us:>11.1f}  "
+                f"{e.overruns:>8}  {end}"
+            )
+        t = self.timing
+        sec = ", ".join(f"{k} {v:.1f}" for k, v in t.sections_us.items())
+        lines.append(
+            f"mode {self.mode}: {t.rate_hz:.1f} Hz achieved (nominal {self.nominal_rate_hz:g} Hz), "
+            f"lateness p50/p99/max {t.lateness_p50_us:.1f}/{t.lateness_p99_us:.1f}/"
+            f"{t.lateness_max_us:.1f} µs, overruns {t.overruns} ({t.skipped_ticks} ticks "
+            f"skipped), faults {self.faults}"
+        )
+        lines.append(f"median section times µs: {sec}")
+        if self.plant:
+            lines.append(f"plant: {self.plant}")
+        if self.interrupted:
+            lines.append("interrupted by Ctrl-C")
+        return "\n".join(lines)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy arrays/scalars and dataclasses -> plain JSON-able values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def plant_spec_json(plant: Plant) -> dict[str, Any]:
+    """A plant's spec (and ``self_paced``) as a JSON-able dict, for run metadata."""
+    spec = plant.spec
+    out = _jsonable(dataclasses.asdict(spec))
+    out["rate_hz"] = spec.rate_hz
+    out["self_paced"] = bool(plant.self_paced)
+    return out
+
+
+class ControlLoop:
+    """Runs a policy against a plant at a fixed rate.
+
+    Args:
+        plant: the plant (simulation or device); connected by :meth:`run` if needed.
+        policy: maps ``(obs, dt)`` to an action (a :class:`controller.policy.Policy`).
+        config: rate, mode and episode limits; defaults to ``LoopConfig()``.
+        safety: the safety layer; defaults to the plant's limits and safe action.
+        recorder: receives run metadata, tick records and events (None: no log).
+        policy_path: the file the policy was loaded from (its sha256 goes into the metadata).
+        metadata: extra run metadata for the recorder (e.g. the command line).
+
+    Raises:
+        SpaceMismatchError: the policy's observation/action sizes differ from the plant's.
+        TimingError: ``config.rate_hz`` is not the plant's control rate.
+    """
+
+    def __init__(
+        self,
+        plant: Plant,
+        policy: PolicyLike,
+        config: LoopConfig | None = None,
+        safety: SafetyLayer | None = None,
+        recorder: Recorder | None = None,
+        *,
+        policy_path: str | os.PathLike[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.plant = plant
+        self.policy = policy
+        self.config = config = config or LoopConfig()
+        self.recorder = recorder
+        self.policy_path = policy_path
+        self.extra_metadata = dict(metadata or {})
+        spec = plant.spec
+        if (policy.obs_dim, policy.act_dim) != (spec.obs_dim, spec.act_dim):
+            raise SpaceMismatchError(
+                f"policy expects observation ({policy.obs_dim},) and action ({policy.act_dim},) "
+                f"but plant {spec.name} has observation ({spec.obs_dim},) and action "
+                f"({spec.act_dim},)"
+            )
+        period = spec.control_period_s
+        if config.rate_hz is not None:
+            rate = float(config.rate_hz)
+            if not (np.isfinite(rate) and rate > 0):
+                raise TimingError(f"loop rate must be a positive number of Hz, got {rate}")
+            if abs(rate * period - 1.0) > _RATE_RTOL:
+                raise TimingError(
+                    f"loop rate {rate:g} Hz (period {1.0 / rate:g} s) does not match plant "
+                    f"{spec.name}'s control period {period:g} s ({1.0 / period:g} Hz); build the "
+                    "plant at the wanted rate or leave the loop rate unset"
+                )
+        self.safety = safety or SafetyLayer.for_spec(spec)
+        if self.safety.act_dim != spec.act_dim:
+            raise SpaceMismatchError(
+                f"safety layer has {self.safety.act_dim} action channels but plant {spec.name} "
+                f"has {spec.act_dim}"
+            )
+        if plant.self_paced:
+            self.mode = "self_paced"
+        else:
+            self.mode = "realtime" if config.realtime else "fast"
+        self.timer = CycleTimer(period, realtime=self.mode == "realtime", spin_s=config.spin_s)
+        #: The summary of the last (or current, partial) run.
+        self.summary: RunSummary | None = None
+        self._results: list[EpisodeResult] = []
+        self._extra_overruns = 0
+        self._extra_skipped = 0
+
+    # ------------------------------------------------------------------ metadata
+    def run_metadata(self, episodes: int, seed: int | None) -> dict[str, Any]:
+        """Run metadata for ``recorder.start``: policy (metadata, path, sha256), plant spec,
+        seed, rate, mode, limits, liquidnode version, plus the extra metadata."""
+        from controller import __version__
+
+        meta: dict[str, Any] = {
+            "liquidnode_version": __version__,
+            "started_at_ns": time.time_ns(),
+            "mode": self.mode,
+            "rate_hz": self.timer.period_s and 1.0 / self.timer.period_s,
+            "seed": seed,
+            "episodes": episodes,
+            "max_ticks": self.config.max_ticks,
+            "duration_s": self.config.duration_s,
+            "plant": plant_spec_json(self.plant),
+            "safety": {
+                "low": self.safety.low.tolist(),
+                "high": self.safety.high.tolist(),
+                "safe_action": self.safety.safe_action.tolist(),
+                "max_rate": None if self.safety.max_rate is None else self.safety.max_rate.tolist(),
+            },
+        }
+        policy_meta = getattr(self.policy, "metadata", None)
+        meta["policy"] = _jsonable(policy_meta) if policy_meta is not None else None
+        path = self.policy_path or getattr(self.policy, "path", None)
+        meta["policy_path"] = None if path is None else os.fspath(path)
+        meta["policy_sha256"] = None if path is None else file_sha256(path)
+        meta.update(_jsonable(self.extra_metadata))
+        return meta
+
+    # ------------------------------------------------------------------ running
+    def run(self, episodes: int = 1, seed: int | None = None) -> RunSummary:
+        """Run ``episodes`` episodes; episode ``i`` resets the plant with ``seed + i``.
+
+        Returns:
+            The run summary (partial with ``interrupted=True`` after Ctrl-C).
+
+        Raises:
+            Whatever the plant, policy or recorder raise (PlantError, LinkError...), after
+            ``plant.safe_stop()`` and ``recorder.close()``; :attr:`summary` then holds the
+            partial summary.
+        """
+        if episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {episodes}")
+        self._results = []
+        self._extra_overruns = self._extra_skipped = 0
+        self.timer.clear()
+        self.summary = None
+        interrupted = False
+        recorder = self.recorder
+        try:
+            self.plant.connect()
+            if recorder is not None:
+                recorder.start(self.run_metadata(episodes, seed))
+            for index in range(episodes):
+                self._episode(index, None if seed is None else seed + index)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self.plant.safe_stop()
+            try:
+                if recorder is not None:
+                    recorder.close()
+            finally:
+                self.summary = self._summarize(interrupted)
+        return self.summary
+
+    def _summarize(self, interrupted: bool) -> RunSummary:
+        timing = self.timer.stats()
+        timing = dataclasses.replace(
+            timing,
+            overruns=timing.overruns + self._extra_overruns,
+            skipped_ticks=timing.skipped_ticks + self._extra_skipped,
+        )
+        try:
+            plant_summary = _jsonable(self.plant.summary())
+        except Exception as exc:  # a summary must not hide the real outcome
+            plant_summary = {"error": f"plant.summary() failed: {exc}"}
+        return RunSummary(
+            episodes=list(self._results),
+            mode=self.mode,
+            nominal_rate_hz=1.0 / self.timer.period_s,
+            timing=timing,
+            plant=plant_summary,
+            faults=sum(e.faults for e in self._results),
+            interrupted=interrupted,
+        )
+
+    def _emit(self, event: Event, episode: int, tick: int) -> None:
+        event.episode = episode
+        event.tick = tick
+        if not event.mono_time_ns:
+            event.mono_time_ns = time.monotonic_ns()
+        if not event.wall_time_ns:
+            event.wall_time_ns = time.time_ns()
+        if self.recorder is not None:
+            self.recorder.event(event)
+
+    def _episode(self, index: int, seed: int | None) -> None:
+        plant, policy, safety, timer = self.plant, self.policy, self.safety, self.timer
+        recorder, config = self.recorder, self.config
+        period = timer.period_s
+        self_paced = plant.self_paced
+        realtime = timer.realtime
+        max_ticks = config.max_ticks
+        act_dim = safety.act_dim
+        no_action = np.full(act_dim, np.nan)
+        policy.reset()
+        safety.reset()
+        obs: Observation = plant.reset(seed)
+        self._emit(Event("episode_start", detail={"seed": seed}), index, -1)
+        ret, ticks, overruns, faults = 0.0, 0, 0, 0
+        terminated = truncated = False
+        first_tick = timer.ticks
+        prev_start = prev_sample_ns = 0
+        prev_device_s: float | None = None
+        end_ns = None
+        if config.duration_s is not None:
+            end_ns = time.monotonic_ns() + round(config.duration_s * 1e9)
+        timer.start()
+        try:
+            while True:
+                start = timer.wait()
+                if timer.overran:
+                    overruns += 1
+                    detail = {
+                        "late_us": timer.last_late_ns / 1e3,
+                        "skipped_ticks": timer.last_skipped,
+                    }
+                    self._emit(Event("overrun", mono_time_ns=start, detail=detail), index, ticks)
+                if ticks:
+                    obs = plant.observe()
+                    ret += obs.reward
+                observe_ns = timer.lap(0)
+                # dt: the cell's time input, seconds.
+                if ticks == 0:
+                    dt = period
+                elif self_paced:
+                    sample_ns = start + observe_ns
+                    dt = (sample_ns - prev_sample_ns) * 1e-9
+                    dev = obs.device_time_s
+                    if dev is not None and prev_device_s is not None and dev > prev_device_s:
+                        dt = dev - prev_device_s
+                    if dt > 1.5 * period:  # samples were missed: an overrun of the device clock
+                        overruns += 1
+                        skipped = max(1, round(dt / period) - 1)
+                        self._extra_overruns += 1
+                        self._extra_skipped += skipped
+                        detail = {"late_us": (dt - period) * 1e6, "skipped_ticks": skipped}
+                        self._emit(Event("overrun", detail=detail), index, ticks)
+                elif realtime:
+                    dt = (start - prev_start) * 1e-9
+                else:
+                    dt = period
+                prev_start = start
+                prev_sample_ns = start + observe_ns
+                prev_device_s = obs.device_time_s
+                if obs.terminated or obs.truncated:
+                    terminated, truncated = bool(obs.terminated), bool(obs.truncated)
+                    break
+                if (max_ticks is not None and ticks >= max_ticks) or (
+                    end_ns is not None and start >= end_ns
+                ):
+                    truncated = True
+                    break
+                values = obs.values
+                finite = np.isfinite(values)
+                if finite.all():
+                    action = policy.step(values, dt)
+                    policy_ns = timer.lap(1)
+                    sent, events = safety.filter(action, dt)
+                else:  # do not feed the policy garbage: its state stays clean, action held
+                    action = no_action
+                    policy_ns = timer.lap(1)
+                    sent = safety.hold()
+                    detail = {"channels": np.flatnonzero(~finite).tolist(), "source": "obs"}
+                    events = [Event("nan_guard", detail=detail)]
+                plant.act(sent)
+                act_ns = timer.lap(2)
+                plant_events = plant.drain_events()
+                if events or plant_events:
+                    for event in (*events, *plant_events):
+                        if event.kind in FAULT_KINDS:
+                            faults += 1
+                        self._emit(event, index, ticks)
+                if recorder is not None:
+                    recorder.tick(
+                        TickRecord(
+                            episode=index,
+                            tick=ticks,
+                            wall_time_ns=time.time_ns(),
+                            mono_time_ns=start,
+                            dt_s=dt,
+                            obs=np.array(values, dtype=np.float64),
+                            action=np.array(action, dtype=np.float64),
+                            sent=sent,
+                            reward=float(obs.reward),
+                            state=policy.state,
+                            lateness_us=timer.last_lateness_ns / 1e3,
+                            observe_us=observe_ns / 1e3,
+                            policy_us=policy_ns / 1e3,
+                            act_us=act_ns / 1e3,
+                        )
+                    )
+                ticks += 1
+        finally:
+            stats = timer.stats(since=first_tick)
+            self._results.append(
+                EpisodeResult(
+                    index=index,
+                    seed=seed,
+                    return_=float(ret),
+                    ticks=ticks,
+                    terminated=terminated,
+                    truncated=truncated,
+                    lateness_p99_us=stats.lateness_p99_us,
+                    overruns=overruns,
+                    faults=faults,
+                )
+            )
+            end = {
+                "return": float(ret),
+                "ticks": ticks,
+                "terminated": terminated,
+                "truncated": truncated,
+            }
+            self._emit(Event("episode_end", detail=end), index, ticks)

@@ -1,0 +1,193 @@
+"""What every MuJoCo plant shares: stepping under a divergence guard, channel names, safe stop.
+
+:class:`MujocoPlant` is the base of :class:`sim.mujoco_plant.GymPlant` (a Gymnasium MuJoCo
+environment) and :class:`sim.mjcf_plant.MjcfPlant` (a plain MJCF file). It owns no task logic;
+subclasses decide observation, reward and episode end.
+
+Divergence guard: after each control period the plant checks MuJoCo's warning counters
+(``mjWARN_BADQACC``/``BADQPOS``/``BADQVEL``: MuJoCo resets the state silently when it sees a
+non-finite or huge value) and that ``qpos``/``qvel`` are finite, and raises
+:class:`controller.errors.PlantError` naming what diverged and when.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from controller.errors import PlantError, TimingError
+from controller.plant import Plant
+
+#: MuJoCo warnings that mean the simulation diverged.
+_DIVERGENCE_WARNINGS = {
+    int(mujoco.mjtWarning.mjWARN_BADQACC): "non-finite or huge acceleration (qacc)",
+    int(mujoco.mjtWarning.mjWARN_BADQPOS): "non-finite or huge position (qpos)",
+    int(mujoco.mjtWarning.mjWARN_BADQVEL): "non-finite or huge velocity (qvel)",
+}
+
+_SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_SLIDE), int(mujoco.mjtJoint.mjJNT_HINGE))
+
+
+def frame_skip_for_rate(rate_hz: float, timestep_s: float, where: str) -> int:
+    """Physics steps per control period for a control rate.
+
+    Raises:
+        TimingError: the period ``1 / rate_hz`` is not a whole multiple (>= 1) of the physics
+            step ``timestep_s``; the message names both numbers and the nearest valid rates.
+    """
+    if not (np.isfinite(rate_hz) and rate_hz > 0):
+        raise TimingError(f"control rate must be a positive number of Hz, got {rate_hz}")
+    period = 1.0 / rate_hz
+    steps = period / timestep_s
+    k = round(steps)
+    if k < 1 or abs(steps - k) > 1e-6 * max(1.0, steps):
+        lo, hi = max(1, int(np.floor(steps))), max(1, int(np.ceil(steps)))
+        options = sorted({1.0 / (lo * timestep_s), 1.0 / (hi * timestep_s)}, reverse=True)
+        raise TimingError(
+            f"control period {period:g} s ({rate_hz:g} Hz) is not a whole multiple of the "
+            f"physics step {timestep_s:g} s of {where}; nearest valid rates: "
+            + ", ".join(f"{r:g} Hz" for r in options)
+        )
+    return k
+
+
+def joint_channels(model: mujoco.MjModel) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Name and unit of every ``qpos`` and ``qvel`` entry, in vector order.
+
+    Slide joints: ``"<joint> pos"`` m, ``"<joint> vel"`` m/s; hinge joints: rad, rad/s; ball
+    joints: quaternion ``qw qx qy qz`` (unit 1) and angular velocity ``wx wy wz`` rad/s; free
+    joints: ``x y z`` m, quaternion, ``vx vy vz`` m/s, ``wx wy wz`` rad/s.
+    """
+    qpos: list[tuple[str, str]] = [("", "unknown")] * model.nq
+    qvel: list[tuple[str, str]] = [("", "unknown")] * model.nv
+    for j in range(model.njnt):
+        name = model.joint(j).name or f"joint{j}"
+        kind = int(model.jnt_type[j])
+        pa, va = int(model.jnt_qposadr[j]), int(model.jnt_dofadr[j])
+        if kind == int(mujoco.mjtJoint.mjJNT_SLIDE):
+            qpos[pa], qvel[va] = (f"{name} pos", "m"), (f"{name} vel", "m/s")
+        elif kind == int(mujoco.mjtJoint.mjJNT_HINGE):
+            qpos[pa], qvel[va] = (f"{name} pos", "rad"), (f"{name} vel", "rad/s")
+        else:
+            quat = [(f"{name} q{c}", "1") for c in "wxyz"]
+            ang = [(f"{name} w{c}", "rad/s") for c in "xyz"]
+            if kind == int(mujoco.mjtJoint.mjJNT_BALL):
+                qpos[pa : pa + 4], qvel[va : va + 3] = quat, ang
+            else:  # free
+                qpos[pa : pa + 7] = [(f"{name} {c}", "m") for c in "xyz"] + quat
+                qvel[va : va + 6] = [(f"{name} v{c}", "m/s") for c in "xyz"] + ang
+    return qpos, qvel
+
+
+def actuator_channels(model: mujoco.MjModel) -> list[tuple[str, str]]:
+    """Name and unit of every actuator ``ctrl`` entry.
+
+    The name is the actuator's (or its joint's when unnamed). The unit is N (slide) or N·m
+    (hinge) for a joint actuator with gear 1, otherwise ``"1"`` (scaled by the gear).
+    """
+    out = []
+    for a in range(model.nu):
+        name = model.actuator(a).name
+        unit = "1"
+        if int(model.actuator_trntype[a]) == int(mujoco.mjtTrn.mjTRN_JOINT):
+            j = int(model.actuator_trnid[a, 0])
+            name = name or model.joint(j).name
+            gear1 = model.actuator_gear[a, 0] == 1.0
+            biasless = int(model.actuator_biastype[a]) == int(mujoco.mjtBias.mjBIAS_NONE)
+            if gear1 and biasless:
+                is_slide = int(model.jnt_type[j]) == int(mujoco.mjtJoint.mjJNT_SLIDE)
+                unit = "N" if is_slide else "N·m"
+        out.append((name or f"actuator{a}", unit))
+    return out
+
+
+def action_limits(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` of every actuator's ctrl: its ctrlrange, or ±inf when not limited."""
+    low = np.full(model.nu, -np.inf)
+    high = np.full(model.nu, np.inf)
+    limited = model.actuator_ctrllimited.astype(bool)
+    low[limited] = model.actuator_ctrlrange[limited, 0]
+    high[limited] = model.actuator_ctrlrange[limited, 1]
+    return low, high
+
+
+class MujocoPlant(Plant):
+    """Base of the MuJoCo plants: model/data access, divergence guard, safe stop.
+
+    Subclasses set :attr:`spec` and implement the Plant methods; they call
+    :meth:`_check_divergence` after stepping.
+    """
+
+    #: Camera settings for video (``distance``, ``azimuth``, ``elevation``, ``lookat``,
+    #: ``trackbodyid``); empty = MuJoCo's default free camera.
+    camera: dict[str, Any]
+
+    def __init__(self) -> None:
+        self.camera = {}
+
+    @property
+    def model(self) -> mujoco.MjModel:
+        """The MuJoCo model."""
+        raise NotImplementedError
+
+    @property
+    def data(self) -> mujoco.MjData:
+        """The MuJoCo data (live simulation state)."""
+        raise NotImplementedError
+
+    @property
+    def physics_step_s(self) -> float:
+        """The physics time step, seconds (``model.opt.timestep``)."""
+        return float(self.model.opt.timestep)
+
+    @property
+    def frame_skip(self) -> int:
+        """Physics steps per control period."""
+        return round(self.spec.control_period_s / self.physics_step_s)
+
+    def _clear_warnings(self) -> None:
+        """Zero MuJoCo's divergence warning counters (call before stepping)."""
+        warning = self.data.warning
+        for code in _DIVERGENCE_WARNINGS:
+            warning[code].number = 0
+
+    def _check_divergence(self, t_start: float) -> None:
+        """Raise PlantError if the period that started at sim time ``t_start`` diverged.
+
+        MuJoCo resets the state when it meets a bad value (so ``data.time`` restarts at 0);
+        the warning counters, cleared by :meth:`_clear_warnings` before stepping, tell.
+        """
+        data = self.data
+        warning = data.warning
+        for code, what in _DIVERGENCE_WARNINGS.items():
+            if warning[code].number > 0:
+                raise PlantError(
+                    f"simulation of {self.spec.name} diverged in the control period starting "
+                    f"at t={t_start:.4f} s: MuJoCo reported {what} at DOF "
+                    f"{warning[code].lastinfo}; lower the action limits or the time step"
+                )
+        if not (np.isfinite(data.qpos).all() and np.isfinite(data.qvel).all()):
+            raise PlantError(
+                f"simulation of {self.spec.name} diverged in the control period starting at "
+                f"t={t_start:.4f} s: non-finite qpos/qvel"
+            )
+
+    def safe_stop(self) -> None:
+        """Set the actuators' ctrl to the safe action (no physics step). Never raises."""
+        try:
+            self.data.ctrl[:] = self.spec.safe_action
+        except Exception:  # best effort on the way out (e.g. the model failed to load)
+            pass
+
+    def summary(self) -> dict[str, Any]:
+        """Physics details for the run summary: time step, frame skip, simulated time."""
+        try:
+            return {
+                "physics_step_s": self.physics_step_s,
+                "frame_skip": self.frame_skip,
+                "sim_time_s": float(self.data.time),
+            }
+        except Exception:  # not connected
+            return {}
