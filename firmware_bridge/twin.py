@@ -37,6 +37,8 @@ from firmware_bridge.protocol import DeviceState, Message, encode_frame
 
 #: Twin's device id prefix (IDENTITY.id, truncated to 32 bytes on the wire).
 TWIN_ID_PREFIX = "liquidnode-twin"
+#: Episode length given to the simulation: a device has no time limit.
+TWIN_MAX_TICKS = 2**62
 
 
 def default_watchdog_ms(control_period_s: float) -> int:
@@ -168,7 +170,7 @@ class VirtualRobot:
         self.plant.act(self.core.action)
         obs = self.plant.observe()
         self.ticks += 1
-        ended = obs.terminated or obs.truncated
+        ended = obs.terminated  # a time limit means nothing to a device
         if ended and self.core.state is DeviceState.ARMED:
             out += self.core.terminate(now)
         out.append(self.core.observation(np.asarray(obs.values), now))
@@ -221,14 +223,13 @@ class VirtualRobot:
         return thread
 
 
-def make_twin_plant(env_id: str, rate_hz: float | None = None) -> Plant:
-    """The simulated plant behind the twin: :mod:`sim`'s when available, else the fallback."""
-    try:
-        from sim import make_plant  # type: ignore[attr-defined]
-    except ImportError:
-        make_plant = None
-    if make_plant is not None:
-        return make_plant(env_id, rate_hz=rate_hz)
-    from firmware_bridge.gym_fallback import GymnasiumPlant
+def make_twin_plant(env_or_path: str, rate_hz: float | None = None) -> Plant:
+    """The simulated plant behind the twin: :func:`sim.make_plant` without a time limit.
 
-    return GymnasiumPlant(env_id, rate_hz=rate_hz)
+    Args:
+        env_or_path: Gymnasium MuJoCo id or MJCF file (as for ``liquidnode sim``).
+        rate_hz: control rate, Hz; None keeps the model's own.
+    """
+    from sim import make_plant
+
+    return make_plant(env_or_path, rate_hz=rate_hz, max_ticks=TWIN_MAX_TICKS)
