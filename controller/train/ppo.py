@@ -136,9 +136,14 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     best_return, best_policy = -np.inf, None
 
     try:
+        if cfg.eval_interval:  # the starting point of the learning curve
+            ev = evaluate_policy(make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed)
+            history.append((global_step, ev["mean_return"]))
+            if writer:
+                writer.add_scalar("eval/mean_return", ev["mean_return"], global_step)
         for update in range(1, num_updates + 1):
             if cfg.anneal_lr:
-                frac = 1.0 - (update - 1) / num_updates
+                frac = max(1.0 - global_step / cfg.steps, 0.05)  # resume-consistent
                 optimizer.param_groups[0]["lr"] = cfg.lr * frac
 
             # ---- 1. rollout: act with the liquid cell, carry its state ----------------------

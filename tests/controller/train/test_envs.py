@@ -1,0 +1,68 @@
+"""Env construction errors and the control-period jitter wrapper."""
+
+import numpy as np
+import pytest
+
+from controller.errors import LiquidNodeError, SpaceMismatchError
+from controller.policy import random_policy
+from controller.train.envs import ControlPeriodJitter, env_info, make_env
+from controller.train.evaluate import evaluate_policy
+
+
+def test_unknown_env_id_is_one_clear_error():
+    with pytest.raises(LiquidNodeError, match="unknown Gymnasium environment 'NoSuchEnv-v0'"):
+        make_env("NoSuchEnv-v0")
+
+
+def test_discrete_action_space_is_refused_with_its_name():
+    with pytest.raises(LiquidNodeError, match=r"Discrete action space.*needs a Box action space"):
+        make_env("CartPole-v1")
+
+
+def test_env_info_of_inverted_pendulum():
+    info = env_info("InvertedPendulum-v5")
+    assert (info.obs_dim, info.act_dim) == (4, 1)
+    assert info.control_period_s == pytest.approx(0.04)
+    np.testing.assert_array_equal(info.act_low, [-3.0])
+
+
+def test_jitter_varies_the_period_and_restores_the_model():
+    env = ControlPeriodJitter(make_env("InvertedPendulum-v5"), jitter=0.3, seed=0)
+    base = env.unwrapped
+    env.reset(seed=0)
+    dts = []
+    for _ in range(200):
+        _, _, term, trunc, info = env.step(np.zeros(1))
+        dts.append(info["dt"])
+        assert base.frame_skip == 2 and base.model.opt.timestep == pytest.approx(0.02)
+        if term or trunc:
+            env.reset()
+    dts = np.asarray(dts)
+    assert dts.min() >= 0.04 * 0.7 - 1e-12 and dts.max() <= 0.04 * 1.3 + 1e-12
+    assert dts.std() > 0.003  # really varied, not a constant
+
+
+def test_jittered_step_simulates_the_reported_period():
+    # the simulated time advances by exactly the dt reported to the cell
+    env = ControlPeriodJitter(make_env("InvertedPendulum-v5"), jitter=0.45, seed=1)
+    env.reset(seed=1)
+    data = env.unwrapped.data
+    for _ in range(20):
+        t0 = data.time
+        _, _, term, _, info = env.step(np.zeros(1))
+        if term:
+            break
+        assert data.time - t0 == pytest.approx(info["dt"], abs=1e-9)
+
+
+def test_no_jitter_reports_the_nominal_period():
+    env = ControlPeriodJitter(make_env("InvertedPendulum-v5"), jitter=0.0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(1))
+    assert info["dt"] == pytest.approx(0.04)
+
+
+def test_evaluation_refuses_a_policy_of_the_wrong_size():
+    policy = random_policy(5, 1, units=4)
+    with pytest.raises(SpaceMismatchError, match=r"\(5, 1\) but InvertedPendulum-v5 has \(4, 1\)"):
+        evaluate_policy(policy, "InvertedPendulum-v5", 1, 0)

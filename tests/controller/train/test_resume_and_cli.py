@@ -1,0 +1,110 @@
+"""Checkpoints / resume, the CLI flags, and one-line errors for bad input."""
+
+import argparse
+
+import pytest
+
+from controller.cli import _Parser, train_cmd
+from controller.errors import LiquidNodeError, SpaceMismatchError
+from controller.train.config import TrainConfig, config_fields, field_docs
+from controller.train.ppo import train
+
+
+def _tiny(tmp_path, **kw) -> TrainConfig:
+    base = dict(
+        env="InvertedPendulum-v5",
+        units=4,
+        backbone_units=8,
+        steps=256,
+        envs=1,
+        rollout_steps=128,
+        minibatches=2,
+        epochs=1,
+        eval_interval=0,
+        final_eval_episodes=1,
+        out=str(tmp_path / "p.safetensors"),
+        progress=False,
+        tensorboard=False,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_continues_from_the_checkpoint_step(tmp_path):
+    first = train(_tiny(tmp_path))
+    assert first.steps == 256
+    ckpt = tmp_path / "checkpoints" / "p.pt"
+    second = train(_tiny(tmp_path, steps=512, resume=str(ckpt)))
+    assert second.steps == 512
+    assert second.wall_time_s >= first.wall_time_s
+
+
+def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
+    train(_tiny(tmp_path))
+    ckpt = str(tmp_path / "checkpoints" / "p.pt")
+    with pytest.raises(SpaceMismatchError, match="trained on InvertedPendulum-v5, not Reacher-v5"):
+        train(_tiny(tmp_path, env="Reacher-v5", resume=ckpt))
+    with pytest.raises(LiquidNodeError, match="units=4 but this run asks for 8"):
+        train(_tiny(tmp_path, units=8, resume=ckpt))
+    with pytest.raises(LiquidNodeError, match="does not exist"):
+        train(_tiny(tmp_path, resume=str(tmp_path / "missing.pt")))
+
+
+def test_bad_config_values_name_the_flag(tmp_path):
+    with pytest.raises(LiquidNodeError, match="--rollout-steps 100 is not a multiple of --seq-len"):
+        train(_tiny(tmp_path, rollout_steps=100))
+    with pytest.raises(LiquidNodeError, match="--dt-jitter must be in"):
+        train(_tiny(tmp_path, dt_jitter=1.5))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="liquidnode")
+    train_cmd.add_parser(p.add_subparsers(dest="command", parser_class=_Parser))
+    return p
+
+
+def test_every_config_field_is_a_documented_flag():
+    docs = field_docs()
+    help_text = " ".join(
+        _parser()._subparsers._group_actions[0].choices["train"].format_help().split()
+    )
+    for f in config_fields():
+        assert docs.get(f.name), f"TrainConfig.{f.name} has no docstring"
+        assert "--" + f.name.replace("_", "-") in help_text
+    args = _parser().parse_args(
+        [
+            "train",
+            "--env",
+            "Reacher-v5",
+            "--cell",
+            "ltc",
+            "--units",
+            "8",
+            "--dt-jitter",
+            "0.2",
+            "--no-normalize-reward",
+            "--target-return",
+            "-5",
+        ]
+    )
+    assert (args.env, args.cell, args.units, args.dt_jitter) == ("Reacher-v5", "ltc", 8, 0.2)
+    assert args.normalize_reward is False and args.target_return == -5.0
+    assert args.resume is None
+
+
+def test_unknown_cell_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(["train", "--cell", "gru"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'gru'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [("NoSuchEnv-v0", "unknown Gymnasium environment"), ("CartPole-v1", "needs a Box action")],
+)
+def test_bad_env_is_a_liquidnode_error_before_any_training(env, message, tmp_path):
+    args = _parser().parse_args(["train", "--env", env, "--out", str(tmp_path / "x.safetensors")])
+    with pytest.raises(LiquidNodeError, match=message):
+        args.run(args)
+    assert not (tmp_path / "x.safetensors").exists()
