@@ -1,0 +1,138 @@
+"""``liquidnode deploy``: close the control loop over a serial device.
+
+Same loop, safety layer and logging as ``liquidnode sim``; the plant is a
+:class:`firmware_bridge.serial_plant.SerialPlant` on the given port (a microcontroller running
+the reference firmware, or ``liquidnode twin``). The device streams observations on its own
+clock; the policy answers each one with a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``deploy``."""
+    p = subparsers.add_parser(
+        "deploy",
+        help="run a policy on a serial device (microcontroller or 'liquidnode twin')",
+        description=(
+            "Connect to a device speaking liquidnode's serial protocol (see "
+            "firmware_bridge/PROTOCOL.md), check that its observation/action channels match the "
+            "policy, arm it and run the control loop at the device's rate: each observation the "
+            "device streams is answered with the policy's command, through the safety layer "
+            "(clamp, NaN guard). On link loss (no observation within the timeout, port gone) "
+            "the device's watchdog makes it safe; deploy records the event and exits with an "
+            "error, or with --reconnect waits for the port and carries on. However it exits, "
+            "the device is left on its safe action."
+        ),
+    )
+    p.add_argument(
+        "--port",
+        required=True,
+        metavar="DEV",
+        help="serial port or pyserial URL: /dev/ttyACM0, /dev/pts/N, socket://host:port",
+    )
+    p.add_argument("--policy", required=True, metavar="PATH", help="policy file (.safetensors)")
+    p.add_argument(
+        "--baud", type=int, default=115200, metavar="B", help="baud rate (default 115200)"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="run for S seconds (default: until Ctrl-C or the device ends the episode)",
+    )
+    p.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="on link loss wait for the port to come back and reconnect instead of exiting",
+    )
+    p.add_argument(
+        "--obs-timeout-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="link-loss timeout without an observation (default: 5 device periods, >= 250 ms)",
+    )
+    p.add_argument(
+        "--ping-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="measure the link round-trip time with a PING every N ticks (0: never)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the run summary as one JSON object on stdout"
+    )
+    from controller.logs.options import add_log_arguments
+
+    add_log_arguments(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Deploy; returns 0, or 2 after a link loss without --reconnect (summary still printed)."""
+    from controller.errors import LinkError
+    from controller.logs.options import open_recorder
+    from controller.loop import ControlLoop, LoopConfig
+    from controller.policy import Policy
+    from firmware_bridge.serial_plant import SerialPlant
+
+    if args.duration is not None and not args.duration > 0:
+        raise LinkError(f"--duration must be > 0 seconds, got {args.duration}")
+    policy = Policy.load(args.policy)
+    plant = SerialPlant(
+        args.port,
+        baud=args.baud,
+        obs_dim=policy.obs_dim,
+        act_dim=policy.act_dim,
+        obs_timeout_s=None if args.obs_timeout_ms is None else args.obs_timeout_ms / 1000,
+        ping_every=args.ping_every,
+        reconnect=args.reconnect,
+    )
+    plant.connect()
+    try:
+        rate = policy.metadata.control_rate_hz
+        if rate and abs(rate * plant.spec.control_period_s - 1) > 1e-6:
+            print(
+                f"liquidnode deploy: warning: the policy was made for {rate:g} Hz but the "
+                f"device runs at {plant.spec.rate_hz:g} Hz",
+                file=sys.stderr,
+            )
+        recorder = open_recorder(
+            args, "deploy", {"port": args.port, "device": plant.summary().get("device")}
+        )
+        loop = ControlLoop(
+            plant,
+            policy,
+            LoopConfig(duration_s=args.duration),
+            recorder=recorder,
+            policy_path=args.policy,
+        )
+        error: LinkError | None = None
+        try:
+            summary = loop.run(episodes=1)
+        except LinkError as exc:
+            error = exc
+            summary = loop.summary
+    finally:
+        plant.disconnect()
+    if summary is not None:
+        if args.json:
+            out = summary.to_json()
+            out["link"] = out.get("plant", {}).get("link")
+            out["device"] = out.get("plant", {}).get("device")
+            out["error"] = None if error is None else str(error)
+            print(json.dumps(out))
+        else:
+            print(summary.format_text())
+    if error is not None:
+        print(f"liquidnode deploy: error: {error}", file=sys.stderr)
+        return 2
+    return 0
