@@ -1,0 +1,92 @@
+/*
+ * device.h - the device side of wire protocol v1: state machine, watchdog,
+ * clamping of commands to channel limits, safe action, counters.
+ *
+ * States (PROTO_STATE_*): after reset DISARMED with the safe action applied.
+ *   ARM               DISARMED/WATCHDOG/ESTOP/ARMED -> ARMED, fault cleared,
+ *                     watchdog restarted, STATUS sent.
+ *   ESTOP             any -> ESTOP (fault 2), safe action, STATUS sent.
+ *   watchdog          ARMED and no valid COMMAND for watchdog_timeout_ms ->
+ *                     WATCHDOG (fault 1), safe action, STATUS sent; stays safe
+ *                     until the next ARM.
+ *   COMMAND           in ARMED: each value clamped to [low, high], written to
+ *                     the actuators, ack_seq = last_cmd_seq = frame seq,
+ *                     watchdog fed. In any other state it is ignored.
+ *                     A non-finite value drops the whole command (counted in
+ *                     dropped_frames, fault 3 latched unless a fault is
+ *                     already latched), the previous action is kept.
+ * Periodic output: OBSERVATION every control_period_us (in every state),
+ * STATUS once per second and on every state or fault change.
+ *
+ * The device never blocks: frames are queued to the HAL's UART only when the
+ * whole frame fits (hal_uart_tx_free()); the handshake and STATUS frames stay
+ * pending until there is room, an OBSERVATION that does not fit is skipped and
+ * counted in tx_skipped.
+ */
+#ifndef LIQUIDNODE_DEVICE_H
+#define LIQUIDNODE_DEVICE_H
+
+#include <stdint.h>
+
+#include "protocol.h"
+
+#define DEVICE_MAX_OBS 16u /* limits of this implementation, not of the protocol */
+#define DEVICE_MAX_ACT 8u
+#define DEVICE_STATUS_PERIOD_US 1000000u /* unsolicited STATUS, microseconds */
+
+/* One observation or action channel, as announced in a CHANNEL frame. */
+typedef struct {
+    const char *name; /* ASCII, <= 32 chars, e.g. "adc_a0" */
+    const char *unit; /* ASCII, <= 16 chars, e.g. "V" */
+    float low;        /* lower limit, channel units */
+    float high;       /* upper limit, channel units */
+    float safe;       /* safe value (actions); 0 for observations */
+} device_channel_t;
+
+/* What the device is: sent in IDENTITY + CHANNEL frames after HELLO. */
+typedef struct {
+    const char *device_id;          /* ASCII, <= 32 chars */
+    uint8_t n_obs;                  /* observation channels, <= DEVICE_MAX_OBS */
+    uint8_t n_act;                  /* action channels, <= DEVICE_MAX_ACT */
+    const device_channel_t *obs;    /* n_obs entries */
+    const device_channel_t *act;    /* n_act entries */
+    uint32_t control_period_us;     /* OBSERVATION period, microseconds */
+    uint16_t watchdog_timeout_ms;   /* ARMED without COMMAND for this long -> WATCHDOG */
+} device_schema_t;
+
+typedef struct {
+    const device_schema_t *schema;
+    proto_rx_t rx;                      /* receiver and its drop counters */
+    uint8_t state;                      /* PROTO_STATE_* */
+    uint8_t fault;                      /* PROTO_FAULT_* (latched) */
+    uint16_t tx_seq;                    /* seq of the next frame sent */
+    uint16_t ack_seq;                   /* seq of the last COMMAND applied */
+    uint16_t last_cmd_seq;              /* seq of the last COMMAND applied (STATUS) */
+    uint32_t last_cmd_us;               /* time of the last applied COMMAND (or ARM) */
+    uint32_t next_tick_us;              /* next OBSERVATION */
+    uint32_t next_status_us;            /* next unsolicited STATUS */
+    uint32_t tx_skipped;                /* OBSERVATIONs skipped for lack of TX room */
+    int16_t handshake_next;             /* next handshake frame: -1 none, 0 IDENTITY, 1.. CHANNEL */
+    uint8_t status_pending;             /* 1 = a STATUS waits for TX room */
+    uint8_t pong_pending;               /* 1 = a PONG waits for TX room */
+    uint32_t pong_token;                /* token of the pending PONG */
+    float action[DEVICE_MAX_ACT];       /* action applied now, channel units */
+    float obs[DEVICE_MAX_OBS];          /* last sensor read, channel units */
+} device_t;
+
+/* Reset to DISARMED, apply the safe action. now_us: hal_time_us(). */
+void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us);
+
+/* Feed one byte received from the host. */
+void device_rx_byte(device_t *d, uint8_t byte, uint32_t now_us);
+
+/* Run the watchdog, the periodic OBSERVATION/STATUS and pending replies. */
+void device_poll(device_t *d, uint32_t now_us);
+
+/* Latest time by which device_poll() must run again, microseconds. */
+uint32_t device_next_deadline(const device_t *d);
+
+/* Device e-stop button (source 1): safe action, ESTOP, STATUS + ESTOP sent. */
+void device_estop_button(device_t *d, uint32_t now_us);
+
+#endif /* LIQUIDNODE_DEVICE_H */

@@ -1,0 +1,218 @@
+/*
+ * hal_avr.c - HAL for the ATmega328P (Arduino Uno class), 16 MHz.
+ *
+ * Peripherals:
+ *   USART0   BAUD (default 115200) 8N1 with U2X: UBRR0 = 16 -> 117647 bit/s
+ *            (+2.1 %); RX interrupt into a 64-byte ring, TX from a 256-byte
+ *            ring drained by the UDRE interrupt.
+ *   Timer1   free running, clk/8 = 2 MHz (0.5 us per count); overflow
+ *            interrupt every 32.768 ms extends it to the 32-bit microsecond
+ *            clock; compare A wakes the CPU at the next deadline.
+ *   Timer0   phase-correct PWM on OC0A (PD6) and OC0B (PD5), clk/64, 490 Hz.
+ *   ADC      AVcc reference, clk/128 = 125 kHz, channels 0 and 1, 104 us per
+ *            conversion (polled).
+ *   PD2      e-stop button to ground (internal pull-up; pressed = low).
+ * The CPU sleeps (IDLE) whenever there is nothing to do.
+ */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+#include <util/atomic.h>
+
+#include "board.h"
+#include "fw_main.h"
+#include "hal.h"
+
+#ifndef F_CPU
+#error "F_CPU must be defined (Hz)"
+#endif
+#ifndef BAUD
+#define BAUD 115200UL /* bit/s */
+#endif
+
+#define UBRR_VALUE ((F_CPU + 4UL * BAUD) / (8UL * BAUD) - 1UL) /* U2X: 8 samples/bit */
+#define RX_SIZE 64u                                            /* power of two */
+#define TX_SIZE 256u                                           /* u8 indices wrap */
+
+static volatile uint8_t rx_buf[RX_SIZE];
+static volatile uint8_t rx_head; /* written by the RX ISR */
+static volatile uint8_t rx_tail; /* written by the main loop */
+static volatile uint8_t tx_buf[TX_SIZE];
+static volatile uint8_t tx_head; /* written by the main loop */
+static volatile uint8_t tx_tail; /* written by the UDRE ISR */
+static volatile uint32_t t1_overflows;
+
+static const device_schema_t schema = {
+    "avr-atmega328p ref-fw 0.1", BOARD_N_OBS, BOARD_N_ACT, board_obs, board_act, CONTROL_PERIOD_US, WATCHDOG_MS,
+};
+
+ISR(USART_RX_vect)
+{
+    (void)UCSR0A; /* status first (framing/overrun flags belong to this byte) */
+    uint8_t b = UDR0;
+    uint8_t next = (uint8_t)((rx_head + 1u) & (RX_SIZE - 1u));
+    if (next != rx_tail) {
+        rx_buf[rx_head] = b;
+        rx_head = next;
+    } /* else: ring full, byte lost; the frame fails its CRC and is counted */
+}
+
+ISR(USART_UDRE_vect)
+{
+    if (tx_tail != tx_head) {
+        UDR0 = tx_buf[tx_tail];
+        tx_tail = (uint8_t)(tx_tail + 1u);
+    } else {
+        UCSR0B &= (uint8_t)~(1u << UDRIE0);
+    }
+}
+
+ISR(TIMER1_OVF_vect)
+{
+    t1_overflows++;
+}
+
+ISR(TIMER1_COMPA_vect)
+{
+    TIMSK1 &= (uint8_t)~(1u << OCIE1A); /* one-shot deadline wake-up */
+}
+
+static void hal_init(void)
+{
+    UBRR0H = (uint8_t)(UBRR_VALUE >> 8);
+    UBRR0L = (uint8_t)UBRR_VALUE;
+    UCSR0A = (1u << U2X0);
+    UCSR0C = (1u << UCSZ01) | (1u << UCSZ00); /* 8N1 */
+    UCSR0B = (1u << RXEN0) | (1u << TXEN0) | (1u << RXCIE0);
+
+    TCCR1A = 0;
+    TCCR1B = (1u << CS11); /* clk/8 */
+    TIMSK1 = (1u << TOIE1);
+
+    DDRD |= (1u << PD6) | (1u << PD5);
+    TCCR0A = (1u << COM0A1) | (1u << COM0B1) | (1u << WGM00); /* phase-correct PWM */
+    TCCR0B = (1u << CS01) | (1u << CS00);                     /* clk/64 */
+
+    ADMUX = (1u << REFS0);                                            /* AVcc */
+    ADCSRA = (1u << ADEN) | (1u << ADPS2) | (1u << ADPS1) | (1u << ADPS0); /* clk/128 */
+
+    DDRD &= (uint8_t)~(1u << PD2);
+    PORTD |= (1u << PD2); /* pull-up for the e-stop button */
+    sei();
+}
+
+uint32_t hal_time_us(void)
+{
+    uint32_t ovf;
+    uint16_t cnt;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
+    {
+        ovf = t1_overflows;
+        cnt = TCNT1;
+        if ((TIFR1 & (1u << TOV1)) && cnt < 0x8000u) {
+            ovf++; /* overflow happened but its ISR has not run yet */
+        }
+    }
+    return ovf * 32768UL + (uint32_t)(cnt >> 1);
+}
+
+int hal_uart_read_byte(uint8_t *byte)
+{
+    if (rx_tail == rx_head) {
+        return 0;
+    }
+    *byte = rx_buf[rx_tail];
+    rx_tail = (uint8_t)((rx_tail + 1u) & (RX_SIZE - 1u));
+    return 1;
+}
+
+uint16_t hal_uart_tx_free(void)
+{
+    return (uint16_t)(TX_SIZE - 1u - (uint8_t)(tx_head - tx_tail));
+}
+
+uint16_t hal_uart_write(const uint8_t *data, uint16_t len)
+{
+    if (len > hal_uart_tx_free()) {
+        return 0;
+    }
+    for (uint16_t i = 0; i < len; i++) {
+        tx_buf[tx_head] = data[i];
+        tx_head = (uint8_t)(tx_head + 1u);
+    }
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
+    {
+        UCSR0B |= (1u << UDRIE0);
+    }
+    return len;
+}
+
+static uint16_t adc_read(uint8_t channel)
+{
+    ADMUX = (uint8_t)((1u << REFS0) | (channel & 0x0Fu));
+    ADCSRA |= (1u << ADSC);
+    while (ADCSRA & (1u << ADSC)) {
+    }
+    return ADC;
+}
+
+void hal_read_sensors(float *obs)
+{
+    obs[0] = (float)adc_read(0) * (BOARD_ADC_VREF / 1024.0f);
+    obs[1] = (float)adc_read(1) * (BOARD_ADC_VREF / 1024.0f);
+    obs[2] = board_pwm_d6_readback(OCR0A);
+    obs[3] = board_motor_d5_readback(OCR0B);
+}
+
+void hal_write_actuators(const float *act)
+{
+    OCR0A = board_pwm_d6_register(act[0]);
+    OCR0B = board_motor_d5_register(act[1]);
+}
+
+void hal_idle(uint32_t deadline_us)
+{
+    cli();
+    if (rx_head != rx_tail) {
+        sei();
+        return;
+    }
+    int32_t wait_us = (int32_t)(deadline_us - hal_time_us());
+    if (wait_us <= 16) {
+        sei();
+        return;
+    }
+    if (wait_us < 30000) {
+        OCR1A = (uint16_t)(TCNT1 + (uint16_t)(wait_us * 2));
+        TIFR1 = (1u << OCF1A);
+        TIMSK1 |= (1u << OCIE1A);
+    } /* else: the Timer1 overflow (every 32.768 ms) wakes us first */
+    set_sleep_mode(SLEEP_MODE_IDLE);
+    sleep_enable();
+    sei();
+    sleep_cpu(); /* the instruction after sei always runs: no lost wake-up */
+    sleep_disable();
+}
+
+int hal_estop_button(void)
+{
+    return (PIND & (1u << PD2)) == 0;
+}
+
+const device_schema_t *hal_schema(void)
+{
+    return &schema;
+}
+
+int hal_running(void)
+{
+    return 1;
+}
+
+int main(void)
+{
+    hal_init();
+    fw_run();
+    for (;;) {
+    }
+}
