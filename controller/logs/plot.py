@@ -8,8 +8,8 @@ Four panels sharing the time axis (s since the episode's first tick):
 3. loop timing: tick lateness and the time spent in each section (observe/policy/act), µs;
 4. measured tick period ``dt`` in ms against the nominal period.
 
-Events (overruns, NaN guards, faults, link loss...) are marked with vertical lines in every
-panel and listed in the legend of the first one.
+Events (overruns, NaN guards, faults, link loss...) are marked with dashed vertical lines in
+every panel and listed in the legend of the first one.
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ def _mark_events(axes: Any, episode: Episode) -> None:
             x = (int(event["wall_time_ns"]) - t0_ns) * 1e-9
         color = _EVENT_COLORS.get(kind, "tab:gray")
         for ax in axes:
-            ax.axvline(x, color=color, lw=0.8, alpha=0.6)
+            ax.axvline(x, color=color, lw=0.9, ls=(0, (4, 3)), alpha=0.7)
         if kind not in seen:
             seen.add(kind)
-            axes[0].plot([], [], color=color, lw=0.8, label=f"event: {kind}")
+            axes[0].plot([], [], color=color, lw=0.9, ls=(0, (4, 3)), label=f"event: {kind}")
     if seen:
         _legend(axes[0])

@@ -199,11 +199,12 @@ def plant_from_metadata(episode: Episode) -> Any:
         if info.get("max_episode_steps") is not None:
             kwargs["max_episode_steps"] = int(info["max_episode_steps"])
         return GymPlant(info["env_id"], rate_hz=rate, **kwargs)
-    model_file = info.get("model_file") or info.get("path") or info.get("mjcf")
+    model_file = info.get("model_file")
     if source == "mjcf" and model_file:
         from sim.mujoco_plant import MjcfPlant
 
-        return MjcfPlant(model_file, rate_hz=rate)
+        max_ticks = info.get("max_ticks")
+        return MjcfPlant(model_file, rate_hz=rate, max_ticks=max_ticks)
     raise LogFileError(
         f"log {episode.path} was recorded on plant {plant.get('name')!r} (source {source!r}), "
         "which is not a simulation that --sim can rebuild"
