@@ -14,6 +14,7 @@ Conventions (all optional, so any MJCF model runs):
   default 1), ``liquidnode_max_ticks`` (ticks per episode, default 1000; the episode ends
   truncated), ``liquidnode_reset_noise`` (half-width of the uniform noise added to the
   hinge/slide ``qpos`` and to ``qvel`` at reset, default 0.01).
+- video: the model's first camera if it has one, else MuJoCo's default free camera.
 - reset: keyframe 0 if the model has one, else ``qpos0``, plus the seeded noise.
 - the episode never ends ``terminated`` (there is no task); divergence raises PlantError.
 
@@ -119,6 +120,8 @@ class MjcfPlant(MujocoPlant):
         self.reset_noise = float(reset_noise)
         self._rng = np.random.default_rng()
         self._ticks = 0
+        if model.ncam > 0:
+            self.camera = {"fixedcamid": 0}
 
         # Observation layout: qpos, qvel, sensors except "reward".
         qpos, qvel = joint_channels(model)

@@ -12,6 +12,7 @@ non-finite or huge value) and that ``qpos``/``qvel`` are finite, and raises
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import mujoco
@@ -121,7 +122,7 @@ class MujocoPlant(Plant):
     """
 
     #: Camera settings for video (``distance``, ``azimuth``, ``elevation``, ``lookat``,
-    #: ``trackbodyid``); empty = MuJoCo's default free camera.
+    #: ``trackbodyid``, or ``fixedcamid`` for a model camera); empty = default free camera.
     camera: dict[str, Any]
 
     def __init__(self) -> None:
@@ -176,10 +177,8 @@ class MujocoPlant(Plant):
 
     def safe_stop(self) -> None:
         """Set the actuators' ctrl to the safe action (no physics step). Never raises."""
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             self.data.ctrl[:] = self.spec.safe_action
-        except Exception:  # best effort on the way out (e.g. the model failed to load)
-            pass
 
     def summary(self) -> dict[str, Any]:
         """Physics details for the run summary: time step, frame skip, simulated time."""
