@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from controller.cells import kernel as _kernel
+
 MODES = ("default", "pure", "no_gate")
 ACTIVATIONS = ("lecun_tanh", "tanh", "relu", "gelu", "silu")
 
@@ -145,30 +147,46 @@ class CfCCell:
                 got = None if name not in t else t[name].shape
                 raise ValueError(f"tensor {name!r} must have shape {shape}, got {got}")
 
+        # Fused layout: every layer reads an input vector with a trailing constant 1 and its
+        # transposed weight carries the bias as last row, so one np.dot does W a + b.
         lecun = config["activation"] == "lecun_tanh"
-        self._z = np.zeros(n_in + units, dtype=_F32)
+        self._z = np.zeros(n_in + units + 1, dtype=_F32)
+        self._z[-1] = 1.0
+        self._zx = self._z[:n_in]
+        self._zh = self._z[n_in : n_in + units]
+        # (weight^T with bias row, output buffer incl. trailing 1, view of the activations)
         self._layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         carry = _F32(1.0)  # lecun_tanh's outer 1.7159, folded into the next layer's weights
         for i in range(int(config["backbone_layers"])):
             w = t[f"backbone.{i}.weight"] * carry
-            b = t[f"backbone.{i}.bias"].copy()
-            if lecun:
+            b = t[f"backbone.{i}.bias"]
+            if lecun:  # 1.7159 * tanh(0.666 * a): the inner 0.666 is folded here
                 w, b = w * _F32(0.666), b * _F32(0.666)
                 carry = _F32(1.7159)
-            self._layers.append((np.ascontiguousarray(w.T), b, np.zeros(len(b), dtype=_F32)))
-        width = self._layers[-1][2].shape[0] if self._layers else n_in + units
+            buf = np.ones(len(b) + 1, dtype=_F32)
+            self._layers.append((_fused(w, b), buf, buf[:-1]))
+        width = len(self._layers[-1][2]) if self._layers else n_in + units
         self._act = _activation(config["activation"], np.zeros(width, dtype=_F32))
 
         names = ("ff1",) if mode == "pure" else ("ff1", "ff2", "time_a", "time_b")
-        ws = []
+        ws, bs = [], []
         for name in names:
             w = t[f"{name}.weight"] * carry
+            b = t[f"{name}.bias"]
             if sparsity_mask is not None and name in ("ff1", "ff2"):
                 w = w * np.asarray(sparsity_mask, dtype=_F32)
+            if name.startswith("time_"):  # negated (exact): the heads give -t_a, -t_b
+                w, b = -w, -b
             ws.append(w)
-        self._wt_heads = np.ascontiguousarray(np.concatenate(ws, axis=0).T)
-        self._b_heads = np.concatenate([t[f"{name}.bias"] for name in names]).astype(_F32)
+            bs.append(b)
+        self._wt_heads = _fused(np.concatenate(ws, axis=0), np.concatenate(bs))
         self._heads = np.zeros(len(names) * units, dtype=_F32)
+        heads, u = self._heads, units
+        self._f12 = heads[: 2 * u]
+        self._f1, self._f2 = heads[:u], heads[u : 2 * u]
+        self._nta, self._ntb = heads[2 * u : 3 * u], heads[3 * u :]
+        self._ts = np.zeros((), dtype=_F32)  # 0-d: array-scalar ufuncs are the cheapest
+        self._ones = np.ones(units, dtype=_F32)
         self._h = np.zeros(units, dtype=_F32)
         self._tmp = np.zeros(units, dtype=_F32)
         if mode == "pure":
@@ -182,44 +200,40 @@ class CfCCell:
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step; returns ``(y, h')`` (the same float32 buffer, ``(units,)``)."""
-        z = self._z
-        z[: self.input_size] = x
-        z[self.input_size :] = h
-        a = z
-        for wt, b, buf in self._layers:
-            np.dot(a, wt, out=buf)
-            buf += b
-            self._act(buf)
+        self._zx[...] = x
+        self._zh[...] = h
+        a = self._z
+        for wt, buf, act in self._layers:
+            np.dot(a, wt, out=act)
+            self._act(act)
             a = buf
-        heads = self._heads
-        np.dot(a, self._wt_heads, out=heads)
-        heads += self._b_heads
-        u = self.units
+        np.dot(a, self._wt_heads, out=self._heads)
         out = self._h
-        if self.mode == "pure":
-            f1 = heads
-            tmp = self._tmp
+        if self.mode == "pure":  # h' = -A exp(-ts (|w_tau| + |f1|)) f1 + A
+            f1, tmp, nts = self._heads, self._tmp, self._ts
+            nts.fill(-ts)
             np.abs(f1, out=tmp)
             tmp += self._abs_w_tau
-            tmp *= -ts
+            tmp *= nts
             np.exp(tmp, out=tmp)
             tmp *= self._neg_a
             tmp *= f1
             np.add(tmp, self._a, out=out)
             return out, out
-        np.tanh(heads[: 2 * u], out=heads[: 2 * u])
-        f1, f2, ta, tb = heads[:u], heads[u : 2 * u], heads[2 * u : 3 * u], heads[3 * u :]
-        ta *= ts
-        ta += tb
-        np.negative(ta, out=ta)  # sigmoid(ta) = 1 / (1 + exp(-ta))
-        np.exp(ta, out=ta)
-        ta += _F32(1.0)
-        np.reciprocal(ta, out=ta)
-        if self.mode == "no_gate":
-            f2 *= ta
-            np.add(f1, f2, out=out)
-        else:
+        f1, f2, nta = self._f1, self._f2, self._nta
+        np.tanh(self._f12, out=self._f12)
+        self._ts.fill(ts)
+        nta *= self._ts  # -(t_a ts + t_b) = (-t_a) ts + (-t_b)
+        nta += self._ntb
+        np.exp(nta, out=nta)
+        nta += self._ones  # 1 / sigmoid(t_a ts + t_b)
+        if self.mode == "default":  # h' = f1 (1 - s) + s f2 = f1 + (f2 - f1) s
             f2 -= f1
-            f2 *= ta
-            np.add(f1, f2, out=out)
+        f2 /= nta
+        np.add(f1, f2, out=out)
         return out, out
+
+
+def _fused(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``[weight^T; bias]``, float32 C-contiguous ``(in + 1, out)``: ``[a, 1] @ it = W a + b``."""
+    return np.ascontiguousarray(np.concatenate([weight.T, bias[None, :]], axis=0), dtype=_F32)

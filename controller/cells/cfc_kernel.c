@@ -165,3 +165,70 @@ int lnk_cfc_step(const int32_t *dims, const float *params, float *scratch, float
     }
     return 0;
 }
+
+/*
+ * LTC step (ncps 1.0.1 ``LTCCell.forward``, semi-implicit Euler unfolds), same arithmetic as
+ * the numpy cell in ``ltc.py`` (softplus and masks already folded into the weights).
+ *
+ * dims (int32[4]): 0 inputs S, 1 neurons N, 2 outputs M, 3 ode_unfolds.
+ * params (float32): in_w (S), in_b (S), sensory mu, sigma, w*erev, w (each S x N, row = source),
+ *   mu, sigma, w*erev, w (each N x N, row = source), cm (N), gleak (N), gleak*vleak (N),
+ *   out_w (M), out_b (M), epsilon (1).
+ * scratch (float32): [x (S) | v (N)] then room for 6 N floats; the caller writes x and v.
+ * out (float32): new state v' (N), then the output y (M).
+ */
+int lnk_ltc_step(const int32_t *dims, const float *params, float *scratch, float ts,
+                 float *out) {
+    const int S = dims[0], N = dims[1], M = dims[2], unfolds = dims[3];
+    const float *in_w = params, *in_b = in_w + S;
+    const float *s_mu = in_b + S, *s_sigma = s_mu + S * N, *s_we = s_sigma + S * N;
+    const float *s_w = s_we + S * N;
+    const float *mu = s_w + S * N, *sigma = mu + N * N, *we = sigma + N * N, *w = we + N * N;
+    const float *cm = w + N * N, *gleak = cm + N, *gl_vl = gleak + N;
+    const float *out_w = gl_vl + N, *out_b = out_w + M;
+    const float eps = out_b[M];
+    const float *x = scratch;
+    float *v = out;
+    float *num_c = scratch + S + N, *den_c = num_c + N, *cmt = den_c + N;
+    float *num = cmt + N, *den = num + N;
+
+    for (int j = 0; j < N; ++j) {
+        num[j] = 0.0f;
+        den[j] = 0.0f;
+    }
+    for (int i = 0; i < S; ++i) {
+        const float xi = x[i] * in_w[i] + in_b[i];
+        const float *m = s_mu + i * N, *sg = s_sigma + i * N;
+        const float *a = s_we + i * N, *b = s_w + i * N;
+        for (int j = 0; j < N; ++j) {
+            const float s = 1.0f / (1.0f + exp_f(-((xi - m[j]) * sg[j])));
+            num[j] += s * a[j];
+            den[j] += s * b[j];
+        }
+    }
+    const float step = ts / (float)unfolds;
+    for (int j = 0; j < N; ++j) {
+        cmt[j] = cm[j] / step;
+        num_c[j] = gl_vl[j] + num[j];
+        den_c[j] = ((cmt[j] + gleak[j]) + den[j]) + eps;
+        v[j] = scratch[S + j];
+    }
+    for (int k = 0; k < unfolds; ++k) {
+        for (int j = 0; j < N; ++j) {
+            num[j] = 0.0f;
+            den[j] = 0.0f;
+        }
+        for (int i = 0; i < N; ++i) {
+            const float vi = v[i];
+            const float *m = mu + i * N, *sg = sigma + i * N, *a = we + i * N, *b = w + i * N;
+            for (int j = 0; j < N; ++j) {
+                const float s = 1.0f / (1.0f + exp_f(-((vi - m[j]) * sg[j])));
+                num[j] += s * a[j];
+                den[j] += s * b[j];
+            }
+        }
+        for (int j = 0; j < N; ++j) v[j] = ((cmt[j] * v[j] + num_c[j]) + num[j]) / (den_c[j] + den[j]);
+    }
+    for (int j = 0; j < M; ++j) out[N + j] = v[j] * out_w[j] + out_b[j];
+    return 0;
+}

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from controller.cells import kernel as _kernel
 from controller.cells import wiring as wiring_mod
 
 MAPPINGS = ("affine", "linear", "none")
@@ -148,6 +149,16 @@ class LTCCell:
         self._den = np.zeros(n, _F32)
         self._v = np.zeros(n, _F32)
         self._y = np.zeros(m, _F32)
+        # compiled step (controller/cells/kernel.py); None -> the numpy path below
+        self._kernel = _kernel.make_ltc_kernel(
+            self._unfolds,
+            float(self._eps),
+            (self._in_w, self._in_b),
+            (self._s_mu, self._s_sigma, self._s_we[0], self._s_we[1]),
+            (self._mu, self._sigma, self._we[0], self._we[1]),
+            (self._cm, self._gleak, self._gl_vl),
+            (self._out_w, self._out_b),
+        )
 
     def weights(self) -> dict[str, np.ndarray]:
         """The tensors as stored in a policy file (float32 params/masks, int32 wiring)."""
@@ -164,6 +175,10 @@ class LTCCell:
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step; returns ``(y (output_dim,), v' (units,))``, internal buffers."""
+        if self._kernel is not None:
+            out = self._kernel.step(x, h, ts)
+            n = self.state_dim
+            return out[n:], out[:n]
         xm = self._x
         np.multiply(x, self._in_w, out=xm)
         xm += self._in_b
