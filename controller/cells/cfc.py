@@ -193,6 +193,8 @@ class CfCCell:
             self._abs_w_tau = np.abs(t["w_tau"])
             self._a = t["A"].copy()
             self._neg_a = -self._a
+        # compiled step (controller/cells/kernel.py); None -> the numpy path in step()
+        self._kernel = _kernel.make_cfc_kernel(config, self._tensors, sparsity_mask)
 
     def weights(self) -> dict[str, np.ndarray]:
         """The float32 tensors as stored in a policy file (unfused, ncps names)."""
@@ -200,6 +202,9 @@ class CfCCell:
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step; returns ``(y, h')`` (the same float32 buffer, ``(units,)``)."""
+        if self._kernel is not None:
+            out = self._kernel.step(x, h, ts)
+            return out, out
         self._zx[...] = x
         self._zh[...] = h
         a = self._z
