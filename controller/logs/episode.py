@@ -57,6 +57,8 @@ class Episode:
         metadata: ``{"log": ..., "run": ..., "policy": ...}``: the log's metadata records
             (``policy`` is None when no policy file was attached).
         policy_bytes: the attached policy file, or None.
+        attachments: every file attached to the log (name -> bytes): ``policy.safetensors``,
+            and ``model.xml`` for an MJCF simulation.
         complete: False when the log was cut short (no footer: killed, or still being written).
         path: the log file.
     """
@@ -80,6 +82,7 @@ class Episode:
     policy_bytes: bytes | None = None
     complete: bool = True
     path: Path = Path()
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ticks(self) -> int:
@@ -114,6 +117,11 @@ class Episode:
         if end is not None and end["detail"].get("return") is not None:
             return float(end["detail"]["return"])
         return float(np.nansum(self.reward))
+
+    @property
+    def model_bytes(self) -> bytes | None:
+        """The attached MJCF model of a simulation log, or None."""
+        return self.attachments.get(schema.MODEL_ATTACHMENT)
 
     def first_event(self, kind: str) -> dict[str, Any] | None:
         """The first event of ``kind`` in this episode, or None."""
@@ -217,7 +225,7 @@ def _claimed_length(handle: Any) -> int:
 def _assemble(path: Path, records: list[Any], complete: bool) -> LogContents:
     meta: dict[str, Any] = {"log": None, "run": {}, "policy": None}
     topics: dict[int, str] = {}
-    policy_bytes: bytes | None = None
+    attachments: dict[str, bytes] = {}
     ticks: list[tuple[dict[str, Any], int]] = []
     states: dict[tuple[int, int], list[Any]] = {}
     events: list[dict[str, Any]] = []
@@ -229,8 +237,8 @@ def _assemble(path: Path, records: list[Any], complete: bool) -> LogContents:
                 meta["run"] = schema.decode_metadata(record.metadata)
             elif record.name == schema.POLICY_METADATA:
                 meta["policy"] = schema.decode_metadata(record.metadata)
-        elif isinstance(record, Attachment) and record.name == schema.POLICY_ATTACHMENT:
-            policy_bytes = bytes(record.data)
+        elif isinstance(record, Attachment):
+            attachments[record.name] = bytes(record.data)
         elif isinstance(record, Channel):
             topics[record.id] = record.topic
         elif isinstance(record, Message):
@@ -247,11 +255,12 @@ def _assemble(path: Path, records: list[Any], complete: bool) -> LogContents:
                     {**body, "wall_time_ns": record.log_time, "mono_time_ns": record.publish_time}
                 )
     _check_version(path, meta["log"])
+    policy_bytes = attachments.get(schema.POLICY_ATTACHMENT)
     by_episode: dict[int, list[tuple[dict[str, Any], int]]] = {}
     for body, wall in ticks:
         by_episode.setdefault(int(body["episode"]), []).append((body, wall))
     episodes = [
-        _episode(path, index, rows, states, events, meta, policy_bytes, complete)
+        _episode(path, index, rows, states, events, meta, attachments, complete)
         for index, rows in sorted(by_episode.items())
     ]
     return LogContents(path, meta, policy_bytes, episodes, events, complete)
@@ -299,7 +308,7 @@ def _episode(
     states: dict[tuple[int, int], list[Any]],
     events: list[dict[str, Any]],
     meta: dict[str, Any],
-    policy_bytes: bytes | None,
+    attachments: dict[str, bytes],
     complete: bool,
 ) -> Episode:
     rows_walls.sort(key=lambda rw: rw[0]["tick"])
@@ -337,7 +346,8 @@ def _episode(
         act_us=section("act_us"),
         events=[e for e in events if e.get("episode") == index],
         metadata=meta,
-        policy_bytes=policy_bytes,
+        policy_bytes=attachments.get(schema.POLICY_ATTACHMENT),
         complete=complete,
         path=path,
+        attachments=attachments,
     )

@@ -155,6 +155,21 @@ class McapRecorder:
             data=data,
         )
 
+    def _attach_model(self, metadata: dict[str, Any]) -> None:
+        """Attach the MJCF file of a simulation built from one (small; makes --sim portable)."""
+        plant = metadata.get("plant")
+        info = plant.get("info") if isinstance(plant, dict) else None
+        model = info.get("model_file") if isinstance(info, dict) else None
+        if not model or info.get("source") != "mjcf":
+            return
+        try:
+            data = Path(model).read_bytes()
+        except OSError:
+            return
+        if len(data) <= 4 * 1024 * 1024:
+            now = time.time_ns()
+            self._writer.add_attachment(now, now, schema.MODEL_ATTACHMENT, "application/xml", data)
+
     # ----------------------------------------------------------- loop thread API
     def start(self, metadata: dict[str, Any]) -> None:
         """Record the run metadata and start the writer thread (called before the first tick)."""
@@ -292,6 +307,7 @@ class McapRecorder:
                 self._write_event(*item[1:])
             elif kind == _START:
                 self._writer.add_metadata(schema.RUN_METADATA, schema.encode_metadata(item[1]))
+                self._attach_model(item[1])
         except OSError as exc:
             self._fail(exc)
 

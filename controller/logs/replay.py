@@ -184,27 +184,33 @@ def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
 def plant_from_metadata(episode: Episode) -> Any:
     """Rebuild the simulated plant a log was recorded on (from its ``plant`` metadata).
 
+    A Gymnasium plant is rebuilt from its id; an MJCF plant from its model file as recorded,
+    else from the copy attached to the log (``model.xml``).
+
     Raises:
         LogFileError: the log's plant is not a simulation liquidnode can rebuild.
     """
+    from sim import make_plant
+
     run = episode.metadata.get("run") or {}
     plant = run.get("plant") or {}
     info = plant.get("info") or {}
     rate = plant.get("rate_hz") or run.get("rate_hz")
     source = info.get("source")
-    if source == "gymnasium" or (source is None and info.get("env_id")):
-        from sim.mujoco_plant import GymPlant
-
-        kwargs = {}
-        if info.get("max_episode_steps") is not None:
-            kwargs["max_episode_steps"] = int(info["max_episode_steps"])
-        return GymPlant(info["env_id"], rate_hz=rate, **kwargs)
-    model_file = info.get("model_file")
-    if source == "mjcf" and model_file:
-        from sim.mujoco_plant import MjcfPlant
-
-        max_ticks = info.get("max_ticks")
-        return MjcfPlant(model_file, rate_hz=rate, max_ticks=max_ticks)
+    if source == "gymnasium" and info.get("env_id"):
+        return make_plant(info["env_id"], rate_hz=rate, max_ticks=info.get("max_episode_steps"))
+    if source == "mjcf" and info.get("model_file"):
+        model = Path(info["model_file"])
+        if not model.is_file() and episode.model_bytes is not None:
+            tmp = Path(tempfile.mkdtemp(prefix="liquidnode-replay-"))
+            model = tmp / model.name
+            model.write_bytes(episode.model_bytes)
+        if not model.is_file():
+            raise LogFileError(
+                f"log {episode.path} was recorded on MJCF model {info['model_file']}, which is "
+                "not found (run replay from the directory the log was recorded in)"
+            )
+        return make_plant(model, rate_hz=rate, max_ticks=info.get("max_ticks"))
     raise LogFileError(
         f"log {episode.path} was recorded on plant {plant.get('name')!r} (source {source!r}), "
         "which is not a simulation that --sim can rebuild"

@@ -46,7 +46,8 @@ Metadata records (MCAP ``Metadata``, string values):
   file's own metadata).
 
 Attachment ``policy.safetensors``: the bytes of the policy file the run used, so that a log is
-self-contained and ``liquidnode replay LOG`` needs nothing else.
+self-contained and ``liquidnode replay LOG`` needs nothing else. Attachment ``model.xml``: the
+MJCF file of a simulation built from one (``plant.info.source == "mjcf"``), for ``--sim``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ LOG_METADATA = "liquidnode.log"
 RUN_METADATA = "liquidnode.run"
 POLICY_METADATA = "liquidnode.policy"
 POLICY_ATTACHMENT = "policy.safetensors"
+MODEL_ATTACHMENT = "model.xml"
 
 _NUMBER = {"type": ["number", "null"]}
 _VECTOR = {"type": "array", "items": _NUMBER}

@@ -133,3 +133,26 @@ def test_bad_log_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"PK\x03\x04 not a log at all")
     with pytest.raises(LogFileError, match="not an MCAP log"):
         _cli(["replay", str(bad)])
+
+
+def test_sim_replay_uses_the_attached_model(tmp_path: Path) -> None:
+    """A log of an MJCF simulation carries its model: --sim works after the file is gone."""
+    from controller.loop import ControlLoop, LoopConfig
+    from controller.policy import Policy
+    from sim.mujoco_plant import MjcfPlant
+
+    model = tmp_path / "moved.xml"
+    model.write_bytes(PENDULUM.read_bytes())
+    policy_path = _policy(tmp_path / "policy.safetensors")
+    log = tmp_path / "moved.mcap"
+    loop = ControlLoop(
+        MjcfPlant(model),
+        Policy.load(policy_path),
+        LoopConfig(realtime=False, max_ticks=30),
+        recorder=McapRecorder(log, policy_path=policy_path),
+    )
+    loop.run(episodes=1, seed=3)
+    model.unlink()
+    ep = load_episode(log)
+    assert ep.model_bytes == PENDULUM.read_bytes()
+    assert replay_sim(ep).max_obs_drift == 0.0
