@@ -119,7 +119,9 @@ class FuzzReport:
         frames_fuzzed: corrupted frames fed.
         intact_frames: valid frames fed between them (all must come out).
         intact_received: how many of those came out.
-        corrupted_accepted: frames returned that were not sent intact (must be 0).
+        corrupted_accepted: frames returned whose bytes differ from what was sent (must be 0).
+        unharmed_accepted: "corrupted" frames whose damage fell outside them (e.g. inserted
+            bytes starting with 0x00 right after the frame), correctly received unaltered.
         accepted_by_model: ``corrupted_accepted`` per corruption model.
         per_model: corrupted frames fed per model.
         drops: the deframer's drop counters.
@@ -130,6 +132,7 @@ class FuzzReport:
     intact_frames: int
     intact_received: int
     corrupted_accepted: int
+    unharmed_accepted: int = 0
     accepted_by_model: dict[str, int] = field(default_factory=dict)
     per_model: dict[str, int] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
@@ -153,7 +156,7 @@ def fuzz_parser(n_frames: int, seed: int = 0, chunk: int = 64) -> FuzzReport:
     sent: dict[int, bytes] = {}
     per_model: Counter[str] = Counter()
     accepted: Counter[str] = Counter()
-    intact_received = 0
+    intact_received = unharmed = 0
     t0 = time.perf_counter()
     for i in range(n_frames):
         model = MODELS[int(rng.integers(len(MODELS)))]
@@ -176,6 +179,8 @@ def fuzz_parser(n_frames: int, seed: int = 0, chunk: int = 64) -> FuzzReport:
                 raw = encode_frame(fr.message, fr.seq, fr.version) if fr.message else None
                 if raw is not None and raw == sent.get(fr.seq) and fr.seq == seq:
                     intact_received += 1
+                elif raw == bad_frame:  # the damage missed the frame (e.g. a 0x00 after it)
+                    unharmed += 1
                 else:
                     accepted[model] += 1
             pos += step
@@ -184,6 +189,7 @@ def fuzz_parser(n_frames: int, seed: int = 0, chunk: int = 64) -> FuzzReport:
         intact_frames=n_frames,
         intact_received=intact_received,
         corrupted_accepted=sum(accepted.values()),
+        unharmed_accepted=unharmed,
         accepted_by_model=dict(accepted),
         per_model=dict(per_model),
         drops=dict(deframer.stats.dropped),
