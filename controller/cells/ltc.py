@@ -149,6 +149,12 @@ class LTCCell:
         self._den = np.zeros(n, _F32)
         self._v = np.zeros(n, _F32)
         self._y = np.zeros(m, _F32)
+        # numpy path: exp(-sigma (v - mu)) with the sign folded into sigma (exact), and views
+        self._s_nsigma, self._nsigma = -self._s_sigma, -self._sigma
+        self._x_col, self._v_col = self._x[:, None], self._v[:, None]
+        self._one = np.ones((), _F32)
+        self._dtu = np.zeros((), _F32)
+        self._unfolds0 = np.full((), self._unfolds, _F32)
         # compiled step (controller/cells/kernel.py); None -> the numpy path below
         self._kernel = _kernel.make_ltc_kernel(
             self._unfolds,
@@ -164,14 +170,23 @@ class LTCCell:
         """The tensors as stored in a policy file (float32 params/masks, int32 wiring)."""
         return {k: v.copy() for k, v in self._tensors.items()}
 
-    @staticmethod
-    def _sigmoid_into(v: np.ndarray, mu: np.ndarray, sigma: np.ndarray, b: np.ndarray) -> None:
-        np.subtract(v[:, None], mu, out=b)
-        b *= sigma
-        np.negative(b, out=b)
+    def _synapses_into(
+        self,
+        col: np.ndarray,
+        mu: np.ndarray,
+        nsigma: np.ndarray,
+        we: np.ndarray,
+        b: np.ndarray,
+        b2: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
+        """``out = [sum_i we[0] s, sum_i we[1] s]`` with ``s = sigmoid(sigma (col - mu))``."""
+        np.subtract(col, mu, out=b)
+        b *= nsigma
         np.exp(b, out=b)
-        b += _F32(1.0)
-        np.reciprocal(b, out=b)
+        b += self._one  # 1 / s
+        np.divide(we, b, out=b2)
+        b2.sum(axis=1, out=out)
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step; returns ``(y (output_dim,), v' (units,))``, internal buffers."""
@@ -182,23 +197,24 @@ class LTCCell:
         xm = self._x
         np.multiply(x, self._in_w, out=xm)
         xm += self._in_b
-        self._sigmoid_into(xm, self._s_mu, self._s_sigma, self._sb)
-        np.multiply(self._sb, self._s_we, out=self._sb2)
-        self._sb2.sum(axis=1, out=self._snd)
-        # loop invariants: cm_t, and the constant parts of numerator and denominator
+        self._synapses_into(
+            self._x_col, self._s_mu, self._s_nsigma, self._s_we, self._sb, self._sb2, self._snd
+        )
+        # loop invariants: cm_t = cm / (ts / unfolds), constant parts of numerator/denominator
         cmt = self._cmt
-        np.divide(self._cm, _F32(ts) / _F32(self._unfolds), out=cmt)
+        self._dtu.fill(ts)
+        self._dtu /= self._unfolds0
+        np.divide(self._cm, self._dtu, out=cmt)
         np.add(self._gl_vl, self._snd[0], out=self._num_c)
         np.add(cmt, self._gleak, out=self._den_c)
         self._den_c += self._snd[1]
         self._den_c += self._eps
         v = self._v
-        v[:] = h
+        v[...] = h
         num, den, nd, b, b2 = self._num, self._den, self._nd, self._b, self._b2
+        mu, nsigma, we, col = self._mu, self._nsigma, self._we, self._v_col
         for _ in range(self._unfolds):
-            self._sigmoid_into(v, self._mu, self._sigma, b)
-            np.multiply(b, self._we, out=b2)
-            b2.sum(axis=1, out=nd)
+            self._synapses_into(col, mu, nsigma, we, b, b2, nd)
             np.multiply(cmt, v, out=num)
             num += self._num_c
             num += nd[0]
