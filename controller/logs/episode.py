@@ -90,11 +90,21 @@ class Episode:
         return int(self.tick.shape[0])
 
     @property
-    def duration_s(self) -> float:
-        """Time from the first to the last tick plus the last tick's period, s."""
+    def control_time(self) -> np.ndarray:
+        """Control time of each tick, s from the first tick: the running sum of measured dt.
+
+        In real time it follows the wall clock (``t``); in fast mode it is the simulated time
+        (``t`` is then the much shorter computing time). float64 ``(n,)``.
+        """
         if self.ticks == 0:
-            return 0.0
-        return float(self.t[-1] - self.t[0] + (self.dt[-1] if self.ticks > 1 else 0.0))
+            return np.zeros(0)
+        out = np.cumsum(self.dt)
+        return out - out[0]
+
+    @property
+    def duration_s(self) -> float:
+        """Control time the episode covered, s: the sum of its measured dt."""
+        return float(np.nansum(self.dt)) if self.ticks else 0.0
 
     @property
     def seed(self) -> int | None:

@@ -1,6 +1,7 @@
 """A PNG of one logged episode: observations, actions and loop timing over time.
 
-Four panels sharing the time axis (s since the episode's first tick):
+Four panels sharing the time axis (control time: s since the episode's first tick, the
+running sum of measured dt; the wall clock in real time, simulated time in fast mode):
 
 1. observations, one line per channel, labelled with the plant's channel names and units;
 2. actions: the raw policy action (dashed) and the action actually sent (solid), per channel,
@@ -42,7 +43,7 @@ def plot_episode(episode: Episode, path: str | os.PathLike[str], *, dpi: int = 1
 
     run = episode.metadata.get("run") or {}
     plant = run.get("plant") or {}
-    t = episode.t
+    t = episode.control_time
     fig, axes = plt.subplots(
         4, 1, figsize=(11, 10), sharex=True, gridspec_kw={"height_ratios": [3, 2, 2, 1.4]}
     )
@@ -86,7 +87,7 @@ def plot_episode(episode: Episode, path: str | os.PathLike[str], *, dpi: int = 1
     if rate:
         axes[3].axhline(1e3 / float(rate), color="gray", ls=":", lw=1.0, label="nominal")
     axes[3].set_ylabel("dt (ms)")
-    axes[3].set_xlabel("time since episode start (s)")
+    axes[3].set_xlabel("control time since episode start (s, running sum of measured dt)")
     _legend(axes[3])
 
     _mark_events(axes, episode)
@@ -129,6 +130,7 @@ def _legend(ax: Any, title: str | None = None) -> None:
 
 
 def _mark_events(axes: Any, episode: Episode) -> None:
+    t = episode.control_time
     t0_ns = int(episode.wall_time_ns[0]) if episode.ticks else 0
     seen: set[str] = set()
     for event in episode.events:
@@ -137,7 +139,7 @@ def _mark_events(axes: Any, episode: Episode) -> None:
             continue
         tick = event.get("tick", -1)
         if 0 <= tick < episode.ticks and episode.tick[min(tick, episode.ticks - 1)] == tick:
-            x = float(episode.t[tick])
+            x = float(t[tick])
         else:
             x = (int(event["wall_time_ns"]) - t0_ns) * 1e-9
         color = _EVENT_COLORS.get(kind, "tab:gray")

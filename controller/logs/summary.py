@@ -11,7 +11,8 @@
 | ``policy`` | ``{"path", "sha256", "attached"}`` of the policy the run used |
 | ``mode``, ``nominal_rate_hz``, ``seed`` | how the loop ran (null if not recorded) |
 | ``ticks`` | ticks over all episodes |
-| ``duration_s`` | sum of the episodes' durations, s |
+| ``duration_s`` | control time of all episodes (sum of measured dt), s |
+| ``wall_time_s`` | wall-clock span of the episodes' ticks (first to last tick), s |
 | ``rate_hz`` | achieved tick rate, 1 / mean measured dt (first tick of each episode excluded) |
 | ``episodes`` | list of ``{"index", "ticks", "duration_s", "return", "seed", "end"}`` |
 | ``return`` | ``{"mean", "min", "max"}`` over episodes |
@@ -61,6 +62,7 @@ def summarize(log: LogContents | str | os.PathLike[str]) -> dict[str, Any]:
         "seed": run.get("seed"),
         "ticks": int(sum(e.ticks for e in episodes)),
         "duration_s": float(sum(e.duration_s for e in episodes)),
+        "wall_time_s": float(sum((e.t[-1] - e.t[0]) if e.ticks else 0.0 for e in episodes)),
         "rate_hz": float(1.0 / np.mean(dts)) if dts.size else None,
         "episodes": [_episode_row(e) for e in episodes],
         "return": _stats(returns),
@@ -85,7 +87,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"   seed {s['seed']}",
         f"policy    {policy['path']}  sha256 {str(policy['sha256'])[:12]}"
         + ("  (attached)" if policy["attached"] else "  (not attached)"),
-        f"ticks     {s['ticks']} in {s['duration_s']:.3f} s, achieved {_fmt(s['rate_hz'])} Hz",
+        f"ticks     {s['ticks']} over {s['duration_s']:.3f} s of control time "
+        f"({s['wall_time_s']:.3f} s wall clock), {_fmt(s['rate_hz'])} Hz from measured dt",
     ]
     lat = s["lateness_us"]
     lines.append(
