@@ -138,10 +138,12 @@ class LTCCell:
         self._x = np.zeros(s, _F32)
         self._sb = np.zeros((s, n), _F32)
         self._sb2 = np.zeros((2, s, n), _F32)
-        self._snd = np.zeros((2, n), _F32)
+        self._snd3 = np.zeros((2, 1, n), _F32)  # matmul with a ones row = sum over sources
+        self._snd = self._snd3[:, 0, :]
         self._b = np.zeros((n, n), _F32)
         self._b2 = np.zeros((2, n, n), _F32)
-        self._nd = np.zeros((2, n), _F32)
+        self._nd3 = np.zeros((2, 1, n), _F32)
+        self._nd = self._nd3[:, 0, :]
         self._cmt = np.zeros(n, _F32)
         self._num_c = np.zeros(n, _F32)
         self._den_c = np.zeros(n, _F32)
@@ -153,6 +155,7 @@ class LTCCell:
         self._s_nsigma, self._nsigma = -self._s_sigma, -self._sigma
         self._x_col, self._v_col = self._x[:, None], self._v[:, None]
         self._one = np.ones((), _F32)
+        self._s_ones, self._n_ones = np.ones((1, s), _F32), np.ones((1, n), _F32)
         self._dtu = np.zeros((), _F32)
         self._unfolds0 = np.full((), self._unfolds, _F32)
         # compiled step (controller/cells/kernel.py); None -> the numpy path below
@@ -178,15 +181,16 @@ class LTCCell:
         we: np.ndarray,
         b: np.ndarray,
         b2: np.ndarray,
+        ones: np.ndarray,
         out: np.ndarray,
     ) -> None:
-        """``out = [sum_i we[0] s, sum_i we[1] s]`` with ``s = sigmoid(sigma (col - mu))``."""
+        """``out[k, 0] = sum_i we[k, i] s[i]`` (k = 0, 1), ``s = sigmoid(sigma (col - mu))``."""
         np.subtract(col, mu, out=b)
         b *= nsigma
         np.exp(b, out=b)
         b += self._one  # 1 / s
         np.divide(we, b, out=b2)
-        b2.sum(axis=1, out=out)
+        np.matmul(ones, b2, out=out)
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step; returns ``(y (output_dim,), v' (units,))``, internal buffers."""
@@ -198,7 +202,14 @@ class LTCCell:
         np.multiply(x, self._in_w, out=xm)
         xm += self._in_b
         self._synapses_into(
-            self._x_col, self._s_mu, self._s_nsigma, self._s_we, self._sb, self._sb2, self._snd
+            self._x_col,
+            self._s_mu,
+            self._s_nsigma,
+            self._s_we,
+            self._sb,
+            self._sb2,
+            self._s_ones,
+            self._snd3,
         )
         # loop invariants: cm_t = cm / (ts / unfolds), constant parts of numerator/denominator
         cmt = self._cmt
@@ -214,7 +225,7 @@ class LTCCell:
         num, den, nd, b, b2 = self._num, self._den, self._nd, self._b, self._b2
         mu, nsigma, we, col = self._mu, self._nsigma, self._we, self._v_col
         for _ in range(self._unfolds):
-            self._synapses_into(col, mu, nsigma, we, b, b2, nd)
+            self._synapses_into(col, mu, nsigma, we, b, b2, self._n_ones, self._nd3)
             np.multiply(cmt, v, out=num)
             num += self._num_c
             num += nd[0]
