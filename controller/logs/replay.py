@@ -213,7 +213,7 @@ def plant_from_metadata(episode: Episode) -> Any:
         return make_plant(model, rate_hz=rate, max_ticks=info.get("max_ticks"))
     raise LogFileError(
         f"log {episode.path} was recorded on plant {plant.get('name')!r} (source {source!r}), "
-        "which is not a simulation that --sim can rebuild"
+        "which is not a simulation that --sim can rebuild (policy replay works on any log)"
     )
 
 
@@ -226,12 +226,12 @@ def replay_sim(episode: Episode, plant: Any = None) -> SimReplay:
     Raises:
         LogFileError: the plant cannot be rebuilt, or the episode has no seed.
     """
+    plant = plant if plant is not None else plant_from_metadata(episode)
     if episode.seed is None:
         raise LogFileError(
             f"episode {episode.index} of {episode.path} has no recorded seed; a simulation "
             "cannot be reset to its initial state"
         )
-    plant = plant if plant is not None else plant_from_metadata(episode)
     n = episode.ticks
     simulated = np.full_like(episode.obs, np.nan)
     plant.connect()
