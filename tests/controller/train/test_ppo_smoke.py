@@ -32,7 +32,7 @@ def test_short_training_improves_inverted_pendulum_return(tmp_path):
     initial = result.history[0]
     assert initial[0] == 0
     final = result.evaluation["mean_return"]
-    # a near-zero initial policy drops the pole within a few ticks (return ~5-10);
+    # a near-zero initial policy drops the pole within ~20 ticks (return ~20);
     # a few thousand steps of PPO keep it up several times longer
     assert final > 3 * initial[1] and final > initial[1] + 30, (initial, result.history, final)
 

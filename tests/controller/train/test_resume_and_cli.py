@@ -108,3 +108,12 @@ def test_bad_env_is_a_liquidnode_error_before_any_training(env, message, tmp_pat
     with pytest.raises(LiquidNodeError, match=message):
         args.run(args)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_training_with_dt_jitter_in_parallel_envs_writes_a_policy(tmp_path):
+    from controller.policy import Policy
+
+    result = train(_tiny(tmp_path, envs=2, dt_jitter=0.3, rollout_steps=64, steps=256))
+    policy = Policy.load(result.policy_path)
+    assert policy.metadata.provenance["config"]["dt_jitter"] == 0.3
+    assert policy.metadata.time_scale == 25.0  # 1 / nominal period of InvertedPendulum-v5
