@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from controller.errors import LiquidNodeError
 from controller.train import checkpoint as ckpt
 from controller.train.agent import Actor, Critic, build_cell, scale_output_layer, to_tensor
 from controller.train.config import TrainConfig
@@ -44,7 +45,7 @@ class TrainResult:
     Attributes:
         policy_path: the written policy file.
         steps: environment steps trained in total (including a resumed checkpoint's).
-        wall_time_s: wall time of this invocation in seconds.
+        wall_time_s: wall time in seconds, a resumed checkpoint's included.
         evaluation: final deterministic evaluation (``mean_return``, ``std_return``,
             ``returns``, ``episodes``, ``seed``).
         history: ``(step, mean_return)`` of every periodic evaluation.
@@ -105,6 +106,11 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
         obs_norm.rms.load_state_dict(state["obs_rms"])
         reward_scaler.rms.load_state_dict(state["ret_rms"])
         global_step, prior_wall = int(state["global_step"]), float(state["wall_time_s"])
+        if global_step >= cfg.steps:
+            raise LiquidNodeError(
+                f"checkpoint {cfg.resume} is already at {global_step} steps; pass --steps "
+                f"above that to train further"
+            )
 
     spec = ExportSpec(
         info=info,

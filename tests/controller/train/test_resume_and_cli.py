@@ -46,6 +46,8 @@ def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
         train(_tiny(tmp_path, env="Reacher-v5", resume=ckpt))
     with pytest.raises(LiquidNodeError, match="units=4 but this run asks for 8"):
         train(_tiny(tmp_path, units=8, resume=ckpt))
+    with pytest.raises(LiquidNodeError, match="already at 256 steps"):
+        train(_tiny(tmp_path, resume=ckpt))
     with pytest.raises(LiquidNodeError, match="does not exist"):
         train(_tiny(tmp_path, resume=str(tmp_path / "missing.pt")))
 
