@@ -60,13 +60,33 @@ def runtime_outputs(policy, xs: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.stack([policy.step(x, float(t) / scale) for x, t in zip(xs, ts, strict=True)])
 
 
+def numpy_only(build):
+    """Call ``build()`` with the compiled kernel off (``LIQUIDNODE_NO_KERNEL=1``)."""
+    old = os.environ.get("LIQUIDNODE_NO_KERNEL")
+    os.environ["LIQUIDNODE_NO_KERNEL"] = "1"
+    try:
+        return build()
+    finally:
+        if old is None:
+            del os.environ["LIQUIDNODE_NO_KERNEL"]
+        else:
+            os.environ["LIQUIDNODE_NO_KERNEL"] = old
+
+
 def max_error(module, steps: int = 1000, seed: int = 1) -> float:
-    """Max abs difference between ncps and ``from_ncps(module)`` over a variable-dt rollout."""
+    """Max abs difference between ncps and ``from_ncps(module)`` over a variable-dt rollout.
+
+    Both runtime paths are checked: the default one (the compiled kernel where it builds) and
+    the pure numpy one.
+    """
     from controller.ncps_import import from_ncps
 
     n_in = module.input_size
     xs, ts = inputs(n_in, steps, seed)
     ref = ncps_outputs(module, xs, ts)
-    got = runtime_outputs(from_ncps(module), xs, ts)
-    assert got.shape == ref.shape
-    return float(np.max(np.abs(got - ref)))
+    worst = 0.0
+    for policy in (from_ncps(module), numpy_only(lambda: from_ncps(module))):
+        got = runtime_outputs(policy, xs, ts)
+        assert got.shape == ref.shape
+        worst = max(worst, float(np.max(np.abs(got - ref))))
+    return worst

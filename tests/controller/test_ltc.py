@@ -70,3 +70,23 @@ def test_ltc_mask_must_equal_adjacency():
     t["sparsity_mask"] = 1.0 - t["sparsity_mask"]
     with pytest.raises(ValueError, match="sparsity_mask"):
         LTCCell(policy.cell.config, t)
+
+
+def test_ltc_with_ncp_and_random_wirings_and_bare_cell():
+    torch = require_ncps()
+    from ncps.torch import LTC, LTCCell
+    from ncps.wirings import NCP, Random
+
+    from controller.ncps_import import from_ncps
+
+    for wiring_obj in (NCP(5, 4, 2, 2, 2, 3, 2, seed=3), Random(7, 2, sparsity_level=0.6)):
+        module = LTC(3, wiring_obj)
+        perturb(module, seed=9, scale=0.05)
+        assert max_error(module, steps=200) < TOL
+    cell = LTCCell(NCP(5, 4, 2, 2, 2, 3, 2, seed=4), in_features=3)
+    policy = from_ncps(cell)
+    x, h = torch.randn(1, 3), torch.zeros(1, 11)
+    for _ in range(5):
+        with torch.inference_mode():
+            y, h = cell(x, h, 0.5)
+        np.testing.assert_allclose(policy.step(x[0].numpy(), 0.5), y[0].numpy(), atol=1e-5)

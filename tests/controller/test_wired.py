@@ -100,3 +100,32 @@ def test_mask_that_disagrees_with_wiring_is_refused():
     tensors["layer_1.sparsity_mask"] = np.ones_like(tensors["layer_1.sparsity_mask"])
     with pytest.raises(ValueError, match=r"layer_1\.sparsity_mask"):
         WiredCfCCell(policy.cell.config, tensors)
+
+
+def test_wired_cfc_with_fully_connected_and_random_wirings_match_ncps():
+    require_ncps()
+    from ncps.torch import CfC
+    from ncps.wirings import FullyConnected, Random
+
+    for wiring_obj in (FullyConnected(8, 2), Random(8, 3, sparsity_level=0.5)):
+        module = CfC(3, wiring_obj, mode="no_gate")
+        perturb(module, seed=6)
+        assert max_error(module, steps=200) < TOL
+
+
+def test_from_ncps_accepts_bare_cells():
+    torch = require_ncps()
+    from ncps.torch import CfCCell, WiredCfCCell
+    from ncps.wirings import AutoNCP
+
+    from controller.ncps_import import from_ncps
+
+    for cell in (CfCCell(4, 8, mode="pure"), WiredCfCCell(4, AutoNCP(12, 2))):
+        policy = from_ncps(cell)
+        x = torch.randn(1, 4)
+        h = torch.zeros(1, policy.state_dim)
+        for _ in range(5):
+            with torch.inference_mode():
+                y, h = cell(x, h, 0.7)
+            got = policy.step(x[0].numpy(), 0.7)
+            np.testing.assert_allclose(got, y[0].numpy(), atol=1e-5)
