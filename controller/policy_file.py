@@ -81,8 +81,26 @@ class PolicyMetadata:
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
-        """The metadata as a JSON string (what goes into the file)."""
-        return json.dumps(asdict(self), sort_keys=True, allow_nan=False)
+        """The metadata as a JSON string (what goes into the file).
+
+        numpy scalars and arrays become plain numbers and lists, and infinite space bounds
+        become ``null`` (unbounded). Raises PolicyFileError for what JSON cannot hold (NaN,
+        arbitrary objects), naming the field.
+        """
+        raw = _jsonable(asdict(self), "metadata")
+        for key in ("observation_space", "action_space"):
+            space = raw.get(key)
+            if isinstance(space, dict):
+                for bound in ("low", "high"):
+                    vals = space.get(bound)
+                    if isinstance(vals, list):
+                        space[bound] = [
+                            None if isinstance(v, float) and math.isinf(v) else v for v in vals
+                        ]
+        try:
+            return json.dumps(raw, sort_keys=True, allow_nan=False)
+        except ValueError as exc:
+            raise PolicyFileError(f"metadata cannot be stored as JSON: {exc}") from None
 
     def space_bounds(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` float64 of the ``"observation"``/``"action"`` space (±inf if unset)."""
@@ -94,6 +112,21 @@ class PolicyMetadata:
             vals = [fill] * dim if vals is None else [fill if v is None else v for v in vals]
             out.append(np.asarray(vals, dtype=np.float64))
         return out[0], out[1]
+
+
+def _jsonable(obj: Any, where: str) -> Any:
+    """``obj`` with numpy scalars/arrays and tuples turned into JSON types (recursively)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist(), where)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise PolicyFileError(f"{where} = {obj!r} cannot be stored as JSON")
 
 
 def _is_int(v: Any, minimum: int) -> bool:

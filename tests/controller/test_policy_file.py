@@ -195,3 +195,22 @@ def test_save_refuses_inconsistent_policy(tmp_path):
     with pytest.raises(PolicyFileError, match="refusing to write"):
         policy.save(tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_numpy_values_and_infinite_bounds_in_metadata_are_stored_as_json(tmp_path):
+    policy = random_policy(
+        2,
+        1,
+        units=4,
+        observation_space={"low": np.full(2, -np.inf), "high": [np.float32(1.5), np.inf]},
+        provenance={"steps": np.int64(1000), "evaluation": {"mean_return": np.float64(9.5)}},
+    )
+    policy.save(tmp_path / "p.safetensors")
+    loaded = Policy.load(tmp_path / "p.safetensors")
+    assert loaded.metadata.observation_space["low"] == [None, None]
+    assert loaded.metadata.provenance["steps"] == 1000
+    low, high = loaded.metadata.space_bounds("observation")
+    assert low.tolist() == [-np.inf, -np.inf] and high.tolist() == [1.5, np.inf]
+    bad = random_policy(2, 1, units=4, provenance={"loss": float("nan")})
+    with pytest.raises(PolicyFileError, match="cannot be stored as JSON"):
+        bad.save(tmp_path / "bad.safetensors")
