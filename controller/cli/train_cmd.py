@@ -57,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             continue
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in args if a is not type(None))
-        metavar = {"env": "ID", "out": "PATH", "resume": "CKPT"}.get(f.name)
+        metavar = {"env": "ID", "out": "PATH", "resume": "CKPT", "seed": "S"}.get(f.name)
+        metavar = metavar or {"dt_jitter": "FRAC"}.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
         )
