@@ -187,7 +187,7 @@ class CfCCell:
         self._nta, self._ntb = heads[2 * u : 3 * u], heads[3 * u :]
         self._ts = np.zeros((), dtype=_F32)  # 0-d: array-scalar ufuncs are the cheapest
         self._ones = np.ones(units, dtype=_F32)
-        self._h = np.zeros(units, dtype=_F32)
+        self._h = self._zh  # the new state is written where the next step reads it
         self._tmp = np.zeros(units, dtype=_F32)
         if mode == "pure":
             self._abs_w_tau = np.abs(t["w_tau"])
@@ -206,7 +206,8 @@ class CfCCell:
             out = self._kernel.step(x, h, ts)
             return out, out
         self._zx[...] = x
-        self._zh[...] = h
+        if h is not self._h:
+            self._zh[...] = h
         a = self._z
         for wt, buf, act in self._layers:
             np.dot(a, wt, out=act)
