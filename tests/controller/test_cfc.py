@@ -7,7 +7,7 @@ import pytest
 
 from controller.cells.cfc import CfCCell
 from controller.policy import random_policy
-from tests.controller.ncps_reference import max_error, perturb, require_ncps
+from tests.controller.ncps_reference import max_error, numpy_only, perturb, require_ncps
 
 TOL = 1e-5
 
@@ -57,13 +57,18 @@ def test_cfc_64_units_with_projection_like_halfcheetah():
     assert max_error(module, steps=300) < TOL
 
 
-def _cell(mode="default", layers=1):
-    policy = random_policy(3, 6, cell="cfc", units=6, seed=2, cell_options={"mode": mode})
-    return policy.cell
+def _cell(mode="default", numpy=False):
+    def build():
+        return random_policy(3, 6, cell="cfc", units=6, seed=2, cell_options={"mode": mode}).cell
+
+    return numpy_only(build) if numpy else build()
 
 
-def test_state_argument_may_alias_returned_state_buffer():
-    cell = _cell()
+@pytest.mark.parametrize("numpy", [False, True])
+@pytest.mark.parametrize("mode", ["default", "pure", "no_gate"])
+def test_state_argument_may_alias_returned_state_buffer(numpy, mode):
+    cell = _cell(mode, numpy)
+    assert (cell._kernel is None) if numpy else True
     x = np.array([0.3, -0.2, 1.0], np.float32)
     h_alias = np.zeros(6, np.float32)
     h_copy = np.zeros(6, np.float32)
