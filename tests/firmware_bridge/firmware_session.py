@@ -1,0 +1,521 @@
+"""Drive the C reference firmware (host-native or AVR in simavr) over a pty.
+
+Helpers shared by ``test_firmware_host.py`` and ``test_firmware_avr.py``:
+
+- :func:`build_firmware` runs ``make`` in ``firmware_bridge/firmware`` (outputs in its
+  gitignored ``build/``), skipping - or failing under ``LIQUIDNODE_REQUIRE_ALL=1`` - when a
+  tool is missing.
+- :class:`DeviceSession` starts a firmware process that prints ``port: /dev/pts/N`` first,
+  opens the pty with pyserial and speaks wire protocol v1 through the project's own codec
+  (:mod:`firmware_bridge.protocol`, :mod:`firmware_bridge.framing`).
+- :class:`DeviceBehaviour` holds the protocol behaviour tests; each test file subclasses it
+  with a ``device`` fixture for its build.
+
+The demo board (``firmware/board.h``): observations ``adc_a0`` (V, RC-filtered PWM D6),
+``adc_a1`` (V, 3.3 V), ``pwm_d6_rb`` (duty read back, [0, 1]), ``motor_d5_rb`` ([-1, 1]);
+actions ``pwm_d6`` (duty [0, 1], safe 0) and ``motor_d5`` ([-1, 1], safe 0); control period
+10 ms, watchdog 100 ms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge import cobs
+from firmware_bridge.framing import Deframer
+from firmware_bridge.protocol import (
+    Arm,
+    Channel,
+    Command,
+    Estop,
+    Frame,
+    Hello,
+    Identity,
+    Message,
+    MsgType,
+    ObservationMsg,
+    Ping,
+    Pong,
+    Status,
+    encode_frame,
+    encode_wire,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+VECTORS_JSON = REPO / "firmware_bridge" / "test_vectors.json"
+FIRMWARE_DIR = REPO / "firmware_bridge" / "firmware"
+BUILD_DIR = FIRMWARE_DIR / "build"
+
+PERIOD_US = 10_000  #: the demo board's control period, µs
+WATCHDOG_MS = 100  #: the demo board's watchdog timeout, ms
+N_OBS, N_ACT = 4, 2
+STATE_DISARMED, STATE_ARMED, STATE_WATCHDOG, STATE_ESTOP = 0, 1, 2, 3
+FAULT_NONE, FAULT_WATCHDOG, FAULT_ESTOP, FAULT_BAD_COMMAND = 0, 1, 2, 3
+SAFE_READBACK = (0.0, 128 / 255 * 2 - 1)  #: pwm_d6_rb, motor_d5_rb under the safe action
+#: readback tolerance: one step of an 8-bit compare register on the [-1, 1] channel (2/255)
+READBACK_TOL = 1.01 * 2 / 255
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when ``condition`` is false, or fail under LIQUIDNODE_REQUIRE_ALL=1."""
+    if condition:
+        return
+    if os.environ.get("LIQUIDNODE_REQUIRE_ALL") == "1":
+        pytest.fail(f"{reason} (LIQUIDNODE_REQUIRE_ALL=1)")
+    pytest.skip(reason)
+
+
+def require_tools(*tools: str) -> None:
+    """Require executables on PATH (e.g. ``make``, ``cc``, ``avr-gcc``)."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    require(
+        not missing,
+        f"missing {', '.join(missing)}; install with scripts/install-system-deps.sh",
+    )
+
+
+def require_simavr() -> None:
+    """Require the simavr headers and libraries (Debian: simavr, libsimavr-dev, libelf-dev)."""
+    headers = Path("/usr/include/simavr/sim_avr.h").exists() or (
+        shutil.which("pkg-config") is not None
+        and subprocess.run(["pkg-config", "--exists", "simavr"], check=False).returncode == 0
+    )
+    require(headers, "simavr development files missing (Debian: libsimavr-dev libelf-dev)")
+
+
+def build_firmware(*targets: str) -> str:
+    """``make <targets>`` in firmware_bridge/firmware; return its stdout (e.g. avr-size).
+
+    Raises:
+        AssertionError: the build failed (the compiler output is in the message).
+    """
+    proc = subprocess.run(
+        ["make", "-C", str(FIRMWARE_DIR), *targets],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"make {' '.join(targets)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+class DeviceSession:
+    """A running firmware process and a pyserial connection to its pty.
+
+    Args:
+        argv: the command; its first stdout line must be ``port: PATH``.
+        startup_s: how long to wait for that line, s.
+    """
+
+    def __init__(self, argv: list[str], startup_s: float = 10.0) -> None:
+        import serial
+
+        self.argv = argv
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        line = self._first_line(startup_s)
+        assert line.startswith("port: "), f"{argv[0]} printed {line!r}, expected 'port: PATH'"
+        self.port = line.split(": ", 1)[1].strip()
+        self.serial = serial.Serial(self.port, 115200, timeout=0.005)
+        self.serial.reset_input_buffer()
+        self.last_sent_t = 0.0  #: time.monotonic() of the last COMMAND written by command_for
+        self.deframer = Deframer()
+        self.seq = 0
+        self.frames: list[tuple[float, Frame]] = []  #: everything received, (t_monotonic, frame)
+        self.cursor = 0  #: wait_for() looks at self.frames[cursor:] only
+        self._token = 0x5000
+
+    def _first_line(self, timeout_s: float) -> str:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout_s):
+            self.close()
+            raise AssertionError(f"{self.argv[0]} printed no port line within {timeout_s} s")
+        return self.proc.stdout.readline()
+
+    # ---------------------------------------------------------------- sending
+    def send(self, message: Message) -> int:
+        """Encode ``message`` with the next seq and write it; return the seq."""
+        seq = self.seq
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.serial.write(encode_wire(message, seq))
+        return seq
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (corrupted frames, garbage)."""
+        self.serial.write(data)
+
+    def corrupted_wire(self, message: Message) -> tuple[int, bytes]:
+        """A frame for ``message`` with one payload bit flipped after the CRC was computed.
+
+        The COBS encoding and delimiter are valid, so the receiver gets as far as the CRC.
+        Returns (seq, wire bytes).
+        """
+        seq = self.seq
+        self.seq = (self.seq + 1) & 0xFFFF
+        frame = bytearray(encode_frame(message, seq))
+        frame[4] ^= 0x04  # first payload byte
+        return seq, cobs.encode(bytes(frame)) + b"\x00"
+
+    # ---------------------------------------------------------------- receiving
+    def poll(self, duration_s: float) -> list[Frame]:
+        """Read for ``duration_s`` seconds; return the frames received."""
+        out: list[Frame] = []
+        end = time.monotonic() + duration_s
+        while True:
+            data = self.serial.read(self.serial.in_waiting or 1)
+            if data:
+                now = time.monotonic()
+                for frame in self.deframer.feed(data):
+                    self.frames.append((now, frame))
+                    out.append(frame)
+            if time.monotonic() >= end:
+                return out
+
+    def skip_received(self) -> None:
+        """Read what has arrived and move the cursor past it (forget stale frames)."""
+        self.poll(0.0)
+        self.cursor = len(self.frames)
+
+    def wait_for(
+        self, predicate: Callable[[Frame], bool], timeout_s: float, what: str
+    ) -> tuple[float, Frame]:
+        """First frame at or after the cursor satisfying ``predicate``, reading as needed.
+
+        Moves the cursor past the match. Returns (arrival time.monotonic(), frame).
+
+        Raises:
+            AssertionError: nothing matched within ``timeout_s`` (names ``what``).
+        """
+        end = time.monotonic() + timeout_s
+        while True:
+            for i in range(self.cursor, len(self.frames)):
+                t, frame = self.frames[i]
+                if predicate(frame):
+                    self.cursor = i + 1
+                    return t, frame
+            self.cursor = len(self.frames)
+            if time.monotonic() >= end:
+                raise AssertionError(f"no {what} within {timeout_s} s from {self.argv[0]}")
+            self.poll(0.002)
+
+    def sync(self) -> float:
+        """PING with a fresh token and wait for its PONG: everything sent before has been
+        processed by the device. Returns the round-trip time, s."""
+        self._token += 1
+        token = self._token
+        t0 = time.monotonic()
+        self.send(Ping(token))
+        t1, _ = self.wait_for(
+            lambda f: isinstance(f.message, Pong) and f.message.token == token, 1.0, "PONG"
+        )
+        return t1 - t0
+
+    def current_status(self, message: Message) -> Status:
+        """Send ``message`` (ARM or ESTOP: the device replies STATUS) and return a STATUS
+        that reflects the device after processing it.
+
+        A 1 Hz STATUS emitted just before the device saw ``message`` could otherwise pass
+        for the reply; so a PING follows, and the last STATUS received up to 20 ms after
+        its PONG is taken.
+        """
+        self.skip_received()
+        start = self.cursor
+        self.send(message)
+        self.sync()
+        self.poll(0.02)
+        statuses = [f.message for _, f in self.frames[start:] if isinstance(f.message, Status)]
+        assert statuses, f"no STATUS after {type(message).__name__} from {self.argv[0]}"
+        self.cursor = len(self.frames)
+        return statuses[-1]
+
+    def observation(self, timeout_s: float = 1.0) -> ObservationMsg:
+        """The next OBSERVATION that arrives from now on (older ones are skipped)."""
+        self.skip_received()
+        _, frame = self.wait_for(lambda f: f.type == MsgType.OBSERVATION, timeout_s, "OBSERVATION")
+        assert isinstance(frame.message, ObservationMsg)
+        return frame.message
+
+    def arm(self) -> Status:
+        """Send ARM; return the device's STATUS after it (asserts state ARMED)."""
+        status = self.current_status(Arm())
+        assert status.state == STATE_ARMED, status
+        return status
+
+    def handshake(self) -> tuple[Identity, list[Channel]]:
+        """HELLO -> IDENTITY + n_obs + n_act CHANNEL frames."""
+        self.skip_received()
+        self.send(Hello(1))
+        _, frame = self.wait_for(lambda f: f.type == MsgType.IDENTITY, 1.0, "IDENTITY")
+        identity = frame.message
+        assert isinstance(identity, Identity)
+        channels: list[Channel] = []
+        while len(channels) < identity.n_obs + identity.n_act:
+            _, frame = self.wait_for(lambda f: f.type == MsgType.CHANNEL, 1.0, "CHANNEL")
+            assert isinstance(frame.message, Channel)
+            channels.append(frame.message)
+        return identity, channels
+
+    def command_for(self, values: tuple[float, ...], duration_s: float) -> int:
+        """Send one COMMAND per control period for ``duration_s``; return the last seq."""
+        seq = -1
+        end = time.monotonic() + duration_s
+        while time.monotonic() < end:
+            seq = self.send(Command(values))
+            self.last_sent_t = time.monotonic()
+            self.poll(PERIOD_US * 1e-6)
+        return seq
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def close(self) -> str:
+        """Stop the process (SIGTERM, then SIGKILL); return its stderr."""
+        if getattr(self, "serial", None) is not None:
+            self.serial.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
+
+
+def readbacks(obs: ObservationMsg) -> tuple[float, float]:
+    """(pwm_d6_rb, motor_d5_rb) of an observation."""
+    return obs.values[2], obs.values[3]
+
+
+def close_to(a: tuple[float, ...], b: tuple[float, ...], tol: float = READBACK_TOL) -> bool:
+    return all(math.isclose(x, y, abs_tol=tol) for x, y in zip(a, b, strict=True))
+
+
+class DeviceBehaviour:
+    """Protocol behaviour every build of the reference firmware must show.
+
+    Subclasses provide a ``device`` fixture yielding a :class:`DeviceSession`, and may set
+    ``timing_slack_s`` (extra tolerance for wall-clock checks, s).
+    """
+
+    timing_slack_s = 0.03
+
+    def test_handshake_announces_the_schema(self, device: DeviceSession) -> None:
+        identity, channels = device.handshake()
+        assert identity.protocol_version == 1
+        assert (identity.n_obs, identity.n_act) == (N_OBS, N_ACT)
+        assert identity.control_period_us == PERIOD_US
+        assert identity.watchdog_timeout_ms == WATCHDOG_MS
+        assert "ref-fw" in identity.device_id
+        got = [(c.kind, c.index, c.name, c.unit, c.low, c.high, c.safe) for c in channels]
+        assert got == [
+            (0, 0, "adc_a0", "V", 0.0, 5.0, 0.0),
+            (0, 1, "adc_a1", "V", 0.0, 5.0, 0.0),
+            (0, 2, "pwm_d6_rb", "duty", 0.0, 1.0, 0.0),
+            (0, 3, "motor_d5_rb", "1", -1.0, 1.0, 0.0),
+            (1, 0, "pwm_d6", "duty", 0.0, 1.0, 0.0),
+            (1, 1, "motor_d5", "1", -1.0, 1.0, 0.0),
+        ]
+
+    def test_observations_stream_at_the_control_period_while_disarmed(
+        self, device: DeviceSession
+    ) -> None:
+        device.observation()
+        frames = device.poll(0.5)
+        obs = [f.message for f in frames if isinstance(f.message, ObservationMsg)]
+        assert 35 <= len(obs) <= 60, f"{len(obs)} observations in 0.5 s at a 10 ms period"
+        dts = [b.device_time_us - a.device_time_us for a, b in itertools.pairwise(obs)]
+        median = sorted(dts)[len(dts) // 2]
+        assert abs(median - PERIOD_US) <= 100, f"median device period {median} µs"
+        assert all(o.state == STATE_DISARMED for o in obs)
+        assert all(len(o.values) == N_OBS for o in obs)
+        assert close_to(readbacks(obs[-1]), SAFE_READBACK), "safe action after reset"
+        assert math.isclose(obs[-1].values[1], 3.3, abs_tol=0.01), "adc_a1 reads 3.3 V"
+        # frame seq numbers of the device increase by one per frame
+        seqs = [f.seq for f in frames]
+        assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
+
+    def test_commands_are_acked_clamped_and_move_the_plant(self, device: DeviceSession) -> None:
+        status = device.arm()
+        assert (status.state, status.fault) == (STATE_ARMED, FAULT_NONE)
+        last = device.command_for((0.6, -0.5), 0.25)
+        obs = device.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg) and f.message.ack_seq == last,
+            0.5,
+            f"OBSERVATION acking COMMAND seq {last}",
+        )[1].message
+        assert isinstance(obs, ObservationMsg) and obs.state == STATE_ARMED
+        assert close_to(readbacks(obs), (0.6, -0.5))
+        # out-of-range values are clamped to the channel limits
+        last = device.command_for((7.5, -3.0), 0.1)
+        obs = device.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg) and f.message.ack_seq == last,
+            0.5,
+            f"OBSERVATION acking COMMAND seq {last}",
+        )[1].message
+        assert close_to(readbacks(obs), (1.0, -1.0))
+        # the RC plant on A0 follows 5 V * duty (tau 50 ms): after 0.4 s at duty 0.8 -> ~4 V
+        last = device.command_for((0.8, 0.0), 0.4)
+        obs = device.observation()
+        assert 3.6 < obs.values[0] < 4.1, f"adc_a0 = {obs.values[0]} V after 0.4 s at duty 0.8"
+
+    def test_corrupted_frame_is_dropped_and_counted(self, device: DeviceSession) -> None:
+        device.arm()
+        device.command_for((0.2, 0.0), 0.05)
+        before = device.arm()  # STATUS with the counters now
+        seq, wire = device.corrupted_wire(Command((0.9, 0.9)))
+        device.send_raw(wire)
+        device.command_for((0.2, 0.0), 0.05)
+        after = device.arm()
+        assert after.crc_errors == before.crc_errors + 1
+        assert after.dropped_frames == before.dropped_frames
+        obs = device.observation()
+        assert obs.ack_seq != seq
+        assert close_to(readbacks(obs), (0.2, 0.0)), "the corrupted command was not applied"
+
+    def test_invalid_vectors_garbage_and_oversize_are_dropped_then_resync(
+        self, device: DeviceSession
+    ) -> None:
+        """Every ``invalid`` frame of test_vectors.json, garbage and an oversize run."""
+        vectors = json.loads(VECTORS_JSON.read_text())["invalid"]
+        assert vectors, "test_vectors.json has no invalid frames"
+        before = device.arm()
+        for v in vectors:
+            device.send_raw(bytes.fromhex(v["wire_hex"]))
+        device.send_raw(b"\x13\x37\xff\x00")  # garbage: COBS block runs past the end
+        device.send_raw(bytes(range(1, 256)) * 2 + b"\x00")  # 510 bytes: oversize
+        device.send_raw(encode_wire(Ping(99), 500) + b"\x00" * 3)  # extra 0x00: idle filler
+        _, pong = device.wait_for(lambda f: isinstance(f.message, Pong), 1.0, "PONG after junk")
+        assert isinstance(pong.message, Pong) and pong.message.token == 99
+        after = device.arm()
+        n_crc = sum(v["reason"] == "crc" for v in vectors)
+        assert after.crc_errors == before.crc_errors + n_crc
+        assert after.dropped_frames == before.dropped_frames + len(vectors) - n_crc + 2
+        assert after.state == STATE_ARMED
+
+    def test_non_finite_command_is_rejected(self, device: DeviceSession) -> None:
+        device.arm()
+        last = device.command_for((0.4, 0.25), 0.05)
+        before = device.arm()
+        device.send(Command((math.nan, 0.0)))
+        device.send(Command((0.1, math.inf)))
+        _, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_BAD_COMMAND,
+            1.0,
+            "STATUS with fault 3 (bad command)",
+        )
+        status = frame.message
+        assert isinstance(status, Status)
+        assert status.state == STATE_ARMED, "a bad command does not change the state"
+        assert status.last_cmd_seq == last
+        assert close_to(readbacks(device.observation()), (0.4, 0.25)), "previous action kept"
+        after = device.arm()  # clears the latched fault, reports the counters
+        assert after.fault == FAULT_NONE
+        assert after.dropped_frames == before.dropped_frames + 2
+
+    def test_watchdog_trips_within_its_timeout_and_stays_safe_until_arm(
+        self, device: DeviceSession
+    ) -> None:
+        device.arm()
+        last = device.command_for((0.7, 0.5), 0.3)
+        t_last_sent = device.last_sent_t
+        _t_ack, ack = device.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg) and f.message.ack_seq == last,
+            0.5,
+            "ack of the last command",
+        )
+        assert isinstance(ack.message, ObservationMsg)
+        t_trip, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.state == STATE_WATCHDOG,
+            1.0,
+            "STATUS(WATCHDOG) after the host went silent",
+        )
+        trip = frame.message
+        assert isinstance(trip, Status) and trip.fault == FAULT_WATCHDOG
+        timeout_s = WATCHDOG_MS / 1000
+        # device clock: the last command was applied at most one period before its ack
+        dev_s = (trip.device_time_us - ack.message.device_time_us) * 1e-6
+        assert timeout_s - PERIOD_US * 1e-6 - 0.001 <= dev_s <= timeout_s + 0.002, dev_s
+        # wall clock, as seen by the host
+        wall_s = t_trip - t_last_sent
+        assert timeout_s - 0.002 <= wall_s <= timeout_s + self.timing_slack_s, wall_s
+        # safe action, and commands do not re-arm
+        device.command_for((0.9, 0.9), 0.1)
+        obs = device.observation()
+        assert obs.state == STATE_WATCHDOG
+        assert close_to(readbacks(obs), SAFE_READBACK)
+        assert obs.ack_seq == last
+        # explicit ARM re-arms: fault cleared, commands applied again
+        status = device.arm()
+        assert status.fault == FAULT_NONE
+        last = device.command_for((0.3, -0.25), 0.1)
+        obs = device.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg) and f.message.ack_seq == last,
+            0.5,
+            "ack after re-arm",
+        )[1].message
+        assert isinstance(obs, ObservationMsg) and obs.state == STATE_ARMED
+        assert close_to(readbacks(obs), (0.3, -0.25))
+
+    def test_host_estop_applies_the_safe_action_until_arm(self, device: DeviceSession) -> None:
+        device.arm()
+        device.command_for((1.0, 1.0), 0.05)
+        device.send(Estop(0))
+        _, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.state == STATE_ESTOP,
+            1.0,
+            "STATUS(ESTOP)",
+        )
+        assert isinstance(frame.message, Status) and frame.message.fault == FAULT_ESTOP
+        device.command_for((1.0, 1.0), 0.05)
+        obs = device.observation()
+        assert obs.state == STATE_ESTOP and close_to(readbacks(obs), SAFE_READBACK)
+        device.arm()
+        device.command_for((1.0, 1.0), 0.05)
+        assert close_to(readbacks(device.observation()), (1.0, 1.0))
+
+    def test_estop_button_is_reported_as_device_estop(self, device: DeviceSession) -> None:
+        device.arm()
+        device.command_for((0.5, 0.5), 0.05)
+        device.signal(signal.SIGUSR1)
+        _, frame = device.wait_for(lambda f: isinstance(f.message, Estop), 1.0, "ESTOP frame")
+        assert isinstance(frame.message, Estop) and frame.message.source == 1
+        status = device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.state == STATE_ESTOP,
+            1.0,
+            "STATUS(ESTOP) after the button",
+        )[1].message
+        assert isinstance(status, Status) and status.fault == FAULT_ESTOP
+        assert close_to(readbacks(device.observation()), SAFE_READBACK)
+
+    def test_ping_is_answered_with_pong(self, device: DeviceSession) -> None:
+        device.observation()
+        rtts = []
+        for token in (0, 1, 0xDEADBEEF, 0xFFFFFFFF, 12345):
+            t0 = time.monotonic()
+            device.send(Ping(token))
+            t1, _frame = device.wait_for(
+                lambda f, tok=token: isinstance(f.message, Pong) and f.message.token == tok,
+                0.5,
+                f"PONG {token:#x}",
+            )
+            rtts.append(t1 - t0)
+        assert max(rtts) < 0.1, rtts

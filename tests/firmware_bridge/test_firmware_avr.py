@@ -1,0 +1,134 @@
+"""The C reference firmware built for the ATmega328P, run in the simavr emulator.
+
+The AVR build (``make avr``: avr-gcc -mmcu=atmega328p -Os) is loaded by
+``build/simavr_harness``, which bridges the emulated USART0 to a pty and paces the emulator
+against the wall clock; the shared behaviour tests of :class:`DeviceBehaviour` then run
+over that pty with pyserial: handshake, command/observation exchange with clamping, CRC
+rejection, watchdog trip and re-arm, e-stop, PING/PONG.
+
+Skips (or fails under LIQUIDNODE_REQUIRE_ALL=1) without avr-gcc, avr-libc or simavr.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.protocol import ObservationMsg
+from tests.firmware_bridge.firmware_session import (
+    BUILD_DIR,
+    DeviceBehaviour,
+    DeviceSession,
+    build_firmware,
+    require_simavr,
+    require_tools,
+)
+
+ELF = BUILD_DIR / "fw_avr.elf"
+HARNESS = BUILD_DIR / "simavr_harness"
+FLASH_BYTES, SRAM_BYTES = 32 * 1024, 2 * 1024  #: ATmega328P
+BOOTLOADER_BYTES = 512  #: Optiboot on an Arduino Uno
+MIN_STACK_BYTES = 512  #: SRAM left for the stack (deepest path: encode buffer, 249 B)
+
+
+@pytest.fixture(scope="module")
+def avr_build() -> dict[str, int]:
+    """Build the AVR ELF and the simavr harness; return avr-size's figures (bytes)."""
+    require_tools("make", "cc", "avr-gcc", "avr-objcopy", "avr-size")
+    require_simavr()
+    out = build_firmware("avr", "simavr-harness")
+    program = re.search(r"Program:\s+(\d+) bytes", out)
+    data = re.search(r"Data:\s+(\d+) bytes", out)
+    assert program and data, f"no avr-size figures in the build output:\n{out}"
+    return {"program": int(program.group(1)), "data": int(data.group(1))}
+
+
+def start_avr(*extra: str) -> DeviceSession:
+    return DeviceSession([str(HARNESS), *extra, str(ELF)])
+
+
+def test_avr_build_fits_the_atmega328p(avr_build: dict[str, int]) -> None:
+    print(f"\nAVR firmware: flash {avr_build['program']} B, static RAM {avr_build['data']} B")
+    assert 1000 < avr_build["program"] <= FLASH_BYTES - BOOTLOADER_BYTES
+    assert avr_build["data"] <= SRAM_BYTES - MIN_STACK_BYTES
+
+
+def test_emulated_time_follows_wall_time(avr_build: dict[str, int]) -> None:
+    """The harness paces the emulator: 1 s of device time takes ~1 s of wall time."""
+    session = start_avr()
+    try:
+        first = session.observation(timeout_s=2.0)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        last = session.observation()
+        wall = time.monotonic() - t0
+        device = (last.device_time_us - first.device_time_us) * 1e-6
+        assert abs(device - wall) < 0.05 * wall + 0.02, (device, wall)
+    finally:
+        stderr = session.close()
+    assert "real time" in stderr, stderr
+
+
+def test_simavr_uart_pty_part_also_bridges(avr_build: dict[str, int]) -> None:
+    """The harness's --simavr-uart-pty option (simavr's own uart_pty part) works too."""
+    session = start_avr("--simavr-uart-pty")
+    try:
+        identity, channels = session.handshake()
+        assert identity.device_id == "avr-atmega328p ref-fw 0.1"
+        assert len(channels) == 6
+        assert session.sync() < 0.2
+        assert isinstance(session.observation(), ObservationMsg)
+    finally:
+        session.close()
+
+
+def test_project_host_link_handshakes_with_the_avr(avr_build: dict[str, int]) -> None:
+    """firmware_bridge.handshake (the host side used by deploy) accepts the emulated AVR."""
+    from firmware_bridge.handshake import handshake
+    from firmware_bridge.link import SerialLink
+
+    session = start_avr()
+    session.serial.close()
+    link = SerialLink(session.port)
+    try:
+        link.open()
+        info = handshake(link, timeout_s=3.0)
+        assert info.identity.device_id == "avr-atmega328p ref-fw 0.1"
+        assert (info.identity.n_obs, info.identity.n_act) == (4, 2)
+    finally:
+        link.close()
+        session.close()
+
+
+class TestAvrFirmwareInSimavr(DeviceBehaviour):
+    """The shared protocol behaviour, AVR build in simavr (115200 baud, 1 ms bridge sync)."""
+
+    timing_slack_s = 0.06
+
+    @pytest.fixture
+    def device(self, avr_build: dict[str, int]) -> Iterator[DeviceSession]:
+        session = start_avr()
+        try:
+            yield session
+        finally:
+            stderr = session.close()
+            assert "CRASHED" not in stderr, stderr
+
+
+def test_harness_rejects_a_bad_adc_option(avr_build: dict[str, int]) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [str(HARNESS), "--adc", "9=100", str(ELF)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "9=100" in proc.stderr
+    assert isinstance(Path(ELF), Path)

@@ -1,0 +1,151 @@
+"""The C reference firmware built for the host: unit tests and protocol behaviour.
+
+``make test-host`` checks the C COBS/CRC/frame code against firmware_bridge/test_vectors.json
+(converted here to a line format the C test reads). The host-native firmware (``fw_host``,
+same portable core as the AVR build, POSIX HAL, simulated plant) then runs the shared
+behaviour tests of :class:`DeviceBehaviour` over a pty.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.framing import Deframer
+from firmware_bridge.protocol import Hello, Identity, encode_wire
+from tests.firmware_bridge.firmware_session import (
+    BUILD_DIR,
+    VECTORS_JSON,
+    DeviceBehaviour,
+    DeviceSession,
+    build_firmware,
+    require_tools,
+)
+
+FW_HOST = BUILD_DIR / "fw_host"
+
+
+@pytest.fixture(scope="module")
+def host_build() -> Path:
+    """Build fw_host and the C unit test; skip without make/cc."""
+    require_tools("make", "cc")
+    build_firmware("host", "build/test_host")
+    return FW_HOST
+
+
+def vector_lines(vectors: dict) -> list[str]:
+    """test_vectors.json as the line records test_host.c reads (see its header)."""
+
+    def h(x: str) -> str:
+        return x or "-"
+
+    lines = [f"crc {h(r['input_hex'])} {r['crc']}" for r in vectors["crc16"]]
+    lines += [f"cobs {h(r['decoded_hex'])} {h(r['encoded_hex'])}" for r in vectors["cobs"]]
+    lines += [
+        f"frame {r['type_byte']} {r['seq']} {h(r['payload_hex'])} {r['frame_hex']} {r['wire_hex']}"
+        for r in vectors["frames"]
+    ]
+    lines += [f"invalid {r['wire_hex']} {r['reason']}" for r in vectors["invalid"]]
+    for r in vectors["streams"]:
+        drops = r["drops"]
+        other = sum(n for reason, n in drops.items() if reason != "crc")
+        lines.append(f"stream {r['wire_hex']} {drops['crc']} {other} " + " ".join(r["frames"]))
+    return lines
+
+
+def test_c_codec_matches_the_shared_test_vectors(host_build: Path, tmp_path: Path) -> None:
+    vectors = json.loads(VECTORS_JSON.read_text())
+    lines = vector_lines(vectors)
+    vec_file = tmp_path / "vectors.txt"
+    vec_file.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run(
+        [str(BUILD_DIR / "test_host"), str(vec_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{len(lines)} records" in proc.stdout
+    assert proc.stdout.strip().endswith(", 0 failures")
+    n_frames = len(vectors["frames"])
+    assert n_frames >= 10 and len(vectors["invalid"]) >= 5
+
+
+def test_c_unit_test_detects_a_wrong_vector(host_build: Path, tmp_path: Path) -> None:
+    """The C test is not a rubber stamp: one altered CRC vector makes it fail."""
+    vec_file = tmp_path / "bad.txt"
+    vec_file.write_text("crc 313233343536373839 10674\n")  # check value is 10673
+    proc = subprocess.run(
+        [str(BUILD_DIR / "test_host"), str(vec_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "1 failures" in proc.stdout
+
+
+def test_stdio_mode_answers_hello(host_build: Path) -> None:
+    """Without --pty the firmware speaks on stdin/stdout (pipes here)."""
+    proc = subprocess.Popen(
+        [str(FW_HOST)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(encode_wire(Hello(1), 0))
+        proc.stdin.flush()
+        deframer = Deframer()
+        identity = None
+        end = time.monotonic() + 5
+        while identity is None and time.monotonic() < end:
+            chunk = proc.stdout.read1(4096)
+            assert chunk, "fw_host closed stdout"
+            for frame in deframer.feed(chunk):
+                if isinstance(frame.message, Identity):
+                    identity = frame.message
+        assert identity is not None and identity.device_id == "host ref-fw 0.1"
+        proc.stdin.close()  # EOF on stdin ends the firmware
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_project_host_link_handshakes_with_the_firmware(host_build: Path) -> None:
+    """firmware_bridge.handshake (the host side used by deploy) accepts the C device."""
+    from firmware_bridge.handshake import handshake
+    from firmware_bridge.link import SerialLink
+
+    session = DeviceSession([str(FW_HOST), "--pty"])
+    session.serial.close()
+    link = SerialLink(session.port)
+    try:
+        link.open()
+        info = handshake(link, timeout_s=3.0)
+        assert (info.identity.n_obs, info.identity.n_act) == (4, 2)
+        assert [c.name for c in info.channels][-2:] == ["pwm_d6", "motor_d5"]
+    finally:
+        link.close()
+        session.close()
+
+
+class TestHostFirmware(DeviceBehaviour):
+    """The shared protocol behaviour, host-native build over a pty."""
+
+    timing_slack_s = 0.03
+
+    @pytest.fixture
+    def device(self, host_build: Path) -> Iterator[DeviceSession]:
+        session = DeviceSession([str(host_build), "--pty"])
+        try:
+            yield session
+        finally:
+            session.close()
