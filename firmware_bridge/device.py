@@ -174,6 +174,11 @@ class DeviceCore:
         return [self.status(now_us)]
 
     # ------------------------------------------------------------ time
+    @property
+    def last_command_us(self) -> int:
+        """Device time of the last valid COMMAND (or ARM), µs: the watchdog's reference."""
+        return self._last_cmd_us
+
     def watchdog_deadline_us(self) -> int | None:
         """Device time at which the watchdog trips, or None when not ARMED."""
         if self.state is not DeviceState.ARMED:

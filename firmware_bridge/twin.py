@@ -93,6 +93,7 @@ class VirtualRobot:
         self.slave_fd: int | None = None
         self.port: str | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._tx_seq = 0
         self._resync = False
         self._t0 = time.monotonic_ns()
@@ -104,7 +105,11 @@ class VirtualRobot:
         return self.port
 
     def close(self) -> None:
-        """Close the pty (the host sees the port vanish). Idempotent."""
+        """Stop serving and close the pty (the host sees the port vanish). Idempotent."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            self._stop.set()
+            thread.join(timeout=2.0)
         for fd in (self.master_fd, self.slave_fd):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -144,7 +149,7 @@ class VirtualRobot:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            if exc.errno == errno.EIO:  # no slave open: nothing to read
+            if exc.errno in (errno.EIO, errno.EBADF):  # no slave open / closed meanwhile
                 return
             raise
         now = self.now_us()
@@ -219,6 +224,7 @@ class VirtualRobot:
         if self.master_fd is None:
             self.open()
         thread = threading.Thread(target=self.serve, name="liquidnode-twin", daemon=True)
+        self._thread = thread
         thread.start()
         return thread
 
