@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import gymnasium as gym
@@ -34,6 +35,8 @@ class EnvInfo:
         act_low: action lower bounds (float64, ``(act_dim,)``, finite).
         act_high: action upper bounds (float64, ``(act_dim,)``, finite).
         control_period_s: nominal control period in seconds.
+        obs_names: channel names of the observation (from :mod:`sim`'s plant), or None.
+        act_names: channel names of the action, or None.
     """
 
     env_id: str
@@ -44,6 +47,8 @@ class EnvInfo:
     act_low: np.ndarray
     act_high: np.ndarray
     control_period_s: float
+    obs_names: tuple[str, ...] | None = None
+    act_names: tuple[str, ...] | None = None
 
     @property
     def control_rate_hz(self) -> float:
@@ -100,8 +105,9 @@ def control_period(env: gym.Env) -> float:
     return float(dt)
 
 
+@cache
 def env_info(env_id: str) -> EnvInfo:
-    """Inspect ``env_id`` once (creates and closes an instance)."""
+    """Inspect ``env_id`` (creates and closes an instance; cached per id)."""
     env = make_env(env_id)
     try:
         obs_space, act_space = env.observation_space, env.action_space
@@ -114,9 +120,21 @@ def env_info(env_id: str) -> EnvInfo:
             act_low=np.asarray(act_space.low, dtype=np.float64),
             act_high=np.asarray(act_space.high, dtype=np.float64),
             control_period_s=control_period(env),
+            **_channel_names(env_id),
         )
     finally:
         env.close()
+
+
+def _channel_names(env_id: str) -> dict[str, tuple[str, ...]]:
+    """``obs_names`` / ``act_names`` as the simulation plant labels them (empty if unknown)."""
+    try:
+        from sim import make_plant
+
+        spec = make_plant(env_id).spec
+    except Exception:  # names are documentation only; never fail training for them
+        return {}
+    return {"obs_names": tuple(spec.obs_names), "act_names": tuple(spec.act_names)}
 
 
 def check_dims(info: EnvInfo, obs_dim: int, act_dim: int, what: str) -> None:

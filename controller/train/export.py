@@ -13,7 +13,7 @@ trainer owns, through the :class:`~controller.policy.Policy` constructor:
 | ``action.squash`` | ``tanh`` (the Gaussian's mean is ``tanh(y)`` in normalised units) |
 | ``time_scale`` | ``1 / nominal control period`` (the cell saw ``ts = 1`` at the nominal rate) |
 | ``control_rate_hz`` | nominal control rate of the env |
-| ``observation_space`` / ``action_space`` | the env's bounds (``null`` for infinite) |
+| ``observation_space`` / ``action_space`` | the env's bounds (``null`` = infinite), names |
 | ``env_id`` / ``provenance`` | env id; how the policy was made (``trained: true``, command, ...) |
 
 So ``Policy.step(obs, dt)`` returns exactly the deterministic action the trainer evaluates:
@@ -87,9 +87,13 @@ def export_policy(
         observation_space={
             "low": _bounds(info.obs_low),
             "high": _bounds(info.obs_high),
-            "names": None,
+            "names": list(info.obs_names) if info.obs_names else None,
         },
-        action_space={"low": _bounds(info.act_low), "high": _bounds(info.act_high), "names": None},
+        action_space={
+            "low": _bounds(info.act_low),
+            "high": _bounds(info.act_high),
+            "names": list(info.act_names) if info.act_names else None,
+        },
         normalization={"clip": float(obs_norm.clip)},
         action={"squash": spec.squash},
         time_scale=float(spec.time_scale),

@@ -24,6 +24,7 @@ def test_env_info_of_inverted_pendulum():
     assert (info.obs_dim, info.act_dim) == (4, 1)
     assert info.control_period_s == pytest.approx(0.04)
     np.testing.assert_array_equal(info.act_low, [-3.0])
+    assert len(info.obs_names) == 4 and len(info.act_names) == 1
 
 
 def test_jitter_varies_the_period_and_restores_the_model():
