@@ -5,8 +5,8 @@ environment) and :class:`sim.mjcf_plant.MjcfPlant` (a plain MJCF file). It owns 
 subclasses decide observation, reward and episode end.
 
 Divergence guard: after each control period the plant checks MuJoCo's warning counters
-(``mjWARN_BADQACC``/``BADQPOS``/``BADQVEL``: MuJoCo resets the state silently when it sees a
-non-finite or huge value) and that ``qpos``/``qvel`` are finite, and raises
+(``mjWARN_BADQACC``/``BADQPOS``/``BADQVEL``/``BADCTRL``: MuJoCo resets the state, or zeroes the
+controls, when it sees a non-finite or huge value) and that ``qpos``/``qvel`` are finite, and raises
 :class:`controller.errors.PlantError` naming what diverged and when.
 """
 
@@ -26,6 +26,7 @@ _DIVERGENCE_WARNINGS = {
     int(mujoco.mjtWarning.mjWARN_BADQACC): "non-finite or huge acceleration (qacc)",
     int(mujoco.mjtWarning.mjWARN_BADQPOS): "non-finite or huge position (qpos)",
     int(mujoco.mjtWarning.mjWARN_BADQVEL): "non-finite or huge velocity (qvel)",
+    int(mujoco.mjtWarning.mjWARN_BADCTRL): "non-finite or huge control (ctrl)",
 }
 
 _SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_SLIDE), int(mujoco.mjtJoint.mjJNT_HINGE))

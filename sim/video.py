@@ -234,5 +234,7 @@ class VideoRecorder(Plant):
         if self.path.suffix.lower() == ".gif":
             imageio.mimwrite(self.path, frames, duration=1000.0 / self.fps, loop=0)
         else:
-            imageio.mimwrite(self.path, frames, fps=self.fps, codec="libx264", quality=7)
+            imageio.mimwrite(
+                self.path, frames, fps=self.fps, codec="libx264", quality=7, macro_block_size=2
+            )
         return self.path
