@@ -119,3 +119,12 @@ def test_training_with_dt_jitter_in_parallel_envs_writes_a_policy(tmp_path):
     policy = Policy.load(result.policy_path)
     assert policy.metadata.provenance["config"]["dt_jitter"] == 0.3
     assert policy.metadata.time_scale == 25.0  # 1 / nominal period of InvertedPendulum-v5
+
+
+def test_cli_prints_one_error_line_and_exits_2(capsys, tmp_path):
+    from controller.cli import main
+
+    code = main(["train", "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "x.safetensors")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("liquidnode train: error: unknown Gymnasium")
