@@ -20,8 +20,9 @@ from firmware_bridge.twin import open_pty
 from .conftest import PD, start_twin, stop_twin
 
 
-def kinds(plant):
-    return [e.kind for e in plant.drain_events()]
+def kinds(plant, prefix: str = ""):
+    """Event kinds the plant raised (only those starting with ``prefix``)."""
+    return [e.kind for e in plant.drain_events() if e.kind.startswith(prefix)]
 
 
 def test_handshake_builds_the_device_spec(twin):
@@ -108,21 +109,32 @@ def test_missing_port_gives_a_clear_error():
         SerialPlant("/dev/liquidnode-nope").connect()
 
 
-def test_loop_balances_the_pendulum_over_the_pty(twin):
-    plant = SerialPlant(twin.port, obs_dim=4, act_dim=1, ping_every=1)
+def _balance_run(duration_s: float) -> tuple[dict, object]:
+    robot = start_twin(watchdog_ms=500)
+    plant = SerialPlant(robot.port, obs_dim=4, act_dim=1, ping_every=1)
     plant.connect()
     try:
-        loop = ControlLoop(plant, PD(), LoopConfig(duration_s=2.0))
-        summary = loop.run().to_json()
+        summary = ControlLoop(plant, PD(), LoopConfig(duration_s=duration_s)).run().to_json()
+        return summary, robot.core.state
     finally:
         plant.disconnect()
-    ep = summary["episodes"][0]
-    assert not ep["terminated"] and 45 <= ep["ticks"] <= 52  # 2 s at 25 Hz
+        stop_twin(robot)
+
+
+def test_loop_balances_the_pendulum_over_the_pty():
+    # Real time on a shared machine: a run whose host process was stalled for several
+    # periods (recorded as overruns) may lose the pole; one retry, then it must hold.
+    for _attempt in range(2):
+        summary, device_state = _balance_run(2.0)
+        ep = summary["episodes"][0]
+        if not ep["terminated"] or summary["overruns"] == 0:
+            break
+    assert not ep["terminated"] and 45 <= ep["ticks"] <= 52, summary  # 2 s at 25 Hz
     link = summary["plant"]["link"]
     assert link["rtt_us"]["n"] >= 40 and 0 < link["rtt_us"]["p50"] < 20_000
     assert link["crc_errors"] == 0 and link["reconnects"] == 0
     assert summary["mode"] == "self_paced" and summary["faults"] == 0
-    assert twin.core.state is DeviceState.ESTOP  # safe_stop: safe action + host e-stop
+    assert device_state is DeviceState.ESTOP  # safe_stop: safe action + host e-stop
 
 
 def test_falling_pendulum_is_reported_terminated(twin):
@@ -209,7 +221,7 @@ def test_device_that_stops_answering_is_link_loss(twin):
                 plant.act(np.array([0.0]))
                 plant.observe()
         assert time.monotonic() - t0 < 0.6
-        assert kinds(plant) == ["link_lost"]
+        assert kinds(plant, "link") == ["link_lost"]
     finally:
         plant.safe_stop()
         plant.disconnect()
@@ -240,9 +252,10 @@ def test_device_that_vanishes_and_comes_back_reconnects(tmp_path):
         t0 = time.monotonic()
         plant.act(np.array([0.0]))
         obs = plant.observe()  # blocks through the outage
-        assert 0.4 < time.monotonic() - t0 < 5.0
+        outage = time.monotonic() - t0
+        assert 0.4 < outage < 5.0, outage
         assert not obs.terminated
-        assert kinds(plant) == ["link_lost", "link_restored"]
+        assert kinds(plant, "link") == ["link_lost", "link_restored"]
         assert plant.summary()["link"]["reconnects"] == 1
         for _ in range(3):  # commanding again, on the new device
             plant.act(np.array([0.0]))
