@@ -358,6 +358,11 @@ class SerialPlant(Plant):
         events, self._events = self._events, []
         return events
 
+    @property
+    def rtt_samples_us(self) -> list[float]:
+        """Every PING -> PONG round-trip time measured so far, µs (a copy)."""
+        return list(self._rtt_us)
+
     def summary(self) -> dict[str, Any]:
         """``{"link": {...}, "device": {...}}`` statistics of the run."""
         crc = self._crc_base + (self.link.stats.crc_errors if self.link else 0)
