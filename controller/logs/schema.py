@@ -158,7 +158,7 @@ def to_json_bytes(message: dict[str, Any]) -> bytes:
     Values the json module cannot encode (numpy scalars, paths...) are converted with
     ``float``/``int`` where possible and ``str`` otherwise.
     """
-    return json.dumps(message, separators=(",", ":"), allow_nan=False, default=_jsonable).encode()
+    return _ENCODER.encode(message).encode()
 
 
 def _jsonable(value: Any) -> Any:
@@ -170,6 +170,10 @@ def _jsonable(value: Any) -> Any:
             return _clean(out)
         return out
     return str(value)
+
+
+#: One encoder for all messages (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_jsonable)
 
 
 def _clean(value: Any) -> Any:
