@@ -1,0 +1,140 @@
+"""Comparison 3: loop timing, the node's CycleTimer vs. a plain ``time.sleep`` loop.
+
+Both loops keep absolute deadlines on the same monotonic grid (``t0 + k * period``) and do the
+same work each tick (one CfC-64 policy step, ~5-15 µs). The plain loop sleeps
+``deadline - now`` with ``time.sleep``; the node's :class:`controller.timing.CycleTimer` sleeps
+until ``spin_s`` before the deadline, then spins. Lateness = tick start - deadline. An overrun
+(the work ran past the next deadline) is counted and the missed deadlines skipped, in both.
+The two loops alternate in segments (timer, sleep, timer, ...) so both see the same load.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from benchmarks.harness import Check, Section
+
+KEY = "loop_timing"
+TITLE = "Loop timing: CycleTimer vs. a plain time.sleep loop (lateness µs)"
+
+
+def _timer_segment(period_s: float, ticks: int, work: Callable[[], object]) -> tuple[list, int]:
+    from controller.timing import CycleTimer
+
+    timer = CycleTimer(period_s)
+    late = []
+    timer.start()
+    for _ in range(ticks):
+        timer.wait()
+        late.append(timer.last_lateness_ns)
+        work()
+    return late, timer.overruns
+
+
+def _sleep_segment(period_s: float, ticks: int, work: Callable[[], object]) -> tuple[list, int]:
+    clock = time.monotonic_ns
+    period = round(period_s * 1e9)
+    late = []
+    overruns = 0
+    deadline = clock()
+    first = True
+    for _ in range(ticks):
+        now = clock()
+        if now > deadline and not first:  # the previous tick ran past this deadline: skip
+            overruns += 1
+            deadline += ((now - deadline) // period + 1) * period
+        first = False
+        remaining = deadline - now
+        if remaining > 0:
+            time.sleep(remaining * 1e-9)
+        now = clock()
+        late.append(now - deadline)
+        deadline += period
+        work()
+    return late, overruns
+
+
+def _stats(late_ns: list[int]) -> tuple[float, float, float]:
+    a = np.asarray(late_ns, dtype=np.float64) / 1e3
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max())
+
+
+def run(quick: bool = False, tiny: bool = False) -> Section:
+    """Run the comparison; ``quick`` shortens it, ``tiny`` is for the smoke test."""
+    try:
+        from controller.policy import random_policy
+        from controller.timing import CycleTimer  # noqa: F401
+    except ImportError as exc:
+        return Section(KEY, TITLE, unavailable=f"controller.timing missing: {exc}")
+    seconds = 0.2 if tiny else 6.0 if quick else 20.0
+    segments = 2 if tiny else 6 if quick else 10
+    policy = random_policy(17, 6, units=64, seed=0, cell_options={"backbone_units": 128})
+    obs = np.zeros(17)
+
+    def work() -> None:
+        policy.step(obs, 0.001)
+
+    sec = Section(
+        KEY,
+        TITLE,
+        columns=[
+            "rate",
+            "loop",
+            "ticks",
+            "p50",
+            "p99",
+            "max",
+            "overruns",
+            "p99 vs. sleep loop",
+        ],
+    )
+    for rate in (1000.0, 100.0):
+        period = 1.0 / rate
+        per_segment = max(10, int(seconds * rate / segments))
+        results = {"CycleTimer": ([], 0), "time.sleep": ([], 0)}
+        for _ in range(segments):
+            for name, fn in (("CycleTimer", _timer_segment), ("time.sleep", _sleep_segment)):
+                late, over = fn(period, per_segment, work)
+                acc, n = results[name]
+                results[name] = (acc + late, n + over)
+        stats = {name: _stats(v[0]) for name, v in results.items()}
+        for name, (late, over) in results.items():
+            p50, p99, mx = stats[name]
+            ratio = p99 / stats["time.sleep"][1] if stats["time.sleep"][1] > 0 else float("nan")
+            sec.rows.append(
+                [
+                    f"{rate:g} Hz",
+                    name,
+                    len(late),
+                    f"{p50:.1f}",
+                    f"{p99:.1f}",
+                    f"{mx:.0f}",
+                    over,
+                    "-" if name == "time.sleep" else f"{ratio:.2f}x",
+                ]
+            )
+        sec.data[f"{rate:g}Hz"] = {
+            name: {"p50_us": s[0], "p99_us": s[1], "max_us": s[2], "overruns": results[name][1]}
+            for name, s in stats.items()
+        }
+        if rate == 1000.0:
+            t99, s99 = stats["CycleTimer"][1], stats["time.sleep"][1]
+            sec.checks.append(
+                Check("1 kHz: CycleTimer lateness p99 <= 50 µs", f"{t99:.1f} µs", t99 <= 50.0)
+            )
+            sec.checks.append(
+                Check(
+                    "1 kHz: CycleTimer p99 <= 1/3 of the plain sleep loop's",
+                    f"{t99:.1f} vs {s99:.1f} µs ({t99 / s99:.2f}x)",
+                    t99 <= s99 / 3.0,
+                )
+            )
+    sec.notes.append(
+        f"{seconds:g} s per rate and loop, in {segments} alternating segments; each tick runs "
+        "one CfC-64 policy step; lateness = tick start - deadline (monotonic clock); "
+        "the machine is shared, so max values show its worst hiccups."
+    )
+    return sec

@@ -1,0 +1,71 @@
+"""``liquidnode bench``: the side-by-side benchmarks of the repository's ``benchmarks`` package.
+
+Runs ``python -m benchmarks`` in a fresh interpreter (so that BLAS/OpenMP pools are pinned to
+one thread before numpy loads, as torch is pinned) with the same options, and passes its
+output and exit status through. Comparisons: policy step latency (runtime vs. ncps torch vs.
+a C floor), constant cost over 100k ticks (liquid vs. a KV-cache transformer), loop timing
+(CycleTimer vs. time.sleep), serial round trip (bridge vs. raw pty echo), simulation overhead
+(closed loop vs. bare env.step). ``--json`` prints one object: ``meta`` (date, machine),
+``sections`` (per comparison: ``columns``, ``rows``, ``checks``, ``notes``, ``unavailable``,
+``data``) and ``targets`` (``target``, ``measured``, ``met``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from controller.errors import LiquidNodeError
+
+NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``bench``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="run the benchmarks (policy latency, constant cost, loop timing, serial, sim)",
+        description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="shorter runs (under 5 minutes on a 2-core machine); default is the full run",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="rewrite the README section between <!-- bench:start --> and <!-- bench:end -->",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=NAMES,
+        metavar="NAME",
+        help=f"run only these comparisons ({', '.join(NAMES)})",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Delegate to ``python -m benchmarks`` with the same options."""
+    try:
+        import benchmarks  # noqa: F401
+    except ImportError:
+        raise LiquidNodeError(
+            "the benchmarks package is not installed; run from a source checkout (pip install -e .)"
+        ) from None
+    cmd = [sys.executable, "-m", "benchmarks"]
+    cmd += [flag for flag, on in (("--quick", args.quick), ("--json", args.json)) if on]
+    if args.update_readme:
+        cmd.append("--update-readme")
+    if args.only:
+        cmd += ["--only", *args.only]
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    return subprocess.call(cmd, env=env)
