@@ -15,7 +15,8 @@ plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``dur
 However the loop exits (end, exception, Ctrl-C) the plant is put in its safe state
 (``plant.safe_stop()``) and the recorder is closed. Ctrl-C ends :meth:`ControlLoop.run`
 normally with a partial summary (``interrupted=True``); any other exception propagates and
-the partial summary stays available as :attr:`ControlLoop.summary`.
+the partial summary stays available as :attr:`ControlLoop.summary`. :class:`EpisodeResult`
+and :class:`RunSummary` live in :mod:`controller.run_summary` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,8 +33,20 @@ import numpy as np
 from controller.errors import SpaceMismatchError, TimingError
 from controller.plant import Observation, Plant
 from controller.records import Event, Recorder, TickRecord
+from controller.run_summary import EpisodeResult, RunSummary
 from controller.safety import SafetyLayer
-from controller.timing import CycleTimer, TimingStats
+from controller.timing import CycleTimer
+
+__all__ = [
+    "FAULT_KINDS",
+    "ControlLoop",
+    "EpisodeResult",
+    "LoopConfig",
+    "PolicyLike",
+    "RunSummary",
+    "file_sha256",
+    "plant_spec_json",
+]
 
 #: Relative tolerance when comparing a requested loop rate with the plant's period.
 _RATE_RTOL = 1e-9
@@ -68,119 +81,6 @@ class LoopConfig:
     duration_s: float | None = None
     #: Busy-spin window before each deadline, seconds (see :class:`controller.timing.CycleTimer`).
     spin_s: float = 200e-6
-
-
-@dataclass
-class EpisodeResult:
-    """One episode.
-
-    Attributes:
-        index: episode index in the run, from 0.
-        seed: the seed its reset got (``run`` seed + index), or None.
-        return_: sum of the rewards, in the plant's reward units (``"return"`` in JSON).
-        ticks: actions sent.
-        terminated: the plant reported a terminal state.
-        truncated: ended by a time limit (plant's, ``max_ticks`` or ``duration_s``).
-        lateness_p99_us: 99th percentile tick lateness in this episode, µs (0 in fast mode).
-        overruns: overruns in this episode.
-        faults: fault / nan_guard / estop events in this episode.
-    """
-
-    index: int
-    seed: int | None
-    return_: float
-    ticks: int
-    terminated: bool
-    truncated: bool
-    lateness_p99_us: float
-    overruns: int
-    faults: int
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able dict; ``return`` and ``ticks`` are the documented keys."""
-        return {
-            "return": self.return_,
-            "ticks": self.ticks,
-            "seed": self.seed,
-            "terminated": self.terminated,
-            "truncated": self.truncated,
-            "lateness_p99_us": self.lateness_p99_us,
-            "overruns": self.overruns,
-            "faults": self.faults,
-        }
-
-
-@dataclass
-class RunSummary:
-    """What a run achieved and how well it kept time.
-
-    Attributes:
-        episodes: the finished (or interrupted) episodes.
-        mode: ``"realtime"``, ``"fast"`` or ``"self_paced"``.
-        nominal_rate_hz: the configured tick rate, Hz.
-        timing: the cycle timer's statistics (achieved rate, lateness, overruns, sections).
-        plant: what ``plant.summary()`` returned.
-        faults: fault / nan_guard / estop events over the run.
-        interrupted: the run was stopped by Ctrl-C.
-    """
-
-    episodes: list[EpisodeResult]
-    mode: str
-    nominal_rate_hz: float
-    timing: TimingStats
-    plant: dict[str, Any] = field(default_factory=dict)
-    faults: int = 0
-    interrupted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object (``episodes``, ``rate_hz``, ``lateness_us``, ``overruns``,
-        ``sections_us``, ``plant``, ``faults``) plus ``mode``, ``nominal_rate_hz``,
-        ``skipped_ticks`` and ``interrupted``. NaN section times become null."""
-        t = self.timing
-        return {
-            "episodes": [e.to_json() for e in self.episodes],
-            "rate_hz": t.rate_hz,
-            "lateness_us": {
-                "p50": t.lateness_p50_us,
-                "p99": t.lateness_p99_us,
-                "max": t.lateness_max_us,
-            },
-            "overruns": t.overruns,
-            "sections_us": {k: (None if v != v else v) for k, v in t.sections_us.items()},
-            "plant": self.plant,
-            "faults": self.faults,
-            "mode": self.mode,
-            "nominal_rate_hz": self.nominal_rate_hz,
-            "skipped_ticks": t.skipped_ticks,
-            "interrupted": self.interrupted,
-        }
-
-    def format_text(self) -> str:
-        """Readable per-episode table plus a summary, for terminals."""
-        lines = [
-            f"{'episode':>7}  {'return':>10}  {'ticks':>6}  {'late p99 µs':>11}  "
-            f"{'overruns':>8}  end"
-        ]
-        for e in self.episodes:
-            end = "terminated" if e.terminated else "truncated" if e.truncated else "stopped"
-            lines.append(
-                f"{e.index:>7}  {e.return_:>10.2f}  {e.ticks:>6}  {e.lateness_p99_us:>11.1f}  "
-                f"{e.overruns:>8}  {end}"
-            )
-        t = self.timing
-        sec = ", ".join(f"{k} {v:.1f}" for k, v in t.sections_us.items())
-        lines.append(
-            f"mode {self.mode}: {t.rate_hz:.1f} Hz achieved (nominal {self.nominal_rate_hz:g} Hz), "
-            f"lateness p50/p99/max {t.lateness_p50_us:.1f}/{t.lateness_p99_us:.1f}/"
-            f"{t.lateness_max_us:.1f} µs, overruns {t.overruns} ({t.skipped_ticks} ticks "
-            f"skipped), faults {self.faults}"
-        )
-        lines.append(f"median section times µs: {sec}")
-        if self.plant:
-            lines.append(f"plant: {self.plant}")
-        if self.interrupted:
-            lines.append("interrupted by Ctrl-C")
-        return "\n".join(lines)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
