@@ -1,0 +1,127 @@
+"""End to end: ``liquidnode twin`` + ``liquidnode deploy`` as separate processes over a pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.policy import Policy
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors"
+CLI = [sys.executable, "-m", "controller"]
+
+pytestmark = pytest.mark.slow
+
+
+class Twin:
+    """``liquidnode twin`` in a subprocess; ``port`` is the first stdout line's path."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "twin", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline()
+        assert line.startswith("port: /dev/pts/"), (line, self.proc.stderr.read())
+        self.port = line.split(" ", 1)[1].strip()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        _, err = self.proc.communicate(timeout=10)
+        return err
+
+
+def deploy(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "deploy", "--no-log", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_twin_and_deploy_balance_the_pendulum_with_the_shipped_policy():
+    twin = Twin("--env", "InvertedPendulum-v5")
+    try:
+        r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "3", "--json")
+    finally:
+        twin_err = twin.stop()
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("episodes", "rate_hz", "lateness_us", "overruns", "sections_us", "plant", "faults"):
+        assert key in out
+    link = out["link"]
+    assert set(link["rtt_us"]) >= {"p50", "p99"} and link["rtt_us"]["p50"] > 0
+    assert {"crc_errors", "dropped", "reconnects"} <= set(link)
+    assert link["crc_errors"] == 0 and link["reconnects"] == 0 and out["error"] is None
+    policy = Policy.load(POLICY)
+    assert out["nominal_rate_hz"] == pytest.approx(policy.metadata.control_rate_hz)
+    assert "twin: " in twin_err and "Traceback" not in twin_err
+    if not (policy.metadata.provenance or {}).get("trained"):
+        pytest.skip("the shipped policy is the untrained placeholder: balancing not asserted")
+    ep = out["episodes"][0]
+    assert not ep["terminated"], out  # the pole stayed up for the whole run
+    assert ep["ticks"] >= 0.8 * 3 * policy.metadata.control_rate_hz
+    assert out["faults"] == 0
+
+
+def test_deploy_refuses_a_policy_that_does_not_match_the_device():
+    twin = Twin("--env", str(ROOT / "sim" / "models" / "pendulum.xml"))
+    try:
+        r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "1")
+    finally:
+        twin.stop()
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "policy has 4 observations and 1 actions" in lines[0]
+    assert "has 3 observations" in lines[0]
+
+
+def test_deploy_exits_with_a_clear_message_when_the_device_vanishes():
+    twin = Twin("--env", "InvertedPendulum-v5", "--duration", "2")
+    r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "10", "--json")
+    twin.stop()
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "liquidnode deploy: error: link to" in r.stderr and "lost" in r.stderr
+    out = json.loads(r.stdout)  # the partial summary is still printed
+    assert out["error"] and out["link"]["reconnects"] == 0
+
+
+def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
+    link = str(tmp_path / "robot")
+    first = Twin("--env", "InvertedPendulum-v5", "--link", link)
+    args = ["--port", link, "--policy", str(POLICY), "--duration", "5", "--reconnect", "--json"]
+    proc = subprocess.Popen(
+        [*CLI, "deploy", "--no-log", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    second = None
+    try:
+        time.sleep(2.0)
+        first.stop()  # unplugged
+        time.sleep(0.5)
+        second = Twin("--env", "InvertedPendulum-v5", "--link", link)  # plugged back in
+        out_s, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if second is not None:
+            second.stop()
+    assert proc.returncode == 0, err
+    out = json.loads(out_s)
+    assert out["link"]["reconnects"] == 1 and out["link"]["link_losses"] == 1
+    assert "Traceback" not in err
+    assert not os.path.exists(link)  # the twin removed its symlink on exit
