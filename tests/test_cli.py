@@ -226,3 +226,40 @@ def test_bad_arguments_get_one_line_and_exit_2(capsys, tmp_path, monkeypatch, ar
 
     assert re.search(message, first[0]), err
     assert not list(tmp_path.glob("runs/*/*.mcap"))  # no log left behind by a failed start
+
+
+def test_ctrl_c_still_prints_the_summary(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "sim",
+            "--env",
+            str(PENDULUM_XML),
+            "--policy",
+            str(_pendulum_policy(tmp_path)),
+            "--no-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # 500 ticks at 50 Hz in real time: 10 s unless interrupted
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while "sim:" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()  # the start line: the loop is about to run
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted by Ctrl-C" in out and "late p99" in out
+    assert "Traceback" not in err
+    ticks = json_ticks(out)
+    assert 10 <= ticks < 500
