@@ -136,8 +136,8 @@ class VirtualRobot:
             except BlockingIOError:
                 n = 0
             except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EBADF):
-                    return
+                if exc.errno in (errno.EIO, errno.EBADF, errno.EPIPE, errno.ECONNRESET):
+                    return  # nobody on the other end: bytes are lost, as on a UART
                 raise
             self._resync = 0 < n < len(wire)
             if n < len(wire):
@@ -152,6 +152,9 @@ class VirtualRobot:
             if exc.errno in (errno.EIO, errno.EBADF):  # no slave open / closed meanwhile
                 return
             raise
+        if not data:  # end of file: a socket peer closed the connection
+            self._stop.set()
+            return
         now = self.now_us()
         for frame in self.deframer.feed(data):
             before = self.core.armed_count
