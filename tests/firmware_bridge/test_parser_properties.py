@@ -37,10 +37,8 @@ from firmware_bridge.protocol import (
     encode_wire,
 )
 
-settings.register_profile(
-    "liquidnode", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("liquidnode")
+#: Per-test settings (not a global profile: other packages' tests keep theirs).
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 u8 = st.integers(0, 255)
 u16 = st.integers(0, 0xFFFF)
@@ -78,6 +76,7 @@ def _accepts(wire: bytes) -> list:
     return Deframer().feed(wire)
 
 
+@PROPERTY
 @given(st.binary(max_size=2000), st.lists(st.integers(1, 300), max_size=20))
 def test_never_raises_on_arbitrary_bytes_any_chunking(data, cuts):
     d = Deframer()
@@ -90,6 +89,7 @@ def test_never_raises_on_arbitrary_bytes_any_chunking(data, cuts):
     assert d.stats.bytes_in == len(data) + 1
 
 
+@PROPERTY
 @given(messages, u16)
 def test_round_trip(msg, seq):
     frames = _accepts(encode_wire(msg, seq))
@@ -97,6 +97,7 @@ def test_round_trip(msg, seq):
     assert frames[0].seq == seq and frames[0].message == msg
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_up_to_three_bit_flips_never_accepted(msg, seq, data):
     frame = bytearray(encode_frame(msg, seq))
@@ -107,6 +108,7 @@ def test_up_to_three_bit_flips_never_accepted(msg, seq, data):
     assert _accepts(cobs.encode(bytes(frame)) + b"\x00") == []
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_odd_number_of_bit_flips_never_accepted(msg, seq, data):
     frame = bytearray(encode_frame(msg, seq))
@@ -118,6 +120,7 @@ def test_odd_number_of_bit_flips_never_accepted(msg, seq, data):
     assert _accepts(cobs.encode(bytes(frame)) + b"\x00") == []
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_burst_of_two_adjacent_bytes_never_accepted(msg, seq, data):
     frame = bytearray(encode_frame(msg, seq))
@@ -130,6 +133,7 @@ def test_burst_of_two_adjacent_bytes_never_accepted(msg, seq, data):
     assert _accepts(cobs.encode(bytes(frame)) + b"\x00") == []
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_any_single_byte_alteration_never_accepted(msg, seq, data):
     frame = bytearray(encode_frame(msg, seq))
@@ -138,6 +142,7 @@ def test_any_single_byte_alteration_never_accepted(msg, seq, data):
     assert _accepts(cobs.encode(bytes(frame)) + b"\x00") == []
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_altered_cobs_data_byte_never_accepted(msg, seq, data):
     enc = bytearray(cobs.encode(encode_frame(msg, seq)))
@@ -155,6 +160,7 @@ def test_altered_cobs_data_byte_never_accepted(msg, seq, data):
     assert _accepts(bytes(enc) + b"\x00") == []
 
 
+@PROPERTY
 @given(messages, u16, st.data())
 def test_truncated_frame_never_accepted(msg, seq, data):
     enc = cobs.encode(encode_frame(msg, seq))
@@ -162,6 +168,7 @@ def test_truncated_frame_never_accepted(msg, seq, data):
     assert _accepts(enc[:cut] + b"\x00") == []
 
 
+@PROPERTY
 @given(st.binary(max_size=600), messages, u16)
 def test_recovers_at_next_valid_frame(garbage, msg, seq):
     d = Deframer()
@@ -170,6 +177,7 @@ def test_recovers_at_next_valid_frame(garbage, msg, seq):
     assert frames and frames[-1].message == msg and frames[-1].seq == seq
 
 
+@PROPERTY
 @given(st.integers(MAX_ENCODED + 1, 3000), messages, u16)
 def test_oversize_run_dropped_then_resync(n, msg, seq):
     d = Deframer()
