@@ -18,6 +18,7 @@ from controller.cli.sim_cmd import (
     non_negative_int,
     positive_float,
     positive_int,
+    warn_if_rate_differs,
 )
 
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy, policy_path, env = load_policy_and_env(args, "eval")
     plant = make_plant(env, rate_hz=args.rate)
+    warn_if_rate_differs(policy, plant, "eval")
     try:
         loop = ControlLoop(
             plant,

@@ -106,6 +106,20 @@ def load_policy_and_env(args: argparse.Namespace, command: str) -> tuple[Any, st
     return policy, path, env
 
 
+def warn_if_rate_differs(policy: Any, plant: Any, command: str) -> None:
+    """Print a warning line when the plant runs at another rate than the policy was made for.
+
+    Not an error: a liquid policy takes the measured dt, but it may behave differently.
+    """
+    rate = policy.metadata.control_rate_hz
+    if rate and abs(rate * plant.spec.control_period_s - 1.0) > 1e-6:
+        print(
+            f"liquidnode {command}: warning: the policy was made for {rate:g} Hz but "
+            f"{plant.spec.name} runs at {plant.spec.rate_hz:g} Hz",
+            file=sys.stderr,
+        )
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``sim``."""
     p = subparsers.add_parser(
@@ -193,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     policy, policy_path, env = load_policy_and_env(args, "sim")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     plant = make_plant(env, rate_hz=args.rate)
+    warn_if_rate_differs(policy, plant, "sim")
     if args.video:
         from sim.video import VideoRecorder
 
