@@ -28,64 +28,76 @@ from benchmarks.transformer import CausalTransformerPolicy
 KEY = "constant_cost"
 TITLE = "Constant cost: per-tick latency and memory at 1k / 10k / 100k ticks"
 CHECKPOINTS = (1_000, 10_000, 100_000)
-BLOCK = 100
+BLOCK = 100  # ticks per block of the long run
+SIDE_BLOCK = 10  # ticks per timed block side by side: short, so few are hit by preemption
 MIB = 1024 * 1024
 
 
-def _liquid_run(checkpoints: tuple[int, ...], window: int, obs: np.ndarray) -> dict[int, tuple]:
-    """One liquid run: checkpoint -> (median s/tick in the window, RSS bytes)."""
+def _liquid(checkpoints: tuple[int, ...], obs: np.ndarray, rounds: int) -> dict[int, tuple]:
+    """Liquid: checkpoint -> (median s/tick at that tick, RSS bytes there, in-flight s/tick)."""
     from controller.policy import random_policy
 
     options = {"backbone_units": 128}
     policy = random_policy(17, 6, cell="cfc", units=64, seed=0, cell_options=options)
     clock = time.perf_counter
     pool = len(obs)
-    out = {}
+    snaps: dict[int, tuple] = {}
     tick = 0
-    blocks: list[tuple[int, float]] = []
-    for cp in checkpoints:
+    for cp in checkpoints:  # really run every tick, keep the state and RSS at each checkpoint
+        last = []
         while tick < cp:
             n = min(BLOCK, cp - tick)
             t0 = clock()
             for i in range(tick, tick + n):
                 policy.step(obs[i % pool], 0.02)
-            blocks.append((tick + n, (clock() - t0) / n))
+            last.append((clock() - t0) / n)
             tick += n
-        recent = [t for end, t in blocks if end > cp - window]
-        out[cp] = (statistics.median(recent), rss_bytes())
-        blocks = blocks[-(window // BLOCK) :]
-    return out
+        snaps[cp] = (policy.state, rss_bytes(), statistics.median(last[-20:]))
+    # side by side: the state at each checkpoint, its next ticks, rotated round by round
+    times: dict[int, list[float]] = {cp: [] for cp in checkpoints}
+    for r in range(rounds):
+        k = r % len(checkpoints)
+        for cp in checkpoints[k:] + checkpoints[:k]:
+            policy.state = snaps[cp][0]
+            t0 = clock()
+            for i in range(cp, cp + SIDE_BLOCK):
+                policy.step(obs[i % pool], 0.02)
+            times[cp].append((clock() - t0) / SIDE_BLOCK)
+    return {cp: (statistics.median(times[cp]), snaps[cp][1], snaps[cp][2]) for cp in checkpoints}
 
 
-def _transformer_run(checkpoints: tuple[int, ...], window: int, obs: np.ndarray) -> dict:
-    """Transformer: checkpoint -> (median s/tick over a window at that context, RSS, cache)."""
-    model = CausalTransformerPolicy()
+def _transformer(checkpoints: tuple[int, ...], obs: np.ndarray, rounds: int, block: int) -> dict:
+    """Transformer: checkpoint -> (median s/tick at that context, RSS added, KV cache bytes)."""
     clock = time.perf_counter
     pool = len(obs)
-    out = {}
-    block = max(1, min(BLOCK, window // 10))
     rng = np.random.default_rng(5)
+    models, added = {}, {}
     for cp in checkpoints:
-        if model.context < cp:
-            model.prefill(rng.normal(size=(cp - model.context, 17)).astype(np.float32))
-        model.reserve(model.context + window)  # no cache doubling inside the timed window
-        rss = rss_bytes()
-        times = []
-        for b in range(window // block):
+        before = rss_bytes()
+        model = CausalTransformerPolicy()
+        model.prefill(rng.normal(size=(cp, 17)).astype(np.float32))
+        model.reserve(cp + rounds * block)  # no cache doubling inside the timed ticks
+        models[cp], added[cp] = model, rss_bytes() - before
+    times: dict[int, list[float]] = {cp: [] for cp in checkpoints}
+    for r in range(rounds):
+        k = r % len(checkpoints)
+        for cp in checkpoints[k:] + checkpoints[:k]:
+            model = models[cp]
             t0 = clock()
             for i in range(block):
-                model.step(obs[(b * block + i) % pool])
-            times.append((clock() - t0) / block)
-        out[cp] = (statistics.median(times), rss, model.cache_bytes)
-    return out
+                model.step(obs[(r * block + i) % pool])
+            times[cp].append((clock() - t0) / block)
+    return {
+        cp: (statistics.median(times[cp]), added[cp], models[cp].cache_bytes) for cp in checkpoints
+    }
 
 
 def run(quick: bool = False, tiny: bool = False) -> Section:
     """Run the comparison; ``quick`` shortens it, ``tiny`` is for the smoke test."""
     checkpoints = (200, 1_000, 2_000) if tiny else CHECKPOINTS
-    repeats = 1 if tiny else 3 if quick else 5
-    window = 200 if tiny else 2_000
-    t_window = 20 if tiny else 200 if quick else 1_000
+    rounds = 3 if tiny else 301 if quick else 1001
+    t_rounds = 3 if tiny else 31 if quick else 61
+    t_block = 2 if tiny else 5
     obs = np.random.default_rng(0).normal(size=(997, 17))
     try:
         from controller.cells import kernel
@@ -95,15 +107,8 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         return Section(KEY, TITLE, unavailable=f"runtime missing: {exc}")
 
     rss0 = rss_bytes()
-    runs = [_liquid_run(checkpoints, window, obs) for _ in range(repeats)]
-    liquid = {
-        cp: (
-            statistics.median(r[cp][0] for r in runs),
-            statistics.median(r[cp][1] for r in runs),
-        )
-        for cp in checkpoints
-    }
-    trans = _transformer_run(checkpoints, t_window, obs)
+    liquid = _liquid(checkpoints, obs, rounds)
+    trans = _transformer(checkpoints, obs, t_rounds, t_block)
     n_params = CausalTransformerPolicy().n_params
 
     sec = Section(
@@ -112,25 +117,27 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         columns=[
             "tick (context)",
             "liquid µs/tick",
-            "liquid RSS MiB",
+            "liquid µs/tick in flight",
+            "liquid process RSS MiB",
             "transformer µs/tick",
-            "transformer RSS MiB",
+            "transformer memory MiB",
             "transformer KV cache MiB",
             "transformer / liquid",
         ],
     )
     for cp in checkpoints:
-        lt, lr = liquid[cp]
-        tt, tr, cache = trans[cp]
+        lt, lr, lf = liquid[cp]
+        tt, tm, cache = trans[cp]
         sec.rows.append(
             [
                 f"{cp:,}",
                 fmt_us(lt),
-                f"{lr / MIB:.1f}",
+                fmt_us(lf),
+                f"{lr / MIB:.2f}",
                 fmt_us(tt),
-                f"{tr / MIB:.1f}",
+                f"{tm / MIB:.1f}",
                 f"{cache / MIB:.1f}",
-                f"{tt / lt:.1f}x",
+                f"{tt / lt:.0f}x",
             ]
         )
     first, last = checkpoints[0], checkpoints[-1]
@@ -152,20 +159,26 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     )
     growth = trans[last][0] / trans[first][0]
     sec.notes += [
-        f"liquid: CfC-64 policy (43,910 weights; kernel status: {status}), every tick run up to "
-        f"{last:,}, median of {BLOCK}-tick blocks in the last {window:,} ticks before each "
-        f"checkpoint, median of {repeats} runs; RSS of the whole process "
-        f"(it was {rss0 / MIB:.0f} MiB before the runs).",
-        f"transformer: 1 layer, d_model 64, 4 heads, MLP 192 ({n_params:,} weights), KV cache "
-        f"filled to each context length by an exact one-pass prefill, then {t_window} real ticks "
-        "timed (median of blocks); it runs after the liquid runs, so its RSS includes theirs.",
+        f"liquid: CfC-64 policy (43,910 weights; kernel status: {status}) really runs every "
+        f"tick up to {last:,}; its state is kept at each checkpoint, then the {SIDE_BLOCK} ticks "
+        f"that follow each checkpoint are timed from that state, checkpoints rotated, {rounds} "
+        "rounds (median); 'in flight' = median of the last 20 {BLOCK}-tick blocks before the "
+        f"checkpoint during the long run. RSS of the whole process ({rss0 / MIB:.0f} MiB "
+        "before the run).",
+        f"transformer: 1 layer, d_model 64, 4 heads, MLP 192 ({n_params:,} weights); one model "
+        "per context length, its KV cache filled by an exact one-pass prefill; memory = RSS "
+        f"added by that fill; {t_block}-tick blocks timed at each context, rotated, {t_rounds} "
+        f"rounds (median; the context grows by at most {t_rounds * t_block} ticks meanwhile).",
         f"transformer per-tick cost grows {growth:.1f}x from {first:,} to {last:,} ticks of "
         f"context; its KV cache holds {trans[last][2] / MIB:.1f} MiB at {last:,}.",
     ]
     sec.data = {
-        "liquid": {str(cp): {"us": v[0] * 1e6, "rss_bytes": v[1]} for cp, v in liquid.items()},
+        "liquid": {
+            str(cp): {"us": v[0] * 1e6, "rss_bytes": v[1], "in_flight_us": v[2] * 1e6}
+            for cp, v in liquid.items()
+        },
         "transformer": {
-            str(cp): {"us": v[0] * 1e6, "rss_bytes": v[1], "kv_cache_bytes": v[2]}
+            str(cp): {"us": v[0] * 1e6, "rss_added_bytes": v[1], "kv_cache_bytes": v[2]}
             for cp, v in trans.items()
         },
         "transformer_params": n_params,

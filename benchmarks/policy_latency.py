@@ -105,7 +105,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     from benchmarks.cfloor import FloorUnavailableError, build_floor
 
     torch.set_num_threads(1)
-    rounds, calls, steps = (5, 20, 50) if tiny else (15, 200, 300) if quick else (31, 500, 1000)
+    rounds, calls, steps = (5, 10, 50) if tiny else (101, 20, 300) if quick else (301, 40, 1000)
     status = kernel.kernel_status()
     sec = Section(
         KEY,
