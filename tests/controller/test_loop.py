@@ -255,10 +255,12 @@ def test_slow_policy_overruns_are_counted_skipped_and_not_caught_up():
     events = kinds(rec, "overrun")
     assert events and events[0].tick == 4 and events[0].detail["skipped_ticks"] >= 2
     starts = np.array([r.mono_time_ns for r in rec.ticks])
-    gaps = np.diff(starts) * 1e-9
-    # Catching up would start the missed ticks back to back; skipping keeps them apart.
-    assert (gaps >= 0.5 * period).all(), f"burst of short ticks after an overrun: {gaps}"
-    assert gaps[3] >= 2.5 * period  # the successor waited for the next grid point
+    # Grid slot of each tick (robust to a few ms of scheduling jitter on a loaded machine).
+    # Catching up would start missed ticks back to back, two or more in one slot.
+    slots = np.round((starts - starts[0]) * 1e-9 / period).astype(int)
+    steps = np.diff(slots)
+    assert (steps >= 1).all(), f"burst of ticks after an overrun: slots {slots}"
+    assert steps[3] >= 3, f"the tick after the overrun did not wait for the grid: {slots}"
 
 
 def test_max_ticks_and_duration_truncate():

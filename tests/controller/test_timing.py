@@ -137,23 +137,21 @@ def test_fast_mode_never_waits():
     assert s.lateness_max_us == 0 and s.overruns == 0 and s.ticks == 1000
 
 
-def test_real_clock_never_starts_early_and_skips_after_a_slow_tick():
-    period = 0.005
+def test_real_clock_skips_after_a_slow_tick_without_a_burst():
+    period = 0.01
     timer = CycleTimer(period)
     timer.start()
     starts = []
     for i in range(12):
         starts.append(timer.wait())
         if i == 4:
-            time.sleep(0.012)  # overrun: ~2.4 periods of work
-    t0 = starts[0]
-    rel = np.array(starts) - t0
-    grid = rel % timer.period_ns
-    assert (np.minimum(grid, timer.period_ns - grid) < timer.period_ns // 2).all()
-    assert timer.overruns >= 1
-    gaps = np.diff(rel)
-    assert (gaps >= timer.period_ns * 0.9).all(), f"burst of short ticks: {gaps}"
-    assert timer.stats().lateness_p50_us >= 0
+            time.sleep(0.025)  # overrun: 2.5 periods of work
+    assert timer.overruns >= 1 and timer.stats().skipped_ticks >= 2
+    # Grid slot of each tick (robust to a few ms of scheduling jitter on a loaded machine).
+    slots = np.round((np.array(starts) - starts[0]) / timer.period_ns).astype(int)
+    steps = np.diff(slots)
+    assert (steps >= 1).all(), f"two ticks in one period (a catch-up burst): slots {slots}"
+    assert steps[4] >= 3, f"the tick after the overrun did not skip the missed deadlines: {slots}"
 
 
 @pytest.mark.parametrize("period", [0.0, -1.0, float("nan"), float("inf")])
