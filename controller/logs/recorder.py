@@ -1,11 +1,16 @@
 """McapRecorder: writes the loop's ticks and events to an MCAP log from a background thread.
 
 The loop thread only enqueues: :meth:`McapRecorder.tick` copies the record's arrays into a
-tuple and puts it on a ``queue.SimpleQueue`` (a few µs, no serialisation, no I/O). A writer
-thread turns queued items into JSON messages, adds them to the current MCAP chunk and
-finishes the chunk every ``flush_interval_s`` (default 20 ms), handing it to the OS. After a
-``kill -9`` the file therefore holds every tick older than ``flush_interval_s`` plus the
-writer's lag (tested against 100 ms).
+tuple and appends it to a deque (~2 µs: no serialisation, no I/O, no thread wake-up). A
+writer thread wakes every ``poll_s`` (2 ms), turns queued items into JSON messages, adds them
+to the current MCAP chunk and finishes the chunk every ``flush_interval_s`` (20 ms), handing
+it to the OS. After a ``kill -9`` the file therefore holds every tick older than about
+``flush_interval_s + poll_s`` (tested against 100 ms).
+
+The writer shares the GIL with the loop. It sleeps briefly between items while its backlog
+is small, so whenever the loop wakes for its next deadline it waits at most one item's work
+(~50-100 µs) for the GIL: less than the loop's spin window before the deadline (200 µs),
+so logging does not make ticks late. A backlog (fast mode) is written without pauses.
 
 Errors: the file is created and its header written in the constructor, so an unwritable
 path or a full disk raises :class:`~controller.errors.LogFileError` before the run starts.
@@ -19,10 +24,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
-import queue
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +40,10 @@ from controller.records import Event, TickRecord
 #: Minimum free space on the log's file system for a run to start, bytes.
 MIN_FREE_BYTES = 16 * 1024 * 1024
 
-_TICK, _EVENT, _START, _STOP = 0, 1, 2, 3
+_TICK, _EVENT, _START = 0, 1, 2
+#: The writer pauses this long between items while fewer than _PAUSE_BELOW are queued, s.
+_PAUSE_S = 20e-6
+_PAUSE_BELOW = 64
 
 
 class McapRecorder:
@@ -48,6 +56,7 @@ class McapRecorder:
         policy_path: policy file to hash and attach (makes the log self-contained), or None.
         store_state: write the policy hidden state per tick (channel ``/liquidnode/state``).
         flush_interval_s: how often the writer finishes a chunk and hands it to the OS, s (> 0).
+        poll_s: how often the writer thread looks for queued ticks, s (> 0).
         max_queue: ticks allowed to wait for the writer; beyond it ticks are dropped and counted.
         min_free_bytes: free disk space required at creation, bytes.
 
@@ -64,6 +73,7 @@ class McapRecorder:
         policy_path: str | os.PathLike[str] | None = None,
         store_state: bool = True,
         flush_interval_s: float = 0.02,
+        poll_s: float = 0.002,
         max_queue: int = 200_000,
         min_free_bytes: int = MIN_FREE_BYTES,
     ) -> None:
@@ -72,6 +82,7 @@ class McapRecorder:
         self.path = Path(path)
         self.store_state = store_state
         self.flush_interval_s = flush_interval_s
+        self.poll_s = poll_s
         self.max_queue = max_queue
         #: write errors met during the run, as messages (empty when all went well).
         self.errors: list[str] = []
@@ -81,7 +92,8 @@ class McapRecorder:
         self.ticks_written = 0
         self.events_written = 0
         self._metadata = dict(metadata or {})
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._items: deque[tuple[Any, ...]] = deque()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._failed = False
@@ -176,18 +188,18 @@ class McapRecorder:
         if self._closed:
             raise RuntimeError(f"recorder for {self.path} is closed")
         merged = {**self._metadata, **(metadata or {})}
-        self._queue.put((_START, merged))
+        self._items.append((_START, merged))
         self._ensure_thread()
 
     def tick(self, record: TickRecord) -> None:
         """Enqueue one tick (copies its arrays; no serialisation, no I/O)."""
         if self._failed or self._closed:
             return
-        if self._queue.qsize() > self.max_queue:
+        if len(self._items) > self.max_queue:
             self.dropped_ticks += 1
             return
         state = record.state
-        self._queue.put(
+        self._items.append(
             (
                 _TICK,
                 record.episode,
@@ -215,7 +227,7 @@ class McapRecorder:
             return
         wall = event.wall_time_ns or time.time_ns()
         mono = event.mono_time_ns or time.monotonic_ns()
-        self._queue.put(
+        self._items.append(
             (_EVENT, event.kind, event.episode, event.tick, wall, mono, dict(event.detail))
         )
         if self._thread is None:
@@ -227,10 +239,9 @@ class McapRecorder:
             return
         self._closed = True
         if self._thread is not None:
-            self._queue.put((_STOP,))
+            self._stop.set()
             self._thread.join()
-        else:
-            self._drain_all()
+        self._drain_all()
         if self.dropped_ticks:
             self._note_error(f"{self.dropped_ticks} ticks dropped: the log writer fell behind")
         try:
@@ -269,39 +280,26 @@ class McapRecorder:
             self._thread.start()
 
     def _run(self) -> None:
-        """Writer thread: write each item as it comes, finish a chunk every flush interval.
-
-        The loop enqueues a tick right after its work and then sleeps until its next
-        deadline, so the writer (woken by the put) serialises in the loop's idle time and
-        releases the GIL again long before the deadline. Chunks are kept small (one per
-        ``flush_interval_s``) so that finishing one is short too.
-        """
+        """Writer thread: every ``poll_s`` write what is queued; finish a chunk every
+        ``flush_interval_s``; on stop, write the rest and return."""
+        items = self._items
         last_flush = time.monotonic()
-        get = self._queue.get
-        while True:
-            timeout = max(0.0, self.flush_interval_s - (time.monotonic() - last_flush))
-            try:
-                item = get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                if item[0] == _STOP:
-                    self._flush()
-                    return
-                self._handle(item)
+        while not self._stop.wait(self.poll_s):
+            while items:
+                self._handle(items.popleft())
+                if len(items) < _PAUSE_BELOW:
+                    time.sleep(_PAUSE_S)  # let a waking loop take the GIL
             now = time.monotonic()
             if now - last_flush >= self.flush_interval_s:
                 self._flush()
                 last_flush = now
+        self._drain_all()
+        self._flush()
 
     def _drain_all(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item[0] != _STOP:
-                self._handle(item)
+        items = self._items
+        while items:
+            self._handle(items.popleft())
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         if self._failed:

@@ -32,9 +32,15 @@ def make_tick(episode: int, tick: int, rng: np.random.Generator, state_dim: int 
 
 
 def write_log(
-    path: Path, episodes: int = 2, ticks: int = 50, seed: int = 0, **kwargs: object
+    path: Path,
+    episodes: int = 2,
+    ticks: int = 50,
+    seed: int = 0,
+    pace_s: float = 0.0,
+    **kwargs: object,
 ) -> list[list[TickRecord]]:
-    """Write a log of ``episodes`` x ``ticks`` random ticks; returns the records written."""
+    """Write a log of ``episodes`` x ``ticks`` random ticks (``pace_s`` apart); returns the
+    records written. ``kwargs`` go to :class:`McapRecorder`."""
     rng = np.random.default_rng(seed)
     written: list[list[TickRecord]] = []
     with McapRecorder(path, command="test", **kwargs) as rec:  # type: ignore[arg-type]
@@ -48,6 +54,8 @@ def write_log(
             rows = [make_tick(e, i, rng) for i in range(ticks)]
             for r in rows:
                 rec.tick(r)
+                if pace_s:
+                    time.sleep(pace_s)
             rec.event(
                 Event(
                     "episode_end",

@@ -96,7 +96,7 @@ def test_recorder_call_is_cheap(tmp_path: Path) -> None:
 
 def test_truncation_at_any_point_reads_a_prefix(tmp_path: Path) -> None:
     path = tmp_path / "full.mcap"
-    write_log(path, episodes=1, ticks=200, flush_interval_s=1e-4)
+    write_log(path, episodes=1, ticks=200, pace_s=5e-4, flush_interval_s=1e-3, poll_s=1e-4)
     data = path.read_bytes()
     full = load_episode(path)
     cut_path = tmp_path / "cut.mcap"
@@ -149,10 +149,10 @@ def test_mcap_from_another_tool_or_version(tmp_path: Path) -> None:
 
 def test_corrupt_middle(tmp_path: Path) -> None:
     path = tmp_path / "c.mcap"
-    write_log(path, episodes=1, ticks=200, flush_interval_s=1e-4)
+    write_log(path, episodes=1, ticks=200, pace_s=5e-4, flush_interval_s=1e-3, poll_s=1e-4)
     data = bytearray(path.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 64] = b"\xff" * 64
+    mid = data.index(b'"obs":', len(data) // 2)  # inside a chunk, which has a CRC
+    data[mid : mid + 6] = b"\xff" * 6
     path.write_bytes(bytes(data))
     with pytest.raises(LogFileError, match="corrupt"):
         load_episode(path)
