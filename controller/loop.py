@@ -195,7 +195,7 @@ class ControlLoop:
             "liquidnode_version": __version__,
             "started_at_ns": time.time_ns(),
             "mode": self.mode,
-            "rate_hz": self.timer.period_s and 1.0 / self.timer.period_s,
+            "rate_hz": 1.0 / self.timer.period_s,
             "seed": seed,
             "episodes": episodes,
             "max_ticks": self.config.max_ticks,
@@ -245,12 +245,14 @@ class ControlLoop:
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            self.plant.safe_stop()
             try:
-                if recorder is not None:
-                    recorder.close()
+                self.plant.safe_stop()
             finally:
-                self.summary = self._summarize(interrupted)
+                try:
+                    if recorder is not None:
+                        recorder.close()
+                finally:
+                    self.summary = self._summarize(interrupted)
         return self.summary
 
     def _summarize(self, interrupted: bool) -> RunSummary:
