@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="N",
-        help="end each episode after N ticks (default: the environment's time limit)",
+        help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     p.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout"
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from sim import make_plant
 
     policy, policy_path, env = load_policy_and_env(args, "eval")
-    plant = make_plant(env, rate_hz=args.rate)
+    plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)
     warn_if_rate_differs(policy, plant, "eval")
     try:
         loop = ControlLoop(

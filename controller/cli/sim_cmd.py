@@ -174,7 +174,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         metavar="N",
-        help="end each episode after N ticks (default: the environment's time limit)",
+        help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     p.add_argument(
         "--video",
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy, policy_path, env = load_policy_and_env(args, "sim")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    plant = make_plant(env, rate_hz=args.rate)
+    plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)
     warn_if_rate_differs(policy, plant, "sim")
     if args.video:
         from sim.video import VideoRecorder
