@@ -77,6 +77,7 @@ def test_sim_fast_json_inverted_pendulum_with_the_default_policy(capsys):
     result = json.loads(out)  # one object on stdout, nothing else
     assert set(result) >= DOC_KEYS
     assert result["env"] == "InvertedPendulum-v5" and result["mode"] == "fast"
+    assert result["log"] is None  # --no-log
     assert len(result["episodes"]) == 3
     assert all({"return", "ticks"} <= set(e) for e in result["episodes"])
     assert set(result["lateness_us"]) == {"p50", "p99", "max"}

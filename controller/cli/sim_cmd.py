@@ -5,7 +5,8 @@ balances InvertedPendulum-v5 in real time for one episode, then prints a per-epi
 and how well the loop kept time. ``--json`` prints the same as one JSON object on stdout
 (keys documented in the README: ``episodes`` [{``return``, ``ticks``}], ``rate_hz``,
 ``lateness_us`` {``p50``, ``p99``, ``max``}, ``overruns``, ``sections_us``, ``plant``,
-``faults``, plus ``env``, ``policy``, ``seed``, ``video``).
+``faults``, ``log`` (path of the episode log or null), plus ``env``, ``policy``, ``seed``,
+``video``).
 """
 
 from __future__ import annotations
@@ -239,7 +240,14 @@ def run(args: argparse.Namespace) -> int:
         plant.disconnect()
     if args.json:
         out = summary.to_json()
-        out.update(env=env, policy=policy_path, seed=seed, video=args.video)
+        log = getattr(loop.recorder, "path", None)
+        out.update(
+            env=env,
+            policy=policy_path,
+            seed=seed,
+            video=args.video,
+            log=None if log is None else str(log),
+        )
         print(json.dumps(out))
     else:
         print(summary.format_text())
