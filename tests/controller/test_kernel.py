@@ -127,3 +127,36 @@ def test_kernel_builds_into_a_fresh_cache(tmp_path, monkeypatch):
     stamp = first.stat().st_mtime_ns
     assert kernel._build(cc) == first and first.stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary left over
+
+
+def _fresh_loader(monkeypatch, tmp_path):
+    """Forget the loaded library so the next use tries again (restored after the test)."""
+    monkeypatch.setattr(kernel, "_lib", None)
+    monkeypatch.setattr(kernel, "_status", None)
+    monkeypatch.setenv("LIQUIDNODE_KERNEL_CACHE", str(tmp_path))
+
+
+def test_no_compiler_falls_back_to_numpy(monkeypatch, tmp_path):
+    from controller.policy import random_policy
+
+    _fresh_loader(monkeypatch, tmp_path)
+    monkeypatch.setattr(kernel, "_compiler", lambda: None)
+    policy = random_policy(5, 2, units=8, seed=0)
+    assert all(c._kernel is None for c in _cells(policy))
+    assert "no C compiler" in kernel.kernel_status()
+    assert np.all(np.isfinite(policy.step(np.ones(5), 0.1)))
+
+
+def test_failing_compiler_falls_back_to_numpy(monkeypatch, tmp_path):
+    import shutil
+
+    from controller.policy import random_policy
+
+    if shutil.which("false") is None:
+        pytest.skip("no 'false' command to stand in for a broken compiler")
+    _fresh_loader(monkeypatch, tmp_path)
+    monkeypatch.setattr(kernel, "_compiler", lambda: shutil.which("false"))
+    policy = random_policy(5, 2, cell="ltc", units=8, seed=0)
+    assert all(c._kernel is None for c in _cells(policy))
+    assert kernel.kernel_status().startswith("kernel build failed")
+    assert list(tmp_path.iterdir()) == []  # no half-written library left behind
