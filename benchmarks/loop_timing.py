@@ -10,6 +10,7 @@ The two loops alternate in segments (timer, sleep, timer, ...) so both see the s
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -132,6 +133,12 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
                     t99 <= s99 / 3.0,
                 )
             )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    sec.data["load_avg_1min"] = load
+    sec.notes.append(
+        f"1-minute load average when the comparison ended: {load:.2f} on {os.cpu_count()} "
+        "cores (the targets assume an idle machine; a busy one preempts the spinning wait)."
+    )
     sec.notes.append(
         f"{seconds:g} s per rate and loop, in {segments} alternating segments; each tick runs "
         "one CfC-64 policy step; lateness = tick start - deadline (monotonic clock); "
