@@ -2,15 +2,14 @@
 
 The loop thread only enqueues: :meth:`McapRecorder.tick` copies the record's arrays into a
 tuple and appends it to a deque (~2 µs: no serialisation, no I/O, no thread wake-up). A
-writer thread wakes every ``poll_s`` (2 ms), turns queued items into JSON messages, adds them
+writer thread wakes every ``poll_s`` (~2 ms), turns queued items into JSON messages, adds them
 to the current MCAP chunk and finishes the chunk every ``flush_interval_s`` (20 ms), handing
 it to the OS. After a ``kill -9`` the file therefore holds every tick older than about
 ``flush_interval_s + poll_s`` (tested against 100 ms).
 
-The writer shares the GIL with the loop. It sleeps briefly between items while its backlog
-is small, so whenever the loop wakes for its next deadline it waits at most one item's work
-(~50-100 µs) for the GIL: less than the loop's spin window before the deadline (200 µs),
-so logging does not make ticks late. A backlog (fast mode) is written without pauses.
+The writer shares the GIL with the loop, so it works only in the loop's idle time, right
+after a tick is handed over and well before the next deadline (:mod:`.pacing`): logging
+does not make ticks late.
 
 Errors: the file is created and its header written in the constructor, so an unwritable
 path or a full disk raises :class:`~controller.errors.LogFileError` before the run starts.
@@ -35,15 +34,13 @@ from mcap.writer import CompressionType, Writer
 
 from controller.errors import LogFileError
 from controller.logs import schema
+from controller.logs.pacing import FLUSH, ITEM, WriterPacer
 from controller.records import Event, TickRecord
 
 #: Minimum free space on the log's file system for a run to start, bytes.
 MIN_FREE_BYTES = 16 * 1024 * 1024
 
 _TICK, _EVENT, _START = 0, 1, 2
-#: The writer pauses this long between items while fewer than _PAUSE_BELOW are queued, s.
-_PAUSE_S = 20e-6
-_PAUSE_BELOW = 64
 
 
 class McapRecorder:
@@ -94,6 +91,7 @@ class McapRecorder:
         self._metadata = dict(metadata or {})
         self._items: deque[tuple[Any, ...]] = deque()
         self._stop = threading.Event()
+        self._pacer = WriterPacer(poll_s=poll_s)
         self._thread: threading.Thread | None = None
         self._closed = False
         self._failed = False
@@ -188,6 +186,7 @@ class McapRecorder:
         if self._closed:
             raise RuntimeError(f"recorder for {self.path} is closed")
         merged = {**self._metadata, **(metadata or {})}
+        self._pacer.configure(merged)
         self._items.append((_START, merged))
         self._ensure_thread()
 
@@ -199,6 +198,7 @@ class McapRecorder:
             self.dropped_ticks += 1
             return
         state = record.state
+        self._pacer.last_tick = (record.mono_time_ns, time.monotonic_ns())
         self._items.append(
             (
                 _TICK,
@@ -280,18 +280,24 @@ class McapRecorder:
             self._thread.start()
 
     def _run(self) -> None:
-        """Writer thread: every ``poll_s`` write what is queued; finish a chunk every
-        ``flush_interval_s``; on stop, write the rest and return."""
-        items = self._items
-        last_flush = time.monotonic()
-        while not self._stop.wait(self.poll_s):
-            while items:
+        """Writer thread: write queued items and finish a chunk every ``flush_interval_s``, in
+        the loop's idle time (see :mod:`controller.logs.pacing`); on stop, write the rest."""
+        items, pacer = self._items, self._pacer
+        interval_ns = round(self.flush_interval_s * 1e9)
+        last_flush = cleared = time.monotonic_ns()
+        clock = time.thread_time_ns
+        while not self._stop.wait(pacer.next_wake_s()):
+            while items and pacer.may_run(ITEM, cleared):
+                t0 = clock()
                 self._handle(items.popleft())
-                if len(items) < _PAUSE_BELOW:
-                    time.sleep(_PAUSE_S)  # let a waking loop take the GIL
-            now = time.monotonic()
-            if now - last_flush >= self.flush_interval_s:
+                pacer.measured(ITEM, clock() - t0)
+            now = time.monotonic_ns()
+            if not items:
+                cleared = now
+            if now - last_flush >= interval_ns and pacer.may_run(FLUSH, last_flush + interval_ns):
+                t0 = clock()
                 self._flush()
+                pacer.measured(FLUSH, clock() - t0)
                 last_flush = now
         self._drain_all()
         self._flush()
