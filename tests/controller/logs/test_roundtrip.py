@@ -176,3 +176,20 @@ def test_state_dtype_survives_tick_record_contract(tmp_path: Path) -> None:
     )
     rec.close()
     assert load_episode(tmp_path / "s.mcap").state.tobytes() == state.tobytes()
+
+
+def test_standard_mcap_tools_read_it(tmp_path: Path) -> None:
+    """The indexed (seeking) reader that viewers use sees schemas, channels and every tick."""
+    from mcap.reader import make_reader
+
+    path = tmp_path / "std.mcap"
+    write_log(path, episodes=1, ticks=30)
+    with open(path, "rb") as f:
+        reader = make_reader(f)
+        summary = reader.get_summary()
+        assert summary is not None and summary.statistics.message_count == 30 * 2 + 2
+        assert {s.encoding for s in summary.schemas.values()} == {"jsonschema"}
+        assert {c.message_encoding for c in summary.channels.values()} == {"json"}
+        ticks = list(reader.iter_messages(topics=["/liquidnode/tick"]))
+    assert len(ticks) == 30
+    assert all(m.log_time > 1_600_000_000 * 10**9 for _, _, m in ticks)  # Unix-epoch ns
