@@ -114,6 +114,7 @@ class SerialPlant(Plant):
         self.last_status: Status | None = None
         self._terminated = False
         self._fault_truncated = False
+        self._armed = False
         self._last_obs_time: int | None = None
         self._time_hi = 0
 
@@ -143,9 +144,16 @@ class SerialPlant(Plant):
         except BaseException:
             link.close()
             raise
-        if self.device is not None and info.spec.obs_dim != self.spec.obs_dim:
+        if self.device is not None and (info.spec.obs_names, info.spec.act_names) != (
+            self.spec.obs_names,
+            self.spec.act_names,
+        ):
             link.close()
-            raise LinkError(f"device on {self.port!r} came back with a different schema")
+            raise LinkError(
+                f"device on {self.port!r} came back with other channels: "
+                f"{info.spec.obs_names} / {info.spec.act_names}, was "
+                f"{self.spec.obs_names} / {self.spec.act_names}"
+            )
         self.link, self.device, self.spec = link, info, info.spec
 
     def _check_sizes(self, info: DeviceInfo) -> None:
@@ -185,6 +193,7 @@ class SerialPlant(Plant):
                 msg = item.frame.message
                 if isinstance(msg, Status) and msg.state == DeviceState.ARMED:
                     self._terminated = self._fault_truncated = False
+                    self._armed = True
                     return
             if time.monotonic() > deadline:
                 raise LinkError(f"device on {self.port!r} did not confirm ARM")
@@ -255,6 +264,16 @@ class SerialPlant(Plant):
         if self._last_obs_time is not None and t < self._last_obs_time:
             self._time_hi += 1 << 32  # u32 wrap (or a device reset)
         self._last_obs_time = t
+        if self._armed and msg.state != DeviceState.ARMED:
+            self._armed = False
+            if not (self._terminated or self._fault_truncated):  # its STATUS got lost
+                self._fault_truncated = True
+                code = {DeviceState.WATCHDOG: "watchdog", DeviceState.ESTOP: "estop"}.get(
+                    DeviceState(msg.state) if msg.state < 4 else None, "disarmed"
+                )
+                self._events.append(
+                    _event("fault", code=code, message=f"device left ARMED (state {msg.state})")
+                )
         terminated = self._terminated
         truncated = self._fault_truncated or msg.state in (DeviceState.WATCHDOG, DeviceState.ESTOP)
         return Observation(

@@ -50,7 +50,7 @@ def test_refuses_a_policy_of_other_sizes_before_arming(twin):
     assert twin.core.state is DeviceState.DISARMED and twin.core.armed_count == 0
 
 
-def _fake_device(reply) -> tuple[str, threading.Event, list[int]]:
+def _fake_device(reply) -> tuple[str, threading.Event, threading.Thread, list[int]]:
     """A pty 'device' that answers each HELLO with ``reply`` (raw wire bytes)."""
     master, slave, path = open_pty()
     stop = threading.Event()
@@ -67,8 +67,9 @@ def _fake_device(reply) -> tuple[str, threading.Event, list[int]]:
                 if isinstance(f.message, Hello):
                     os.write(master, reply)
 
-    threading.Thread(target=serve, daemon=True).start()
-    return path, stop, [master, slave]
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return path, stop, thread, [master, slave]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def _fake_device(reply) -> tuple[str, threading.Event, list[int]]:
     ids=["identity_v2", "frame_v2"],
 )
 def test_refuses_an_incompatible_protocol_version(reply):
-    path, stop, fds = _fake_device(reply)
+    path, stop, thread, fds = _fake_device(reply)
     try:
         with pytest.raises(
             LinkError, match="speaks protocol version 2; this host speaks version 1"
@@ -88,6 +89,7 @@ def test_refuses_an_incompatible_protocol_version(reply):
             SerialPlant(path, handshake_timeout_s=1.0).connect()
     finally:
         stop.set()
+        thread.join(timeout=2)  # before closing: a reused fd number must not be read
         for fd in fds:
             os.close(fd)
 
@@ -115,6 +117,9 @@ def _balance_run(duration_s: float) -> tuple[dict, object]:
     plant.connect()
     try:
         summary = ControlLoop(plant, PD(), LoopConfig(duration_s=duration_s)).run().to_json()
+        deadline = time.monotonic() + 1.0  # the e-stop frame is on its way to the device
+        while robot.core.state is not DeviceState.ESTOP and time.monotonic() < deadline:
+            time.sleep(0.005)
         return summary, robot.core.state
     finally:
         plant.disconnect()
@@ -265,3 +270,16 @@ def test_device_that_vanishes_and_comes_back_reconnects(tmp_path):
         plant.disconnect()
         if second is not None:
             stop_twin(second)
+
+
+def test_device_leaving_armed_without_a_status_still_ends_the_episode():
+    from firmware_bridge.protocol import ObservationMsg
+
+    plant = SerialPlant("loop://")
+    plant._armed = True  # as after reset(); the STATUS that would explain the change was lost
+    obs = plant._to_observation(ObservationMsg(1000, 3, int(DeviceState.DISARMED), (0.0,) * 4))
+    assert obs.truncated and not obs.terminated
+    events = plant.drain_events()
+    assert [(e.kind, e.detail["code"]) for e in events] == [("fault", "disarmed")]
+    obs = plant._to_observation(ObservationMsg(2000, 3, int(DeviceState.DISARMED), (0.0,) * 4))
+    assert plant.drain_events() == []  # reported once
