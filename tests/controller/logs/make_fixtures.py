@@ -2,7 +2,7 @@
 
     python tests/controller/logs/make_fixtures.py
 
-- ``sim_inverted_pendulum.mcap``: ``liquidnode sim --seed 0 --max-ticks 200 --episodes 2``
+- ``sim_inverted_pendulum.mcap``: ``liquidnode sim --seed 0 --max-ticks 100 --episodes 2``
   with the shipped default policy (real time, so the timing channels are real).
 - ``deploy_twin_inverted_pendulum.mcap``: ``liquidnode deploy --duration 4`` with the shipped
   policy over ``liquidnode twin --env InvertedPendulum-v5`` (the virtual robot on a pty).
@@ -36,7 +36,7 @@ def _cli(argv: list[str]) -> int:
 
 def make_sim() -> Path:
     out = FIXTURES / "sim_inverted_pendulum.mcap"
-    argv = ["sim", "--seed", "0", "--max-ticks", "200", "--episodes", "2", "--log", str(out)]
+    argv = ["sim", "--seed", "0", "--max-ticks", "100", "--episodes", "2", "--log", str(out)]
     assert _cli([*argv, "--policy", str(POLICY)]) == 0
     return out
 
