@@ -78,14 +78,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Deploy; returns 0, or 2 after a link loss without --reconnect (summary still printed)."""
-    from controller.errors import LinkError
+    from controller.errors import LinkError, LiquidNodeError
     from controller.logs.options import open_recorder
     from controller.loop import ControlLoop, LoopConfig
     from controller.policy import Policy
     from firmware_bridge.serial_plant import SerialPlant
 
     if args.duration is not None and not args.duration > 0:
-        raise LinkError(f"--duration must be > 0 seconds, got {args.duration}")
+        raise LiquidNodeError(f"--duration must be > 0 seconds, got {args.duration}")
     policy = Policy.load(args.policy)
     plant = SerialPlant(
         args.port,
