@@ -23,6 +23,7 @@ EVENT_KINDS = (
     "estop",  # detail: source
     "link_lost",  # detail: reason
     "link_restored",  # detail: downtime_s
+    "log_error",  # written by the log recorder at close: detail: errors, dropped_ticks
 )
 
 

@@ -41,6 +41,7 @@ from controller.records import Event, TickRecord
 MIN_FREE_BYTES = 16 * 1024 * 1024
 
 _TICK, _EVENT, _START = 0, 1, 2
+_KINDS = ("tick", "event", "start")
 
 
 class McapRecorder:
@@ -85,6 +86,8 @@ class McapRecorder:
         self.errors: list[str] = []
         #: ticks dropped because the writer fell more than ``max_queue`` ticks behind.
         self.dropped_ticks = 0
+        #: records that could not be encoded (malformed values) and were skipped.
+        self.skipped_items = 0
         #: ticks and events written to the file.
         self.ticks_written = 0
         self.events_written = 0
@@ -321,6 +324,10 @@ class McapRecorder:
                 self._attach_model(item[1])
         except OSError as exc:
             self._fail(exc)
+        except (TypeError, ValueError, KeyError, IndexError) as exc:  # a malformed record
+            self.skipped_items += 1
+            if self.skipped_items <= 3:
+                self._note_error(f"could not log a {_KINDS[item[0]]} record ({exc}); skipped it")
 
     def _write_tick(self, item: tuple[Any, ...]) -> None:
         (_, episode, tick, wall, mono, dt, obs, action, sent, reward, state,

@@ -193,3 +193,20 @@ def test_standard_mcap_tools_read_it(tmp_path: Path) -> None:
         ticks = list(reader.iter_messages(topics=["/liquidnode/tick"]))
     assert len(ticks) == 30
     assert all(m.log_time > 1_600_000_000 * 10**9 for _, _, m in ticks)  # Unix-epoch ns
+
+
+def test_a_malformed_record_is_skipped_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "bad_record.mcap"
+    rng = np.random.default_rng(3)
+    rec = McapRecorder(path)
+    rec.start({})
+    for i in range(5):
+        r = make_tick(0, i, rng)
+        if i == 2:
+            r.obs = np.array(["not", "a", "number", "!"])
+        rec.tick(r)
+    rec.close()
+    assert rec.skipped_items == 1 and "skipped it" in rec.errors[0]
+    log = read_log(path)
+    np.testing.assert_array_equal(log.episodes[0].tick, [0, 1, 3, 4])
+    assert log.events[-1]["kind"] == "log_error"
