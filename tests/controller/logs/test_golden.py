@@ -51,3 +51,24 @@ def test_deploy_golden_log_replays() -> None:
 @pytest.mark.parametrize("log", golden_logs(FIXTURES), ids=lambda p: p.name)
 def test_every_golden_log_replays_its_policy(log: Path) -> None:
     assert_replays(log, tol=ACTION_TOL)
+
+
+def test_replay_and_logs_never_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, argparse\n"
+        "from controller.cli import replay_cmd, logs_cmd\n"
+        "p = argparse.ArgumentParser(); s = p.add_subparsers()\n"
+        "replay_cmd.add_parser(s); logs_cmd.add_parser(s)\n"
+        f"for argv in (['replay', {str(SIM_LOG)!r}, '--sim', '--json'],"
+        f" ['logs', {str(SIM_LOG)!r}, '--json']):\n"
+        "    a = p.parse_args(argv); assert a.run(a) == 0\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "NO-TORCH"
