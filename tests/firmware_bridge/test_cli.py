@@ -49,7 +49,8 @@ def deploy(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def test_twin_and_deploy_balance_the_pendulum_with_the_shipped_policy():
-    twin = Twin("--env", "InvertedPendulum-v5")
+    # a generous watchdog: a CI machine may stall the host for more than 3 periods
+    twin = Twin("--env", "InvertedPendulum-v5", "--watchdog-ms", "300")
     try:
         r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "3", "--json")
     finally:
@@ -125,3 +126,16 @@ def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
     assert out["link"]["reconnects"] == 1 and out["link"]["link_losses"] == 1
     assert "Traceback" not in err
     assert not os.path.exists(link)  # the twin removed its symlink on exit
+
+
+def test_twin_rejects_a_bad_watchdog_in_one_line():
+    r = subprocess.run(
+        [*CLI, "twin", "--env", "InvertedPendulum-v5", "--watchdog-ms", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert (
+        r.stderr.strip() == "liquidnode twin: error: --watchdog-ms must be within 1..65535, got 0"
+    )
