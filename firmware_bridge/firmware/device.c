@@ -224,15 +224,24 @@ void device_estop_button(device_t *d, uint32_t now_us)
     send_frame(d, PROTO_MSG_ESTOP, (uint8_t)(p - payload()));
 }
 
-/* Send what is pending, most urgent first, while the TX queue has room. */
+/* Send what is pending while the TX queue has room, strictly in this order:
+ * STATUS, PONG, handshake frames. STATUS goes before PONG so that a host which
+ * sends ARM/ESTOP followed by PING knows the last STATUS before the PONG
+ * reflects the state after its request. */
 static void flush_pending(device_t *d, uint32_t now_us)
 {
-    if (d->pong_pending && send_pong(d)) {
-        d->pong_pending = 0;
-    }
-    if (d->status_pending && send_status(d, now_us)) {
+    if (d->status_pending) {
+        if (!send_status(d, now_us)) {
+            return;
+        }
         d->status_pending = 0;
         d->next_status_us = now_us + DEVICE_STATUS_PERIOD_US;
+    }
+    if (d->pong_pending) {
+        if (!send_pong(d)) {
+            return;
+        }
+        d->pong_pending = 0;
     }
     const int16_t n_frames = (int16_t)(1 + d->schema->n_obs + d->schema->n_act);
     while (d->handshake_next >= 0 && d->handshake_next < n_frames) {

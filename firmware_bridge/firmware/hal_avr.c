@@ -7,7 +7,12 @@
  *            ring drained by the UDRE interrupt.
  *   Timer1   free running, clk/8 = 2 MHz (0.5 us per count); overflow
  *            interrupt every 32.768 ms extends it to the 32-bit microsecond
- *            clock; compare A wakes the CPU at the next deadline.
+ *            clock. Its compare registers are never written: simavr
+ *            re-bases a normal-mode timer on every OCR write and the clock
+ *            would lose ~2.5 % (a real ATmega would not care).
+ *   Timer2   CTC, clk/64/250 = 1 kHz compare interrupt: the wake-up tick of
+ *            hal_idle(); the last < 1.1 ms before a deadline is busy-waited,
+ *            so periodic work starts within a few microseconds.
  *   Timer0   phase-correct PWM on OC0A (PD6) and OC0B (PD5), clk/64, 490 Hz.
  *   ADC      AVcc reference, clk/128 = 125 kHz, channels 0 and 1, 104 us per
  *            conversion (polled).
@@ -72,10 +77,7 @@ ISR(TIMER1_OVF_vect)
     t1_overflows++;
 }
 
-ISR(TIMER1_COMPA_vect)
-{
-    TIMSK1 &= (uint8_t)~(1u << OCIE1A); /* one-shot deadline wake-up */
-}
+EMPTY_INTERRUPT(TIMER2_COMPA_vect) /* 1 kHz wake-up from IDLE sleep */
 
 static void hal_init(void)
 {
@@ -88,6 +90,11 @@ static void hal_init(void)
     TCCR1A = 0;
     TCCR1B = (1u << CS11); /* clk/8 */
     TIMSK1 = (1u << TOIE1);
+
+    TCCR2A = (1u << WGM21);              /* CTC, TOP = OCR2A */
+    OCR2A = (uint8_t)(F_CPU / 64UL / 1000UL - 1UL); /* 249: 1 kHz */
+    TCCR2B = (1u << CS22);               /* clk/64 */
+    TIMSK2 = (1u << OCIE2A);
 
     DDRD |= (1u << PD6) | (1u << PD5);
     TCCR0A = (1u << COM0A1) | (1u << COM0B1) | (1u << WGM00); /* phase-correct PWM */
@@ -178,16 +185,11 @@ void hal_idle(uint32_t deadline_us)
         return;
     }
     int32_t wait_us = (int32_t)(deadline_us - hal_time_us());
-    if (wait_us <= 16) {
-        sei();
+    if (wait_us <= 1100) {
+        sei(); /* close to the deadline: let the main loop spin */
         return;
     }
-    if (wait_us < 30000) {
-        OCR1A = (uint16_t)(TCNT1 + (uint16_t)(wait_us * 2));
-        TIFR1 = (1u << OCF1A);
-        TIMSK1 |= (1u << OCIE1A);
-    } /* else: the Timer1 overflow (every 32.768 ms) wakes us first */
-    set_sleep_mode(SLEEP_MODE_IDLE);
+    set_sleep_mode(SLEEP_MODE_IDLE); /* woken by RX, TX, or the 1 kHz tick */
     sleep_enable();
     sei();
     sleep_cpu(); /* the instruction after sei always runs: no lost wake-up */

@@ -16,9 +16,13 @@
  *
  * Time: the emulator is paced against CLOCK_MONOTONIC every 1 ms of emulated
  * time (16000 cycles), so the firmware's timer-based control period and
- * watchdog correspond to wall time. When the host cannot keep up (emulation
- * slower than real time) emulated time falls behind; the summary reports the
- * worst lag. device_time_us in the frames is always emulated time.
+ * watchdog correspond to wall time. It never runs faster than real time: when
+ * the harness was starved of CPU and fell more than MAX_LAG_US behind, the
+ * missed wall time is skipped (emulated time pauses, as if the whole board had
+ * been frozen) instead of being caught up at high speed, which would compress
+ * the device's periods and trip its watchdog while the host is on time. The
+ * summary reports the number and total of such slips. device_time_us in the
+ * frames is always emulated time.
  *
  * Built-in bridge: pty master <-> UART0 IRQs, all in the emulator's thread
  * (bytes from the host are fed at each 1 ms sync point while the UART's
@@ -56,6 +60,7 @@
 #define RC_TAU_S 0.05            /* plant time constant, seconds */
 #define ESTOP_PRESS_US 50000u    /* e-stop button press length, emulated microseconds */
 #define OUT_CAP 4096u
+#define MAX_LAG_US 5000u         /* behind by more than this: skip, do not catch up */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t estop_requested;
@@ -293,8 +298,10 @@ int main(int argc, char **argv)
     const avr_cycle_count_t sync_cycles = (avr_cycle_count_t)freq / (1000000u / SYNC_US);
     avr_cycle_count_t next_sync = sync_cycles;
     double rc_volts = 0.0;
-    const uint64_t t0 = mono_ns();
-    int64_t worst_lag_ns = 0;
+    const uint64_t t_start = mono_ns();
+    uint64_t t0 = t_start; /* wall time that corresponds to emulated time 0 */
+    int64_t worst_lag_ns = 0, slipped_ns = 0;
+    unsigned long slips = 0;
     int state = cpu_Running;
 
     while (!stop_requested) {
@@ -332,18 +339,24 @@ int main(int argc, char **argv)
             if (ahead_ns > 0) {
                 struct timespec ts = {ahead_ns / 1000000000, ahead_ns % 1000000000};
                 nanosleep(&ts, NULL);
-            } else if (-ahead_ns > worst_lag_ns) {
+            } else if (-ahead_ns > (int64_t)MAX_LAG_US * 1000) {
+                t0 += (uint64_t)(-ahead_ns); /* skip the missed wall time */
+                slipped_ns += -ahead_ns;
+                slips++;
+            }
+            if (-ahead_ns > worst_lag_ns) {
                 worst_lag_ns = -ahead_ns;
             }
         }
     }
-    double wall_s = (double)(mono_ns() - t0) * 1e-9;
+    double wall_s = (double)(mono_ns() - t_start) * 1e-9;
     double emu_s = (double)avr->cycle / (double)freq;
     fprintf(stderr,
             "simavr_harness: %s after %.3f s emulated, %.3f s wall (%.2fx real time), worst lag %.1f ms, "
-            "bytes to/from AVR %llu/%llu, output dropped %llu\n",
+            "%lu slips skipping %.1f ms, bytes to/from AVR %llu/%llu, output dropped %llu\n",
             state == cpu_Crashed ? "CRASHED" : (state == cpu_Done ? "done" : "stopped"), emu_s, wall_s,
-            wall_s > 0 ? emu_s / wall_s : 0.0, (double)worst_lag_ns * 1e-6, (unsigned long long)g_bridge.bytes_to_avr,
+            wall_s > 0 ? emu_s / wall_s : 0.0, (double)worst_lag_ns * 1e-6, slips, (double)slipped_ns * 1e-6,
+            (unsigned long long)g_bridge.bytes_to_avr,
             (unsigned long long)g_bridge.bytes_from_avr, (unsigned long long)g_bridge.out_dropped);
     if (use_uart_pty) {
         /* Not uart_pty_stop(): it signals its thread once and joins, which hangs when

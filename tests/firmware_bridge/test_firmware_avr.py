@@ -12,8 +12,7 @@ Skips (or fails under LIQUIDNODE_REQUIRE_ALL=1) without avr-gcc, avr-libc or sim
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,19 +57,29 @@ def test_avr_build_fits_the_atmega328p(avr_build: dict[str, int]) -> None:
 
 
 def test_emulated_time_follows_wall_time(avr_build: dict[str, int]) -> None:
-    """The harness paces the emulator: 1 s of device time takes ~1 s of wall time."""
+    """The harness paces the emulator: never faster than real time, and - unless the
+    machine starves it (then it skips the lost time, reported as slips) - as fast.
+
+    Drift = change of (arrival time - device time) between the first and the last 25
+    observations of a 1.2 s run, each taken as a minimum to filter out late reads.
+    """
     session = start_avr()
     try:
-        first = session.observation(timeout_s=2.0)
-        t0 = time.monotonic()
-        time.sleep(1.0)
-        last = session.observation()
-        wall = time.monotonic() - t0
-        device = (last.device_time_us - first.device_time_us) * 1e-6
-        assert abs(device - wall) < 0.05 * wall + 0.02, (device, wall)
+        session.observation(timeout_s=2.0)
+        session.poll(1.2)
     finally:
         stderr = session.close()
-    assert "real time" in stderr, stderr
+    offsets = [
+        t - f.message.device_time_us * 1e-6
+        for t, f in session.frames
+        if isinstance(f.message, ObservationMsg)
+    ]
+    assert len(offsets) >= 80, len(offsets)
+    drift_s = min(offsets[-25:]) - min(offsets[:25])  # > 0: emulation fell behind
+    summary = re.search(r"(\d+) slips skipping ([\d.]+) ms", stderr)
+    assert summary, stderr
+    slipped_s = float(summary.group(2)) * 1e-3
+    assert -0.005 <= drift_s <= slipped_s + 0.01, (drift_s, slipped_s)
 
 
 def test_simavr_uart_pty_part_also_bridges(avr_build: dict[str, int]) -> None:
@@ -107,16 +116,9 @@ def test_project_host_link_handshakes_with_the_avr(avr_build: dict[str, int]) ->
 class TestAvrFirmwareInSimavr(DeviceBehaviour):
     """The shared protocol behaviour, AVR build in simavr (115200 baud, 1 ms bridge sync)."""
 
-    timing_slack_s = 0.06
-
     @pytest.fixture
-    def device(self, avr_build: dict[str, int]) -> Iterator[DeviceSession]:
-        session = start_avr()
-        try:
-            yield session
-        finally:
-            stderr = session.close()
-            assert "CRASHED" not in stderr, stderr
+    def device_factory(self, avr_build: dict[str, int]) -> Callable[[], DeviceSession]:
+        return start_avr
 
 
 def test_harness_rejects_a_bad_adc_option(avr_build: dict[str, int]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -140,12 +140,6 @@ def test_project_host_link_handshakes_with_the_firmware(host_build: Path) -> Non
 class TestHostFirmware(DeviceBehaviour):
     """The shared protocol behaviour, host-native build over a pty."""
 
-    timing_slack_s = 0.03
-
     @pytest.fixture
-    def device(self, host_build: Path) -> Iterator[DeviceSession]:
-        session = DeviceSession([str(host_build), "--pty"])
-        try:
-            yield session
-        finally:
-            session.close()
+    def device_factory(self, host_build: Path) -> Callable[[], DeviceSession]:
+        return lambda: DeviceSession([str(host_build), "--pty"])
