@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     log = read_log(args.log)
     episodes = log.episodes
     if not episodes:
-        raise LogFileError(f"log {args.log} holds no ticks to replay")
+        cut = " (it was cut short: no footer, nothing after its start)" if not log.complete else ""
+        raise LogFileError(f"log {args.log} holds no ticks to replay{cut}")
     if args.episode is not None:
         try:
             episodes = [episodes[args.episode]]

@@ -162,9 +162,11 @@ def load_episode(path: str | os.PathLike[str], index: int = 0) -> Episode:
         LogFileError: missing, not MCAP, not a liquidnode log, another format version,
             corrupt, or no episode ``index``.
     """
-    episodes = read_log(path).episodes
+    log = read_log(path)
+    episodes = log.episodes
     if not episodes:
-        raise LogFileError(f"log {path} holds no ticks")
+        cut = " (it was cut short: no footer, nothing after its start)" if not log.complete else ""
+        raise LogFileError(f"log {path} holds no ticks{cut}")
     try:
         return episodes[index]
     except IndexError:
