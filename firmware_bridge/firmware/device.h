@@ -19,9 +19,11 @@
  * STATUS once per second and on every state or fault change.
  *
  * The device never blocks: frames are queued to the HAL's UART only when the
- * whole frame fits (hal_uart_tx_free()); the handshake and STATUS frames stay
- * pending until there is room, an OBSERVATION that does not fit is skipped and
- * counted in tx_skipped.
+ * whole frame fits (hal_uart_tx_free()); STATUS, PONG and the handshake frames
+ * stay pending until there is room (sent in that order), an OBSERVATION that
+ * does not fit is skipped and counted in tx_skipped. There is one PONG slot: a
+ * PING arriving while the previous PONG still waits for room replaces it (a
+ * host must not PING faster than the link drains).
  */
 #ifndef LIQUIDNODE_DEVICE_H
 #define LIQUIDNODE_DEVICE_H

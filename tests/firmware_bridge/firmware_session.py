@@ -103,7 +103,7 @@ def build_firmware(*targets: str) -> str:
         AssertionError: the build failed (the compiler output is in the message).
     """
     proc = subprocess.run(
-        ["make", "-C", str(FIRMWARE_DIR), *targets],
+        ["make", "--no-print-directory", "-C", str(FIRMWARE_DIR), *targets],
         capture_output=True,
         text=True,
         timeout=300,

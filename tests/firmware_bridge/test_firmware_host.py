@@ -1,7 +1,7 @@
 """The C reference firmware built for the host: unit tests and protocol behaviour.
 
 ``make test-host`` checks the C COBS/CRC/frame code against firmware_bridge/test_vectors.json
-(converted here to a line format the C test reads). The host-native firmware (``fw_host``,
+(converted by firmware/vectors_to_txt.py to line records the C test reads). The host-native firmware (``fw_host``,
 same portable core as the AVR build, POSIX HAL, simulated plant) then runs the shared
 behaviour tests of :class:`DeviceBehaviour` over a pty.
 """
@@ -38,43 +38,15 @@ def host_build() -> Path:
     return FW_HOST
 
 
-def vector_lines(vectors: dict) -> list[str]:
-    """test_vectors.json as the line records test_host.c reads (see its header)."""
-
-    def h(x: str) -> str:
-        return x or "-"
-
-    lines = [f"crc {h(r['input_hex'])} {r['crc']}" for r in vectors["crc16"]]
-    lines += [f"cobs {h(r['decoded_hex'])} {h(r['encoded_hex'])}" for r in vectors["cobs"]]
-    lines += [
-        f"frame {r['type_byte']} {r['seq']} {h(r['payload_hex'])} {r['frame_hex']} {r['wire_hex']}"
-        for r in vectors["frames"]
-    ]
-    lines += [f"invalid {r['wire_hex']} {r['reason']}" for r in vectors["invalid"]]
-    for r in vectors["streams"]:
-        drops = r["drops"]
-        other = sum(n for reason, n in drops.items() if reason != "crc")
-        lines.append(f"stream {r['wire_hex']} {drops['crc']} {other} " + " ".join(r["frames"]))
-    return lines
-
-
-def test_c_codec_matches_the_shared_test_vectors(host_build: Path, tmp_path: Path) -> None:
+def test_c_codec_matches_the_shared_test_vectors(host_build: Path) -> None:
+    """make test-host: the C COBS/CRC/frame code against firmware_bridge/test_vectors.json."""
     vectors = json.loads(VECTORS_JSON.read_text())
-    lines = vector_lines(vectors)
-    vec_file = tmp_path / "vectors.txt"
-    vec_file.write_text("\n".join(lines) + "\n")
-    proc = subprocess.run(
-        [str(BUILD_DIR / "test_host"), str(vec_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"{len(lines)} records" in proc.stdout
-    assert proc.stdout.strip().endswith(", 0 failures")
-    n_frames = len(vectors["frames"])
-    assert n_frames >= 10 and len(vectors["invalid"]) >= 5
+    n_records = sum(len(vectors[k]) for k in ("crc16", "cobs", "frames", "invalid", "streams"))
+    (BUILD_DIR / "vectors.txt").unlink(missing_ok=True)  # regenerate from the JSON
+    out = build_firmware("test-host")
+    assert f"vectors.txt: {n_records} records" in out, out
+    assert out.strip().endswith(", 0 failures"), out
+    assert len(vectors["frames"]) >= 10 and len(vectors["invalid"]) >= 5
 
 
 def test_c_unit_test_detects_a_wrong_vector(host_build: Path, tmp_path: Path) -> None:
