@@ -138,6 +138,61 @@ static void builtin_tests(void)
     free(f);
 }
 
+/*
+ * Fuzz: N random valid frames (random type, seq, payload 0..240 bytes, many
+ * zeros), each sent once with 1..3 random bytes of its wire encoding replaced
+ * (never by 0x00: that would be a delimiter and split the frame) and then
+ * once intact. The altered copy must never be accepted, the intact one
+ * always (resynchronisation at the delimiter), whatever the damage.
+ */
+static void fuzz_receiver(int n_frames)
+{
+    static uint8_t frame[PROTO_MAX_FRAME], wire[PROTO_MAX_ENCODED], bad[PROTO_MAX_ENCODED];
+    feed_t *f = calloc(1, sizeof(*f));
+    unsigned seed = 2024u;
+    long accepted_altered = 0, lost_intact = 0;
+#define RAND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7FFFu)
+    for (int k = 0; k < n_frames; k++) {
+        uint8_t len = (uint8_t)(RAND() % (PROTO_MAX_PAYLOAD + 1u));
+        for (uint8_t i = 0; i < len; i++) {
+            frame[PROTO_HEADER_LEN + i] = (RAND() % 4u == 0) ? 0 : (uint8_t)RAND();
+        }
+        uint8_t type = (uint8_t)RAND();
+        uint16_t seq = (uint16_t)RAND();
+        size_t n = proto_encode(frame, type, seq, len, wire);
+        memcpy(bad, wire, n);
+        int n_bytes = 1 + (int)(RAND() % 3u);
+        for (int j = 0; j < n_bytes; j++) {
+            size_t at = RAND() % (n - 1); /* never the delimiter */
+            uint8_t v;
+            do {
+                v = (uint8_t)RAND();
+            } while (v == 0 || v == wire[at]);
+            bad[at] = v;
+        }
+        if (memcmp(bad, wire, n) == 0) {
+            continue;
+        }
+        int before = f->n_frames;
+        feed(f, bad, n);
+        if (f->n_frames != before) {
+            accepted_altered++;
+        }
+        before = f->n_frames;
+        feed(f, wire, n);
+        if (f->n_frames != before + 1 || f->last.type != type || f->last.seq != seq || f->last.len != len ||
+            memcmp(f->last.payload, frame + PROTO_HEADER_LEN, len) != 0) {
+            lost_intact++;
+        }
+    }
+#undef RAND
+    printf("fuzz: %d frames altered in 1..3 bytes: %ld accepted, %ld intact frames lost\n", n_frames,
+           accepted_altered, lost_intact);
+    CHECK(accepted_altered == 0, "fuzz: %ld altered frames accepted", accepted_altered);
+    CHECK(lost_intact == 0, "fuzz: %ld intact frames lost after an altered one", lost_intact);
+    free(f);
+}
+
 static void check_frame(int type, int seq, const char *payload_hex, const char *frame_hex, const char *wire_hex)
 {
     static uint8_t payload[MAX_BYTES], raw[MAX_BYTES], wire[MAX_BYTES];
@@ -264,6 +319,7 @@ static void run_vector_file(const char *path)
 int main(int argc, char **argv)
 {
     builtin_tests();
+    fuzz_receiver(20000);
     if (argc > 1) {
         run_vector_file(argv[1]);
     }
