@@ -72,7 +72,8 @@ class Policy:
         self._scale64 = self.action_scale.astype(np.float64)
         self._offset64 = self.action_offset.astype(np.float64)
         clip = metadata.normalization.get("clip")
-        self._clip = _INF if clip is None else float(clip)
+        big = float(np.finfo(np.float32).max)  # a clip beyond float32's range clips nothing
+        self._clip = _INF if clip is None or clip >= big else float(clip)
         self._tanh = metadata.action.get("squash", "none") == "tanh"
         self._time_scale = float(metadata.time_scale)
         self._obs_shape = (self.obs_dim,)

@@ -181,12 +181,16 @@ def metadata_problems(raw: Any) -> list[str]:
             elif key != "names" and not all(v is None or _is_num(v) for v in vals):
                 problems.append(f"{space_key}.{key} must hold numbers or null, got {vals!r}")
     norm = raw.get("normalization", {"clip": None})
-    clip = norm.get("clip") if isinstance(norm, dict) else norm
-    if clip is not None and not (_is_num(clip) and clip > 0):
+    clip = norm.get("clip") if isinstance(norm, dict) else None
+    if not isinstance(norm, dict):
+        problems.append(f"normalization must be an object, got {norm!r}")
+    elif clip is not None and not (_is_num(clip) and clip > 0):
         problems.append(f"normalization.clip must be null or a number > 0, got {clip!r}")
     act = raw.get("action", {"squash": "none"})
-    squash = act.get("squash") if isinstance(act, dict) else act
-    if squash not in SQUASHES:
+    squash = act.get("squash", "none") if isinstance(act, dict) else None
+    if not isinstance(act, dict):
+        problems.append(f"action must be an object, got {act!r}")
+    elif squash not in SQUASHES:
         problems.append(f"action.squash must be one of {SQUASHES}, got {squash!r}")
     ts = raw.get("time_scale", 1.0)
     if not (_is_num(ts) and ts > 0):
@@ -284,8 +288,8 @@ def read_policy_file(path: str | os.PathLike[str]) -> tuple[PolicyMetadata, dict
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
             raise fail(f"tensor {name!r} has a malformed or unsupported entry {info!r}") from None
-        size = int(np.prod(shape, dtype=np.int64)) * np_dtype.itemsize
-        if min(shape, default=0) < 0 or not 0 <= begin <= end or end - begin != size:
+        size = math.prod(shape) * np_dtype.itemsize if min(shape, default=0) >= 0 else -1
+        if size < 0 or not 0 <= begin <= end or end - begin != size:
             raise fail(f"tensor {name!r} has inconsistent shape/offsets {info!r}")
         if end > len(body):
             raise fail(f"truncated: tensor {name!r} ends at byte {end}, data has {len(body)}")

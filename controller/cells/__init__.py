@@ -76,7 +76,7 @@ def check_config(config: Any) -> list[str]:
     if not isinstance(config, dict):
         return [f"cell must be a JSON object, got {type(config).__name__}"]
     kind = config.get("type")
-    if kind not in _MODULES:
+    if not isinstance(kind, str) or kind not in _MODULES:
         return [f"unknown cell type {kind!r}, expected one of {CELL_TYPES}"]
     problems = _MODULES[kind].check_config(config)
     proj = config.get("proj_size")

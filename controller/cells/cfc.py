@@ -37,6 +37,7 @@ from controller.cells import kernel as _kernel
 
 MODES = ("default", "pure", "no_gate")
 ACTIVATIONS = ("lecun_tanh", "tanh", "relu", "gelu", "silu")
+MAX_LAYERS = 64  # sanity bound on backbone_layers (a file cannot make us loop for ever)
 
 _F32 = np.float32
 
@@ -51,6 +52,10 @@ def check_config(config: dict[str, Any]) -> list[str]:
     for key, minimum in (("input_size", 1), ("units", 1), ("backbone_layers", 0)):
         if not _is_int(config.get(key), minimum):
             problems.append(f"cell.{key} must be an integer >= {minimum}, got {config.get(key)!r}")
+    if _is_int(config.get("backbone_layers"), 0) and config["backbone_layers"] > MAX_LAYERS:
+        problems.append(
+            f"cell.backbone_layers {config['backbone_layers']} exceeds the limit {MAX_LAYERS}"
+        )
     if config.get("backbone_layers", 0) and not _is_int(config.get("backbone_units"), 1):
         problems.append(f"cell.backbone_units must be >= 1, got {config.get('backbone_units')!r}")
     if config.get("mode") not in MODES:

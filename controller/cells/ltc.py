@@ -44,8 +44,8 @@ def check_config(config: dict[str, Any]) -> list[str]:
         if config.get(key) not in MAPPINGS:
             problems.append(f"cell.{key} must be one of {MAPPINGS}, got {config.get(key)!r}")
     unfolds = config.get("ode_unfolds")
-    if not isinstance(unfolds, int) or isinstance(unfolds, bool) or unfolds < 1:
-        problems.append(f"cell.ode_unfolds must be an integer >= 1, got {unfolds!r}")
+    if not isinstance(unfolds, int) or isinstance(unfolds, bool) or not 1 <= unfolds <= 1000:
+        problems.append(f"cell.ode_unfolds must be an integer in 1..1000, got {unfolds!r}")
     eps = config.get("epsilon")
     if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
         problems.append(f"cell.epsilon must be a number >= 0, got {eps!r}")

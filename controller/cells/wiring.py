@@ -236,8 +236,13 @@ def check_config(config: Any) -> list[str]:
     if problems:
         return problems
     flat = [i for layer in layers if isinstance(layer, list) for i in layer]
-    if sorted(flat) != list(range(config["units"])) or not all(
-        isinstance(layer, list) and layer for layer in layers
+    ok = len(flat) == config["units"] and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in flat
+    )
+    if (
+        not ok
+        or sorted(flat) != list(range(config["units"]))
+        or not all(isinstance(layer, list) and layer for layer in layers)
     ):
         problems.append(
             f"wiring.layers must partition neurons 0..{config['units'] - 1} into non-empty "

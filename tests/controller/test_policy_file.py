@@ -214,3 +214,48 @@ def test_numpy_values_and_infinite_bounds_in_metadata_are_stored_as_json(tmp_pat
     bad = random_policy(2, 1, units=4, provenance={"loss": float("nan")})
     with pytest.raises(PolicyFileError, match="cannot be stored as JSON"):
         bad.save(tmp_path / "bad.safetensors")
+
+
+_ODD_VALUES = (None, -1, 0, 1.5, "x", [], {}, True, 10**9, [0, 1], float("1e300"))
+
+
+def _mutate(obj, rng):
+    """Replace one randomly chosen value somewhere inside a JSON object."""
+    if isinstance(obj, dict) and obj:
+        key = rng.choice(sorted(obj))
+        obj[key] = _mutate(obj[key], rng) if rng.random() < 0.5 else rng.choice(_ODD_VALUES)
+        return obj
+    if isinstance(obj, list) and obj:
+        i = rng.randrange(len(obj))
+        obj[i] = _mutate(obj[i], rng)
+        return obj
+    return rng.choice(_ODD_VALUES)
+
+
+@pytest.mark.parametrize("kind", ["cfc", "wired_cfc", "ltc"])
+def test_corrupted_files_raise_policy_file_error_or_load(kind, tmp_path):
+    """Fuzz: flipped header bytes and odd metadata values never escape as another error."""
+    import random
+
+    rng = random.Random(kind)
+    good = tmp_path / "good.safetensors"
+    random_policy(3, 2, cell=kind, units=8).save(good)
+    data = good.read_bytes()
+    header_len = int.from_bytes(data[:8], "little")
+    meta, tensors = read_policy_file(good)
+    raw = json.loads(meta.to_json())
+    path = tmp_path / "fuzz.safetensors"
+    rejected = 0
+    for i in range(300):
+        if i % 2:
+            blob = bytearray(data)
+            for _ in range(rng.randint(1, 4)):
+                blob[rng.randrange(8, 8 + header_len)] = rng.randrange(256)
+            path.write_bytes(bytes(blob))
+        else:
+            _write(path, _mutate(json.loads(json.dumps(raw)), rng), tensors)
+        try:
+            Policy.load(path).step(np.zeros(3), 0.02)
+        except PolicyFileError:
+            rejected += 1
+    assert rejected > 150  # most corruptions are caught, and none escapes as another error
