@@ -128,13 +128,18 @@ class DeviceSession:
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )
-        line = self._first_line(startup_s)
-        assert line.startswith("port: "), f"{argv[0]} printed {line!r}, expected 'port: PATH'"
-        self.port = line.split(": ", 1)[1].strip()
-        # exclusive (flock): a pty number is reused as soon as it is freed, and another
-        # test's reconnecting link (which also locks) must not open it and steal bytes
-        self.serial = serial.Serial(self.port, 115200, timeout=0.005, exclusive=True)
-        self.serial.reset_input_buffer()
+        self.serial = None
+        try:
+            line = self._first_line(startup_s)
+            assert line.startswith("port: "), f"{argv[0]} printed {line!r}, not 'port: PATH'"
+            self.port = line.split(": ", 1)[1].strip()
+            # exclusive (flock): a pty number is reused as soon as it is freed, and another
+            # test's reconnecting link (which also locks) must not open it and steal bytes
+            self.serial = serial.Serial(self.port, 115200, timeout=0.005, exclusive=True)
+            self.serial.reset_input_buffer()
+        except BaseException:
+            self.close()
+            raise
         self.last_sent_t = 0.0  #: time.monotonic() of the last COMMAND written by command_for
         self.deframer = Deframer()
         self.seq = 0
@@ -151,7 +156,6 @@ class DeviceSession:
         assert self.proc.stdout is not None
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout_s):
-            self.close()
             raise AssertionError(f"{self.argv[0]} printed no port line within {timeout_s} s")
         return self.proc.stdout.readline()
 
@@ -301,8 +305,9 @@ class DeviceSession:
 
     def close(self) -> str:
         """Stop the process (SIGTERM, then SIGKILL); return its stderr."""
-        if getattr(self, "serial", None) is not None:
+        if self.serial is not None:
             self.serial.close()
+            self.serial = None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

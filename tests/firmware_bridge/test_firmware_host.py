@@ -1,9 +1,10 @@
 """The C reference firmware built for the host: unit tests and protocol behaviour.
 
-``make test-host`` checks the C COBS/CRC/frame code against firmware_bridge/test_vectors.json
-(converted by firmware/vectors_to_txt.py to line records the C test reads). The host-native firmware (``fw_host``,
-same portable core as the AVR build, POSIX HAL, simulated plant) then runs the shared
-behaviour tests of :class:`DeviceBehaviour` over a pty.
+``make test-host`` checks the C COBS/CRC/frame code against
+firmware_bridge/test_vectors.json (converted by firmware/vectors_to_txt.py to line records
+the C test reads) and fuzzes the C receiver. The host-native firmware (``fw_host``: same
+portable core as the AVR build, POSIX HAL, simulated plant) then runs the shared behaviour
+tests of :class:`DeviceBehaviour` over a pty.
 """
 
 from __future__ import annotations
