@@ -121,7 +121,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
             "liquid process RSS MiB",
             "transformer µs/tick",
             "transformer memory MiB",
-            "transformer KV cache MiB",
+            "transformer KV cache MiB (used)",
             "transformer / liquid",
         ],
     )
@@ -162,7 +162,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         f"liquid: CfC-64 policy (43,910 weights; kernel status: {status}) really runs every "
         f"tick up to {last:,}; its state is kept at each checkpoint, then the {SIDE_BLOCK} ticks "
         f"that follow each checkpoint are timed from that state, checkpoints rotated, {rounds} "
-        "rounds (median); 'in flight' = median of the last 20 {BLOCK}-tick blocks before the "
+        f"rounds (median); 'in flight' = median of the last 20 {BLOCK}-tick blocks before the "
         f"checkpoint during the long run. RSS of the whole process ({rss0 / MIB:.0f} MiB "
         "before the run).",
         f"transformer: 1 layer, d_model 64, 4 heads, MLP 192 ({n_params:,} weights); one model "

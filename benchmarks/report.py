@@ -86,6 +86,11 @@ def _machine_line(meta: dict[str, Any]) -> str:
     return line
 
 
+def _cell(value: object) -> str:
+    """A markdown table cell: pipes escaped."""
+    return str(value).replace("|", "\\|")
+
+
 def to_markdown(sections: list[Section], meta: dict[str, Any]) -> str:
     """The README section (without the markers)."""
     out = [
@@ -103,10 +108,10 @@ def to_markdown(sections: list[Section], meta: dict[str, Any]) -> str:
         if sec.unavailable:
             out += [f"unavailable: {sec.unavailable}", ""]
             continue
-        out.append("| " + " | ".join(str(c) for c in sec.columns) + " |")
+        out.append("| " + " | ".join(_cell(c) for c in sec.columns) + " |")
         out.append("|" + "---|" * len(sec.columns))
         for row in sec.rows:
-            out.append("| " + " | ".join(str(v) for v in row) + " |")
+            out.append("| " + " | ".join(_cell(v) for v in row) + " |")
         out.append("")
         for note in sec.notes:
             out.append(f"- {note}")
@@ -114,7 +119,7 @@ def to_markdown(sections: list[Section], meta: dict[str, Any]) -> str:
     out += ["**Targets**", "", "| target | measured | status |", "|---|---|---|"]
     for sec in sections:
         for c in sec.checks:
-            out.append(f"| {c.name} | {c.measured} | {_mark(c.met)} |")
+            out.append(f"| {_cell(c.name)} | {_cell(c.measured)} | {_mark(c.met)} |")
     return "\n".join(out) + "\n"
 
 

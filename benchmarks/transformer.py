@@ -94,8 +94,8 @@ class CausalTransformerPolicy:
 
     @property
     def cache_bytes(self) -> int:
-        """Bytes held by the KV cache (allocated capacity)."""
-        return int(self._k.nbytes + self._v.nbytes)
+        """Bytes of keys and values held for the context (float32, ``2 * context * d_model``)."""
+        return int(2 * self._t * self.d * 4)
 
     def reset(self) -> None:
         """Forget the context."""
@@ -111,14 +111,14 @@ class CausalTransformerPolicy:
         return pe
 
     def reserve(self, n: int) -> None:
-        """Make room for ``n`` positions now (growth otherwise doubles, amortised)."""
-        self._reserve(n)
+        """Make room for exactly ``n`` positions now (stepping past them doubles, amortised)."""
+        self._reserve(n, exact=True)
 
-    def _reserve(self, n: int) -> None:
+    def _reserve(self, n: int, exact: bool = False) -> None:
         cap = self._k.shape[1]
         if n <= cap:
             return
-        new = max(n, 2 * cap)
+        new = n if exact else max(n, 2 * cap)
         for name in ("_k", "_v"):
             old = getattr(self, name)
             grown = np.zeros((self.n_heads, new, self.dh), _F32)
