@@ -155,7 +155,7 @@ static void fuzz_receiver(int n_frames)
     for (int k = 0; k < n_frames; k++) {
         uint8_t len = (uint8_t)(RAND() % (PROTO_MAX_PAYLOAD + 1u));
         for (uint8_t i = 0; i < len; i++) {
-            frame[PROTO_HEADER_LEN + i] = (RAND() % 4u == 0) ? 0 : (uint8_t)RAND();
+            frame[PROTO_HEADER_LEN + i] = (uint8_t)((RAND() % 4u == 0) ? 0u : RAND());
         }
         uint8_t type = (uint8_t)RAND();
         uint16_t seq = (uint16_t)RAND();
