@@ -34,7 +34,8 @@ class WriterPacer:
     Args:
         poll_s: least time between writer wake-ups, s.
         guard_s: keep this much time free before each loop deadline, s (the loop's spin window,
-            200 µs by default, plus a margin for the GIL hand-over).
+            200 µs by default, plus a margin for the GIL hand-over); at most a third of the
+            period at high rates.
         max_defer_s: longest time work may wait for a free window, s.
     """
 
@@ -94,7 +95,7 @@ class WriterPacer:
             return True
         period, start = ticking
         deadline = start + ((now - start) // period + 1) * period
-        if now + self._cost_ns[kind] <= deadline - self.guard_ns:
+        if now + self._cost_ns[kind] <= deadline - min(self.guard_ns, period // 3):
             return True
         if now - pending_since_ns >= self.max_defer_ns:
             self.forced += 1

@@ -20,6 +20,7 @@ stalls and memory stays bounded. The file stays readable up to its last complete
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import os
@@ -75,8 +76,10 @@ class McapRecorder:
         max_queue: int = 200_000,
         min_free_bytes: int = MIN_FREE_BYTES,
     ) -> None:
-        if flush_interval_s <= 0:
-            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        if not (flush_interval_s > 0 and poll_s > 0):
+            raise ValueError(
+                f"flush_interval_s and poll_s must be > 0, got {flush_interval_s}, {poll_s}"
+            )
         self.path = Path(path)
         self.store_state = store_state
         self.flush_interval_s = flush_interval_s
@@ -149,6 +152,10 @@ class McapRecorder:
                 self._write_policy(Path(policy_path), policy_bytes)
             self._file.flush()
         except OSError as exc:
+            file = getattr(self, "_file", None)
+            if file is not None:
+                with contextlib.suppress(OSError):
+                    file.close()
             raise LogFileError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
 
     def _write_policy(self, path: Path, data: bytes) -> None:
