@@ -72,3 +72,29 @@ def test_replay_and_logs_never_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "NO-TORCH"
+
+
+def test_numpy_path_replays_within_tolerance() -> None:
+    """The golden logs were written with the compiled CfC kernel; the numpy fallback (a
+    machine without a C compiler) reproduces their actions within ACTION_TOL (measured:
+    ~1e-6, float32 with a fast exp)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    code = (
+        "import sys, argparse\n"
+        "from controller.cli import replay_cmd\n"
+        "p = argparse.ArgumentParser(); replay_cmd.add_parser(p.add_subparsers())\n"
+        "a = p.parse_args(['replay', sys.argv[1], '--tol', sys.argv[2], '--json'])\n"
+        "sys.exit(a.run(a))\n"
+    )
+    env = {**os.environ, "LIQUIDNODE_NO_KERNEL": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SIM_LOG), str(ACTION_TOL)],
+        capture_output=True, text=True, cwd=root, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["max_action_dev"] <= ACTION_TOL
