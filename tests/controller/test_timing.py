@@ -6,6 +6,7 @@ behaviour (no early ticks, no bursts), never tight timing numbers (shared CI mac
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -158,3 +159,24 @@ def test_real_clock_skips_after_a_slow_tick_without_a_burst():
 def test_bad_period_is_a_timing_error(period):
     with pytest.raises(TimingError, match="period"):
         CycleTimer(period)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl timer slack is Linux-only")
+def test_realtime_start_lowers_the_threads_timer_slack():
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None)
+    seen = {}
+
+    def body() -> None:
+        seen["before"] = libc.prctl(30, 0, 0, 0, 0)  # PR_GET_TIMERSLACK
+        CycleTimer(0.001, realtime=False).start()
+        seen["fast"] = libc.prctl(30, 0, 0, 0, 0)
+        CycleTimer(0.001).start()
+        seen["realtime"] = libc.prctl(30, 0, 0, 0, 0)
+
+    thread = threading.Thread(target=body)  # a fresh thread: the test runner's stays as it was
+    thread.start()
+    thread.join()
+    assert seen["fast"] == seen["before"] and seen["realtime"] == 1
