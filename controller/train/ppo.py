@@ -9,6 +9,12 @@ action mapping and provenance. The parts live in small modules: :mod:`.agent`,
 :mod:`.envs`, :mod:`.normalization`, :mod:`.gae`, :mod:`.rollout.buffer`, :mod:`.export`,
 :mod:`.evaluate`, :mod:`.checkpoint`.
 
+Why not a library: sb3-contrib's ``RecurrentPPO`` hard-codes LSTM states and gives the cell
+no per-step time input; CleanRL is a set of scripts, not a library. The algorithm here follows
+CleanRL's ``ppo_continuous_action.py`` (obs/reward normalisation, GAE, clipped objective,
+annealed Adam) with the recurrent parts of its ``ppo_atari_lstm.py`` (stored states, resets at
+episode starts), and a separate MLP critic (see :mod:`.agent`).
+
 Time input: ``ts = dt * time_scale`` with ``time_scale = 1 / nominal control period`` so the
 cell sees ``ts = 1`` at the nominal rate (the ncps default the cells are initialised for) and
 the true, possibly jittered, period otherwise. An episode's first tick uses the nominal period.
