@@ -100,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for ep in episodes:
         row: dict[str, Any] = {"episode": ep.index, "ticks": ep.ticks}
+        replayed = None
         if not args.no_policy:
-            row["policy"] = replay_policy(ep, args.policy).to_json()
+            result = replay_policy(ep, args.policy)
+            replayed = result
+            row["policy"] = result.to_json()
         if args.sim:
             row["sim"] = replay_sim(ep).to_json()
         if args.plot:
@@ -110,7 +113,12 @@ def run(args: argparse.Namespace) -> int:
             png = Path(args.plot)
             if len(episodes) > 1:
                 png = png.with_name(f"{png.stem}-ep{ep.index}{png.suffix or '.png'}")
-            plot_episode(ep, png)
+            plot_episode(
+                ep,
+                png,
+                replayed=None if replayed is None else replayed.actions,
+                replayed_label=f"replayed ({Path(replayed.policy).name})" if replayed else "",
+            )
             row["plot"] = str(png)
         rows.append(row)
     action_devs = [r["policy"]["max_action_dev"] for r in rows if "policy" in r]

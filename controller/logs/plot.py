@@ -5,7 +5,8 @@ running sum of measured dt; the wall clock in real time, simulated time in fast 
 
 1. observations, one line per channel, labelled with the plant's channel names and units;
 2. actions: the raw policy action (dashed) and the action actually sent (solid), per channel,
-   with the action limits as dotted lines when the log has them;
+   with the action limits as dotted gray lines when the log has them, and optionally the
+   actions of a policy replay (dotted black);
 3. loop timing: tick lateness and the time spent in each section (observe/policy/act), µs;
 4. measured tick period ``dt`` in ms against the nominal period.
 
@@ -34,8 +35,24 @@ _EVENT_COLORS = {
 }
 
 
-def plot_episode(episode: Episode, path: str | os.PathLike[str], *, dpi: int = 110) -> None:
-    """Write a PNG of ``episode`` to ``path`` (see the module docstring for the layout)."""
+def plot_episode(
+    episode: Episode,
+    path: str | os.PathLike[str],
+    *,
+    replayed: np.ndarray | None = None,
+    replayed_label: str = "replayed",
+    dpi: int = 110,
+) -> None:
+    """Write a PNG of ``episode`` to ``path`` (see the module docstring for the layout).
+
+    Args:
+        episode: the logged episode.
+        path: the PNG to write.
+        replayed: actions a policy replay produced, ``(n, act_dim)``, drawn dotted in black
+            over the logged ones (shows where a new policy departs from the log).
+        replayed_label: legend label of ``replayed``.
+        dpi: resolution.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,6 +81,10 @@ def plot_episode(episode: Episode, path: str | os.PathLike[str], *, dpi: int = 1
         axes[1].plot(t, episode.sent[:, j], color=c, lw=1.2, label=f"{name} sent")
         axes[1].plot(t, episode.action[:, j], color=c, lw=1.0, ls="--", alpha=0.7,
                      label=f"{name} raw")  # fmt: skip
+    if replayed is not None:
+        for j, name in enumerate(act_names):
+            axes[1].plot(t, replayed[:, j], color="black", lw=1.0, ls=":",
+                         label=f"{name} {replayed_label}")  # fmt: skip
     safety = run.get("safety") or {}
     for bound in ("low", "high"):
         for value in set(safety.get(bound) or []):

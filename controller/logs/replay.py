@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class PolicyReplay:
         max_state_dev: max |replayed - logged| hidden state (None: state not logged).
         bit_exact: every compared action (and state, if logged) is identical.
         policy: where the policy came from (``"attached"`` or a path).
+        actions: the replayed actions, float64 ``(n, act_dim)`` (NaN where not stepped); not
+            in :meth:`to_json`.
     """
 
     episode: int
@@ -53,10 +55,11 @@ class PolicyReplay:
     max_state_dev: float | None
     bit_exact: bool
     policy: str
+    actions: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-able dict with the attributes above."""
-        return dict(self.__dict__)
+        """JSON-able dict with the attributes above (``actions`` left out)."""
+        return {k: v for k, v in self.__dict__.items() if k != "actions"}
 
 
 @dataclass
@@ -178,6 +181,7 @@ def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
         max_state_dev=state_dev,
         bit_exact=bit_exact,
         policy=label,
+        actions=replayed,
     )
 
 
