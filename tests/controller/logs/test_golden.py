@@ -98,3 +98,19 @@ def test_numpy_path_replays_within_tolerance() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads(out.stdout)["max_action_dev"] <= ACTION_TOL
+
+
+def test_shipped_policy_still_matches_the_sim_golden_log() -> None:
+    """The golden sim log was written by the shipped default policy: replaying it with the
+    file in policies/ reproduces the logged actions. After changing that policy on purpose,
+    regenerate the fixtures: python tests/controller/logs/make_fixtures.py"""
+    shipped = (
+        Path(__file__).resolve().parents[3] / "policies" / "InvertedPendulum-v5-cfc.safetensors"
+    )
+    try:
+        assert_replays(SIM_LOG, policy=shipped, tol=ACTION_TOL)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}\nthe shipped policy no longer reproduces {SIM_LOG.name}; if it was changed "
+            "on purpose, run: python tests/controller/logs/make_fixtures.py"
+        ) from None
