@@ -36,11 +36,13 @@ class WriterPacer:
         guard_s: keep this much time free before each loop deadline, s (the loop's spin window,
             200 µs by default, plus a margin for the GIL hand-over); at most a third of the
             period at high rates.
-        max_defer_s: longest time work may wait for a free window, s.
+        max_defer_s: longest time work may wait for a free window, s. With the recorder's
+            20 ms flush interval a tick is on disk at most ~2 x 25 + 20 + poll = ~72 ms after
+            it was handed over, even when no window is ever free.
     """
 
     def __init__(
-        self, poll_s: float = 0.002, guard_s: float = 350e-6, max_defer_s: float = 0.04
+        self, poll_s: float = 0.002, guard_s: float = 350e-6, max_defer_s: float = 0.025
     ) -> None:
         self.poll_ns = round(poll_s * 1e9)
         self.guard_ns = round(guard_s * 1e9)
