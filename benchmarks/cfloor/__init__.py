@@ -95,4 +95,4 @@ def build_floor(
         parts += [tensors[f"rnn_cell.{name}.weight"], tensors[f"rnn_cell.{name}.bias"]]
     parts += [tensors["fc.weight"], tensors["fc.bias"]]
     params = np.concatenate([np.asarray(a, dtype=np.float32).reshape(-1) for a in parts])
-    return CFloor(ctypes.CDLL(str(out)), params, n_in, h, p)
+    return CFloor(ctypes.PyDLL(str(out)), params, n_in, h, p)  # GIL held, as the runtime

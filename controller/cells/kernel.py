@@ -42,7 +42,7 @@ MODES = {"default": 0, "pure": 1, "no_gate": 2}
 ACTIVATIONS = {"lecun_tanh": 0, "tanh": 1, "relu": 2, "silu": 3, "gelu": 4}
 
 _F32 = np.float32
-_lib: ctypes.CDLL | None = None
+_lib: ctypes.PyDLL | None = None
 _status: str | None = None  # None: not tried yet; "ok" or the reason the kernel is off
 
 
@@ -111,7 +111,10 @@ def load_library() -> ctypes.CDLL | None:
         _status = "no C compiler found ($CC, cc, gcc, clang)"
         return None
     try:
-        lib = ctypes.CDLL(str(_build(cc)))
+        # PyDLL keeps the GIL across the call (a few µs, no Python API used): a CDLL call
+        # would release it, and a busy background thread (log writer, link reader) could then
+        # keep the control loop waiting for the GIL up to the switch interval (5 ms).
+        lib = ctypes.PyDLL(str(_build(cc)))
         for fn in (lib.lnk_cfc_step, lib.lnk_ltc_step):
             fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_float, ctypes.c_void_p]
             fn.restype = ctypes.c_int
