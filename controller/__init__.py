@@ -26,6 +26,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from controller.logs.episode import Episode, load_episode
     from controller.loop import ControlLoop, LoopConfig
     from controller.ncps_import import from_ncps
     from controller.plant import Observation, Plant, PlantSpec
@@ -41,4 +42,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'controller' has no attribute {name!r}")
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "ControlLoop",
+    "Episode",
+    "LoopConfig",
+    "Observation",
+    "Plant",
+    "PlantSpec",
+    "Policy",
+    "SafetyLayer",
+    "__version__",
+    "from_ncps",
+    "load_episode",
+]

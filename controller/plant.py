@@ -18,6 +18,7 @@ Tick order, as driven by :class:`controller.loop.ControlLoop`::
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -112,7 +113,7 @@ class Plant(ABC):
 
     @abstractmethod
     def act(self, action: np.ndarray) -> None:
-        """Apply ``action`` (float64, shape ``(act_dim,)``, already within limits) for one period."""
+        """Apply ``action`` (float64, ``(act_dim,)``, within limits) for one control period."""
 
     @abstractmethod
     def observe(self) -> Observation:
@@ -124,10 +125,8 @@ class Plant(ABC):
 
     def safe_stop(self) -> None:
         """Drive the actuators to ``spec.safe_action``. Must not raise."""
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             self.act(np.asarray(self.spec.safe_action, dtype=np.float64))
-        except Exception:  # noqa: BLE001 - best effort on the way out
-            pass
 
     def drain_events(self) -> list[Event]:
         """Events the plant raised since the last call (link loss, device faults...)."""
