@@ -248,6 +248,9 @@ def test_ctrl_c_still_prints_the_summary(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell running us in the background (CI under `cmd &`) ignores SIGINT, and the
+        # child would inherit that: give it the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # 500 ticks at 50 Hz in real time: 10 s unless interrupted
     try:
         deadline = time.monotonic() + 60

@@ -69,7 +69,9 @@ def test_socket_url_serves_the_protocol():
             plant.act(np.array([0.75]))
             obs = plant.observe()
         assert obs.values[1] == pytest.approx(0.75)  # the bench plant echoes the action
-        assert plant.summary()["link"]["rtt_us"]["n"] >= 15
+        # one PING per tick; on a loaded machine some PONGs miss their tick, so only ask for
+        # enough samples to show the round trip is measured over a socket:// URL too
+        assert plant.summary()["link"]["rtt_us"]["n"] >= 5
     finally:
         plant.disconnect()
         robot.stop()
