@@ -92,10 +92,8 @@ def _cell(value: object) -> str:
 
 
 def to_markdown(sections: list[Section], meta: dict[str, Any]) -> str:
-    """The README section (without the markers)."""
+    """The README section (without the markers and the heading above them)."""
     out = [
-        "## Benchmarks",
-        "",
         f"`{meta['command']}` on {meta['date']} ({meta['wall_s']:.0f} s), "
         f"{_machine_line(meta)}. Each comparison ran side by side in one process; figures are "
         "medians of repeated, interleaved runs. The machine is shared, so absolute times are "
@@ -142,7 +140,8 @@ def update_readme(path: str | os.PathLike[str], markdown: str) -> None:
         _, tail = rest.split(END, 1)
         text = head + block + tail
     else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
+        heading = "## Benchmarks\n\n"
+        text = text.rstrip("\n") + ("\n\n" if text else "") + heading + block + "\n"
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)

@@ -43,7 +43,7 @@ def test_end_to_end_tiny_run_json_and_readme(tmp_path):
     text = readme.read_text()
     assert text.startswith("# project\n\nintro\n")
     assert text.count(report.START) == 1 and text.count(report.END) == 1
-    assert "Policy step latency" in text
+    assert "Policy step latency" in text and "## Benchmarks" in text  # heading added with markers
 
 
 def test_policy_latency_outputs_match_ncps():
