@@ -11,14 +11,14 @@ Then, where permitted, both run again under ``SCHED_FIFO`` real-time priority.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
 from benchmarks.harness import Check, Section
+from controller.timing import realtime_priority
 
 KEY = "loop_timing"
 TITLE = "Loop timing: CycleTimer vs. a plain time.sleep loop (lateness µs)"
@@ -64,24 +64,6 @@ def _sleep_segment(period_s: float, ticks: int, work: Callable[[], object]) -> t
 def _stats(late_ns: list[int]) -> tuple[float, float, float]:
     a = np.asarray(late_ns, dtype=np.float64) / 1e3
     return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max())
-
-
-@contextlib.contextmanager
-def _fifo(priority: int) -> Iterator[bool]:
-    """Run the calling thread under SCHED_FIFO ``priority``; yields False where not permitted."""
-    if not hasattr(os, "sched_setscheduler"):
-        yield False
-        return
-    try:
-        old_policy, old_param = os.sched_getscheduler(0), os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError):
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        os.sched_setscheduler(0, old_policy, old_param)
 
 
 def _compare(
@@ -165,7 +147,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         ],
     )
     _compare(sec, "normal", seconds, segments, work)
-    with _fifo(FIFO_PRIORITY) as fifo:
+    with realtime_priority(FIFO_PRIORITY) as fifo:
         if fifo:
             _compare(sec, f"SCHED_FIFO {FIFO_PRIORITY}", seconds, segments, work)
         else:

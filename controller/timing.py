@@ -14,6 +14,10 @@ A tick whose work ran past the next deadline is an *overrun*: it is counted and 
 deadlines are skipped; the loop waits for the next grid point still in the future. It never
 "catches up" with a burst of short ticks.
 
+On a busy machine the scheduler can preempt the loop in its spin, which is where tail lateness
+comes from; :func:`realtime_priority` runs the loop under ``SCHED_FIFO`` (root or
+``CAP_SYS_NICE``), as a deployed control node would (``liquidnode sim/deploy --rt-priority``).
+
 Hot-path use (no allocation per tick; the per-tick numbers go into preallocated rings)::
 
     timer = CycleTimer(0.001)                 # 1 kHz
@@ -30,11 +34,13 @@ Hot-path use (no allocation per tick; the per-tick numbers go into preallocated 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import sys
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -84,6 +90,38 @@ def set_timer_slack(ns: int = 1) -> bool:
         return libc.prctl(_PR_SET_TIMERSLACK, ctypes.c_ulong(ns), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+@contextlib.contextmanager
+def realtime_priority(priority: int | None) -> Iterator[bool]:
+    """Run the calling thread under ``SCHED_FIFO`` at ``priority`` (1..99) inside the block.
+
+    Yields True when the priority was set, False when ``priority`` is None or the system does not
+    permit it (no ``sched_setscheduler``, not root / no ``CAP_SYS_NICE``). The previous policy is
+    restored on exit. Threads started inside the block inherit the priority.
+
+    Raises:
+        TimingError: ``priority`` outside 1..99.
+    """
+    if priority is None:
+        yield False
+        return
+    if not 1 <= priority <= 99:
+        raise TimingError(f"real-time priority {priority} is outside 1..99 (SCHED_FIFO)")
+    if not hasattr(os, "sched_setscheduler"):
+        yield False
+        return
+    try:
+        old_policy, old_param = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, old_policy, old_param)
 
 
 class _Section:

@@ -69,8 +69,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print the run summary as one JSON object on stdout"
     )
+    from controller.cli.sim_cmd import add_rt_priority_argument
     from controller.logs.options import add_log_arguments
 
+    add_rt_priority_argument(p)
     add_log_arguments(p)
     p.set_defaults(run=run)
     return p
@@ -78,6 +80,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Deploy; returns 0, or 2 after a link loss without --reconnect (summary still printed)."""
+    from controller.cli.sim_cmd import rt_priority
     from controller.errors import LinkError, LiquidNodeError
     from controller.logs.options import open_recorder
     from controller.loop import ControlLoop, LoopConfig
@@ -117,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         )
         error: LinkError | None = None
         try:
-            summary = loop.run(episodes=1)
+            with rt_priority(args, "deploy"):
+                summary = loop.run(episodes=1)
         except LinkError as exc:
             error = exc
             summary = loop.summary

@@ -181,3 +181,24 @@ def test_realtime_start_lowers_the_threads_timer_slack():
     thread.start()
     thread.join()
     assert seen["before"] == 50_000 and seen["fast"] == 50_000 and seen["realtime"] == 1
+
+
+def test_realtime_priority_sets_and_restores_sched_fifo():
+    import os
+
+    from controller.errors import TimingError
+    from controller.timing import realtime_priority
+
+    with realtime_priority(None) as granted:
+        assert granted is False
+    with pytest.raises(TimingError, match="100"):
+        with realtime_priority(100):
+            pass
+    before = os.sched_getscheduler(0)
+    with realtime_priority(10) as granted:
+        if granted:
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+            assert os.sched_getparam(0).sched_priority == 10
+        else:  # not root / no CAP_SYS_NICE: the policy is left alone
+            assert os.sched_getscheduler(0) == before
+    assert os.sched_getscheduler(0) == before
