@@ -40,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in SUBCOMMANDS:
-        try:  # TODO(lead): strict once every subcommand has landed
-            module = importlib.import_module(f"controller.cli.{name}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"controller.cli.{name}_cmd":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"controller.cli.{name}_cmd").add_parser(sub)
     return parser
 
 
