@@ -74,6 +74,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Build the config from the flags, train, print the result."""
+    import importlib.util
+
+    from controller.errors import LiquidNodeError
+
+    missing = [m for m in ("torch", "ncps") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise LiquidNodeError(
+            f"training needs {' and '.join(missing)}, which the runtime install leaves out: "
+            "pip install -c constraints.txt -e '.[train]'"
+        )
     from controller.train.ppo import train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in config_fields()})
