@@ -45,11 +45,11 @@ class TrainConfig:
     <dir>/checkpoints/<stem>.pt."""
     resume: str | None = None
     """Checkpoint (.pt) to continue training from; its env and spaces must match."""
-    rollout_steps: int = 256
+    rollout_steps: int = 512
     """Steps per environment per rollout (PPO horizon); a multiple of --seq-len."""
     seq_len: int = 16
     """Truncated-BPTT chunk length in steps; the hidden state is stored at each chunk start."""
-    minibatches: int = 4
+    minibatches: int = 8
     """Minibatches (of whole sequence chunks) per epoch."""
     epochs: int = 10
     """Optimisation epochs per rollout."""
