@@ -295,6 +295,7 @@ class ControlLoop:
         max_ticks = config.max_ticks
         act_dim = safety.act_dim
         no_action = np.full(act_dim, np.nan)
+        all_finite = np.ones(plant.spec.obs_dim, dtype=bool).tobytes()
         policy.reset()
         safety.reset()
         obs: Observation = plant.reset(seed)
@@ -355,7 +356,7 @@ class ControlLoop:
                     break
                 values = obs.values
                 finite = np.isfinite(values)
-                if finite.all():
+                if finite.tobytes() == all_finite or finite.all():  # bytes: skips ~1 µs of .all()
                     action = policy.step(values, dt)
                     policy_ns = timer.lap(1)
                     sent, events = safety.filter(action, dt)

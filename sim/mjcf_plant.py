@@ -212,11 +212,10 @@ class MjcfPlant(MujocoPlant):
             PlantError: the simulation diverged.
         """
         m, d = self._model, self._data
-        t_start = float(d.time)
         d.ctrl[:] = action
         self._clear_warnings()
         mujoco.mj_step(m, d, nstep=self._skip)
-        self._check_divergence(t_start)
+        self._check_divergence()
         if m.nsensor:
             mujoco.mj_forward(m, d)  # sensors of the state after the last step, not before it
         self._ticks += 1

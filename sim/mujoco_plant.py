@@ -185,11 +185,9 @@ class GymPlant(MujocoPlant):
         Raises:
             PlantError: the simulation diverged.
         """
-        data = self.data
-        t_start = float(data.time)
         self._clear_warnings()
         obs, reward, terminated, truncated, _ = self._env.step(action)
-        self._check_divergence(t_start)
+        self._check_divergence()
         self._obs = Observation(
             np.asarray(obs, dtype=np.float64).reshape(-1),
             float(reward),
