@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 
 from controller.cli import main
+from controller.cli.sim_cmd import default_policy_path
 from controller.policy import Policy, random_policy
 from sim import PENDULUM_XML
 
+DEFAULT = default_policy_path()
 DOC_KEYS = {"episodes", "rate_hz", "lateness_us", "overruns", "sections_us", "plant", "faults"}
 
 
@@ -207,12 +209,15 @@ def _pendulum_policy(tmp_path: Path) -> Path:
         (["sim", "--episodes", "0"], "expected a whole number >= 1"),
         (["sim", "--rate", "-5"], "expected a finite number > 0"),
         (["sim", "--realtime", "--fast"], "not allowed with argument"),
-        (["sim", "--env", "NoSuchEnv-v5", "--fast"], "unknown environment id 'NoSuchEnv-v5'"),
-        (["sim", "--env", "HalfCheetah-v5", "--fast"], r"policy expects observation \(4,\)"),
+        (["sim", "--env", "NoSuchEnv-v5", "--fast", "--policy", DEFAULT], "unknown environment id"),
+        (
+            ["sim", "--env", "HalfCheetah-v5", "--fast", "--policy", DEFAULT],
+            r"expects observ\S+ \(4,",
+        ),
         (["sim", "--rate", "30", "--fast"], r"not a whole multiple of the physics step 0.02 s"),
         (["sim", "--policy", "missing.safetensors"], "missing.safetensors"),
         (["sim", "--video", "out.avi"], "unsupported format '.avi'"),
-        (["eval", "--env", "CartPole-v1"], "not a MuJoCo environment"),
+        (["eval", "--env", "CartPole-v1", "--policy", DEFAULT], "not a MuJoCo environment"),
         (["eval", "--seed", "x"], "expected a whole number >= 0"),
     ],
 )
@@ -267,3 +272,15 @@ def test_ctrl_c_still_prints_the_summary(tmp_path):
     assert "Traceback" not in err
     ticks = json_ticks(out)
     assert 10 <= ticks < 500
+
+
+def test_env_without_policy_picks_that_envs_shipped_policy(capsys):
+    rc, out, err = cli(
+        capsys, "eval", "--env", "HalfCheetah-v5", "--episodes", "1", "--max-ticks", "5", "--json"
+    )
+    assert rc == 0, err
+    assert json.loads(out)["policy"].endswith("HalfCheetah-v5-cfc.safetensors")
+    rc, _, err = cli(capsys, "sim", "--env", str(PENDULUM_XML), "--fast", "--no-log")
+    assert rc == 2
+    assert "no shipped policy for environment" in err and "--policy" in err
+    assert "InvertedPendulum-v5-cfc.safetensors" in err  # lists what is shipped

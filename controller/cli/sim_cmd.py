@@ -56,11 +56,30 @@ def positive_float(text: str) -> float:
     return value
 
 
-def default_policy_path() -> str:
-    """Path of the shipped default policy (found via importlib.resources on ``policies``)."""
+def default_policy_path(env: str | None = None) -> str:
+    """Path of the shipped policy for ``env`` (found via importlib.resources on ``policies``).
+
+    ``env`` None: the default policy (InvertedPendulum-v5). Otherwise the shipped
+    ``policies/<env>-cfc.safetensors``; an env with no shipped policy raises.
+
+    Raises:
+        LiquidNodeError: no shipped policy for ``env``.
+    """
     from importlib.resources import files
 
-    return str(files("policies") / DEFAULT_POLICY)
+    from controller.errors import LiquidNodeError
+
+    shipped = files("policies")
+    if env is None:
+        return str(shipped / DEFAULT_POLICY)
+    path = shipped / f"{env}-cfc.safetensors"
+    if not path.is_file():
+        names = sorted(f.name for f in shipped.iterdir() if f.name.endswith(".safetensors"))
+        raise LiquidNodeError(
+            f"no shipped policy for environment {env!r}; pass --policy PATH (shipped: "
+            f"{', '.join(names)})"
+        )
+    return str(path)
 
 
 def add_rt_priority_argument(p: argparse.ArgumentParser) -> None:
@@ -98,7 +117,10 @@ def add_policy_env_arguments(p: argparse.ArgumentParser) -> None:
         "--policy",
         metavar="PATH",
         default=None,
-        help=f"policy file (.safetensors); default: the shipped policies/{DEFAULT_POLICY}",
+        help=(
+            "policy file (.safetensors); default: the shipped policies/<env>-cfc.safetensors "
+            f"for --env, else policies/{DEFAULT_POLICY}"
+        ),
     )
     p.add_argument(
         "--env",
@@ -124,7 +146,7 @@ def load_policy_and_env(args: argparse.Namespace, command: str) -> tuple[Any, st
     from controller.errors import LiquidNodeError
     from controller.policy import Policy
 
-    path = args.policy or default_policy_path()
+    path = args.policy or default_policy_path(args.env)
     policy = Policy.load(path)
     env = args.env or policy.metadata.env_id
     if not env:
