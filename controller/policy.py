@@ -22,6 +22,7 @@ import numpy as np
 from controller import cells
 from controller.errors import PolicyFileError, SpaceMismatchError
 from controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
+from controller.policy_kernel import make_policy_kernel
 
 _INF = math.inf
 
@@ -82,7 +83,19 @@ class Policy:
         self._plain_obs = not (np.any(self.obs_mean) or np.any(self.obs_std != 1))
         self._plain_act = not (np.any(self.action_scale != 1) or np.any(self.action_offset))
         self._x = np.zeros(self.obs_dim, np.float32)
-        self._own = np.zeros(self.state_dim, np.float32)
+        # the whole step compiled where the cell has a kernel (controller/policy_kernel.py)
+        self._fused = make_policy_kernel(
+            cell,
+            self._mean64,
+            self._inv_std64,
+            self._clip,
+            self._scale64,
+            self._offset64,
+            self._tanh,
+        )
+        self._own = (
+            np.zeros(self.state_dim, np.float32) if self._fused is None else (self._fused.state)
+        )
         self._h = self._own
 
     # ----------------------------------------------------------------- files
@@ -157,6 +170,11 @@ class Policy:
             )
         if not 0.0 < dt < _INF:
             raise ValueError(f"dt must be a finite number of seconds > 0, got {dt!r}")
+        fused = self._fused
+        if fused is not None:
+            fused.obs[:] = obs
+            fused.step(dt * self._time_scale)
+            return fused.action.copy()
         x = self._x
         if self._plain_obs:
             x[...] = obs

@@ -232,3 +232,55 @@ int lnk_ltc_step(const int32_t *dims, const float *params, float *scratch, float
     for (int j = 0; j < M; ++j) out[N + j] = v[j] * out_w[j] + out_b[j];
     return 0;
 }
+
+/*
+ * A whole ``Policy.step`` in one call (controller/policy.py): the observation mapping, the cell
+ * step (lnk_cfc_step or lnk_ltc_step, as above) and the action mapping, with the same
+ * arithmetic as the numpy code in ``Policy.step``:
+ *
+ *   x[i]      = (float)((obs[i] - mean[i]) * inv_std[i])      float64, rounded once
+ *   x[i]      = min(max(x[i], -clip), clip)                     float32 (clip rounded to float32)
+ *   y, state  = cell(x, state, ts)
+ *   action[j] = offset[j] + scale[j] * tanh((double)y[j])      float64, multiply then add
+ *
+ * io_dims (int32[6]): 0 cell (0 CfC, 1 LTC), 1 obs_dim, 2 act_dim, 3 state_dim,
+ *   4 y_offset (where y starts in the cell's out buffer), 5 flags: 1 normalise, 2 clip,
+ *   4 tanh, 8 scale and offset.
+ * io_params (float64): mean (obs_dim), inv_std (obs_dim), scale (act_dim), offset (act_dim),
+ *   clip (1).
+ * io (float64): obs (obs_dim, written by the caller), then action (act_dim, written here).
+ * dims, params, scratch, out: as for the cell's own step. The state is read from scratch
+ *   (after x) and the new state copied back there, so consecutive calls carry it.
+ */
+int lnk_policy_step(const int32_t *io_dims, const double *io_params, double *io,
+                    const int32_t *dims, const float *params, float *scratch, float ts,
+                    float *out) {
+    const int kind = io_dims[0], n_obs = io_dims[1], n_act = io_dims[2], n_state = io_dims[3];
+    const int flags = io_dims[5];
+    const double *mean = io_params, *inv_std = mean + n_obs;
+    const double *scale = inv_std + n_obs, *offset = scale + n_act;
+    const float clip = (float)offset[n_act];
+    const double *obs = io;
+    double *action = io + n_obs;
+    for (int i = 0; i < n_obs; ++i) {
+        float v = (flags & 1) ? (float)((obs[i] - mean[i]) * inv_std[i]) : (float)obs[i];
+        if (flags & 2) {
+            v = v > clip ? clip : v;
+            v = v < -clip ? -clip : v;
+        }
+        scratch[i] = v;
+    }
+    const int rc = kind == 0 ? lnk_cfc_step(dims, params, scratch, ts, out)
+                             : lnk_ltc_step(dims, params, scratch, ts, out);
+    const float *y = out + io_dims[4];
+    for (int j = 0; j < n_act; ++j) {
+        double a = (flags & 4) ? tanh((double)y[j]) : (double)y[j];
+        if (flags & 8) {
+            a = a * scale[j];
+            a = a + offset[j];
+        }
+        action[j] = a;
+    }
+    memcpy(scratch + n_obs, out, (size_t)n_state * sizeof(float));
+    return rc;
+}

@@ -118,6 +118,8 @@ def load_library() -> ctypes.CDLL | None:
         for fn in (lib.lnk_cfc_step, lib.lnk_ltc_step):
             fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_float, ctypes.c_void_p]
             fn.restype = ctypes.c_int
+        lib.lnk_policy_step.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_float, ctypes.c_void_p]
+        lib.lnk_policy_step.restype = ctypes.c_int
     except (OSError, subprocess.SubprocessError) as exc:
         _status = f"kernel build failed: {exc}"
         return None

@@ -1,0 +1,114 @@
+"""``Policy.step`` in one compiled call: observation mapping, cell step, action mapping.
+
+A tick of a policy is three small stages around the cell (see :mod:`controller.policy`). In
+numpy each stage is a handful of ufunc calls of about 0.3-0.5 µs apiece, which for the small
+cells a robot runs costs more than the cell itself. :class:`PolicyKernel` runs the three stages
+in ``lnk_policy_step`` (``controller/cells/cfc_kernel.c``) with the same arithmetic, in one
+ctypes call on preallocated buffers.
+
+It covers the cells the compiled kernel covers: CfC (any mode, with or without backbone and
+``proj_size``) and LTC. A wired CfC (one kernel per layer) and a machine without the kernel
+keep the numpy stages; :func:`make_policy_kernel` returns None for them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from controller.cells import Cell, Projected
+from controller.cells import kernel as _kernel
+from controller.cells.cfc import CfCCell
+from controller.cells.ltc import LTCCell
+
+_NORMALISE, _CLIP, _TANH, _AFFINE = 1, 2, 4, 8
+
+
+class PolicyKernel:
+    """A policy's observation mapping, cell and action mapping bound to ``lnk_policy_step``.
+
+    Attributes:
+        obs: float64 ``(obs_dim,)``: the caller writes the observation here before :meth:`step`.
+        action: float64 ``(act_dim,)``: the action :meth:`step` wrote (overwritten next call).
+        state: float32 ``(state_dim,)``: the hidden state the next :meth:`step` reads and
+            replaces (write into it to reset or set the state).
+    """
+
+    def __init__(
+        self,
+        lib: ctypes.CDLL,
+        cell_kernel: _kernel.CfCKernel | _kernel.LTCKernel,
+        kind: int,
+        y_offset: int,
+        io_params: np.ndarray,
+        flags: int,
+    ) -> None:
+        n_obs = cell_kernel.input_size
+        n_state = cell_kernel.units
+        n_act = (len(io_params) - 1 - 2 * n_obs) // 2
+        self._cell = cell_kernel  # keeps its dims, params, scratch and out alive
+        self._io_dims = np.array([kind, n_obs, n_act, n_state, y_offset, flags], dtype=np.int32)
+        self._io_params = np.ascontiguousarray(io_params, dtype=np.float64)
+        self._io = np.zeros(n_obs + n_act, dtype=np.float64)
+        self.obs = self._io[:n_obs]
+        self.action = self._io[n_obs:]
+        self.state = cell_kernel._h  # the state slot of the cell's scratch
+        d, p, s = cell_kernel._args
+        self._head = (self._io_dims.ctypes.data, self._io_params.ctypes.data, self._io.ctypes.data)
+        self._head += (d, p, s)
+        self._out_ptr = cell_kernel._out_ptr
+        self._fn = lib.lnk_policy_step
+
+    def step(self, ts: float) -> None:
+        """One tick from :attr:`obs` and :attr:`state`; ``ts`` is ``dt * time_scale``."""
+        self._fn(*self._head, ts, self._out_ptr)
+
+
+def make_policy_kernel(
+    cell: Cell,
+    mean: np.ndarray,
+    inv_std: np.ndarray,
+    clip: float,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    tanh: bool,
+) -> PolicyKernel | None:
+    """A compiled ``Policy.step`` for ``cell``, or None (wired CfC, or the kernel is off).
+
+    Args:
+        cell: the policy's cell (only read: the kernel gets buffers of its own, so stepping the
+            cell directly never disturbs the policy's state).
+        mean, inv_std: float64 ``(obs_dim,)``; ``x = (obs - mean) * inv_std``.
+        clip: ``x`` is clipped to ``[-clip, clip]``; ``inf`` for none.
+        scale, offset: float64 ``(act_dim,)``; ``action = offset + scale * squash(y)``.
+        tanh: squash with ``tanh`` (else the identity).
+    """
+    lib = _kernel.load_library()
+    if lib is None:
+        return None
+    proj = None
+    if isinstance(cell, Projected):
+        proj = (cell._w, cell._b)
+        cell = cell.cell
+    if isinstance(cell, CfCCell) and cell._kernel is not None:
+        dims, params = _kernel.pack_cfc(cell.config, cell.weights(), None, proj)
+        ck: _kernel.CfCKernel | _kernel.LTCKernel = _kernel.CfCKernel(lib, dims, params)
+        kind, y_offset = 0, (cell.units if proj is not None else 0)
+    elif isinstance(cell, LTCCell) and cell._kernel is not None and proj is None:
+        k = cell._kernel
+        ck = _kernel.LTCKernel(lib, k._dims, k._params)
+        kind, y_offset = 1, cell.state_dim
+    else:
+        return None
+    flags = 0
+    if np.any(mean) or np.any(inv_std != 1):
+        flags |= _NORMALISE
+    if clip != np.inf:
+        flags |= _CLIP
+    if tanh:
+        flags |= _TANH
+    if np.any(scale != 1) or np.any(offset):
+        flags |= _AFFINE
+    io_params = np.concatenate([mean, inv_std, scale, offset, [clip if clip != np.inf else 0.0]])
+    return PolicyKernel(lib, ck, kind, y_offset, io_params, flags)
