@@ -1,8 +1,9 @@
 """Comparison 5: simulation overhead, the node's closed loop in fast mode vs. bare env.step.
 
 Node: ``ControlLoop(GymPlant(env), policy, LoopConfig(realtime=False))`` (what ``liquidnode sim
---fast`` runs: observe, the CfC-64 policy step with the compiled kernel when available, the
-safety layer, ``env.step``, section timing), ticks per second of wall time over whole episodes.
+--fast --env HalfCheetah-v5`` runs: observe, the shipped policy's step with the compiled kernel
+when available, the safety layer, ``env.step``, section timing), ticks per second of wall time
+over whole episodes; the same loop with the larger CfC-64 latency model for comparison.
 
 Two baselines on ``gymnasium.make(env)`` (same id, same episode length), actions prepared
 before the timing so the baseline pays nothing but ``env.step`` and resets:
@@ -57,17 +58,27 @@ def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]
     ]
 
 
-def _node(env_id: str, episodes: int, length: int, seed: int) -> tuple[float, dict, list]:
+def _policy(which: str, obs_dim: int, act_dim: int) -> object:
+    """``"shipped"``: the shipped policy of ``ENV_ID``; ``"cfc64"``: the latency model."""
+    from controller.policy import Policy, random_policy
+
+    if which == "shipped":
+        from controller.cli.sim_cmd import default_policy_path
+
+        return Policy.load(default_policy_path(ENV_ID))
+    return random_policy(obs_dim, act_dim, units=64, seed=0, cell_options={"backbone_units": 128})
+
+
+def _node(
+    env_id: str, episodes: int, length: int, seed: int, which: str = "shipped"
+) -> tuple[float, dict, list]:
     """Ticks/s of the closed loop, its median sections (µs) and the actions it sent."""
     from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import random_policy
     from sim import make_plant
 
     plant = make_plant(env_id, max_ticks=length)
     spec = plant.spec
-    policy = random_policy(
-        spec.obs_dim, spec.act_dim, units=64, seed=0, cell_options={"backbone_units": 128}
-    )
+    policy = _policy(which, spec.obs_dim, spec.act_dim)
     sent: list[list[np.ndarray]] = []
     act = plant.act
 
@@ -110,7 +121,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     episodes = 2 if tiny else 3 if quick else 10
     rounds = 1 if tiny else 3 if quick else 5
     random_eps = _random_actions(ENV_ID, episodes, length)
-    rates: dict[str, list[float]] = {"node": [], "random": [], "same": []}
+    rates: dict[str, list[float]] = {"node": [], "random": [], "same": [], "cfc64": []}
     sections: dict[str, list[float]] = {}
     for r in range(rounds):
         rate, secs, sent = _node(ENV_ID, episodes, length, seed=r)
@@ -119,10 +130,22 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
             sections.setdefault(k, []).append(v)
         rates["random"].append(_bare(ENV_ID, random_eps, seed=r))
         rates["same"].append(_bare(ENV_ID, sent, seed=r))
-    node, rand, same = (_median(rates[k]) for k in ("node", "random", "same"))
+        rates["cfc64"].append(_node(ENV_ID, episodes, length, seed=r, which="cfc64")[0])
+    node, rand, same, cfc64 = (_median(rates[k]) for k in ("node", "random", "same", "cfc64"))
     sec = Section(KEY, TITLE, columns=["path", "steps/s", "µs/step", "node / this"])
     sec.rows += [
-        ["liquidnode sim --fast (ControlLoop)", f"{node:,.0f}", f"{1e6 / node:.1f}", "1x"],
+        [
+            f"liquidnode sim --fast --env {ENV_ID} (shipped CfC policy)",
+            f"{node:,.0f}",
+            f"{1e6 / node:.1f}",
+            "1x",
+        ],
+        [
+            "the same loop with the CfC-64 latency model",
+            f"{cfc64:,.0f}",
+            f"{1e6 / cfc64:.1f}",
+            f"{node / cfc64:.2f}x",
+        ],
         [
             "bare env.step, the node's actions replayed",
             f"{same:,.0f}",
@@ -150,9 +173,11 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     ]
     sec.notes.append(
         f"{ENV_ID}, {episodes} episodes of {length} steps per run, median of {rounds} "
-        "alternating runs; the node's figure includes the CfC-64 policy step, safety layer and "
+        "alternating runs; the node runs what `liquidnode sim --fast` runs: the shipped "
+        f"policies/{ENV_ID}-cfc.safetensors (CfC 32 units, backbone 64), the safety layer and "
         "section timing; 'same trajectory' replays the actions the node sent from the same "
-        "reset seeds (MuJoCo's cost depends on the state, e.g. contacts)."
+        "reset seeds (MuJoCo's cost depends on the state, e.g. contacts); the CfC-64 row "
+        "(44k weights, the policy-latency model) shows how the fixed cost grows with the policy."
     )
     extra_us = 1e6 / node - 1e6 / same
     sec.notes.append(
@@ -171,4 +196,5 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         sec.data["sections_us"] = med
     sec.data.update({"node_steps_per_s": node, "bare_same_steps_per_s": same})
     sec.data["bare_random_steps_per_s"] = rand
+    sec.data["node_cfc64_steps_per_s"] = cfc64
     return sec
