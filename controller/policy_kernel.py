@@ -7,8 +7,8 @@ in ``lnk_policy_step`` (``controller/cells/cfc_kernel.c``) with the same arithme
 ctypes call on preallocated buffers.
 
 It covers the cells the compiled kernel covers: CfC (any mode, with or without backbone and
-``proj_size``) and LTC. A wired CfC (one kernel per layer) and a machine without the kernel
-keep the numpy stages; :func:`make_policy_kernel` returns None for them.
+``proj_size``), wired CfC (NCP) and LTC. On a machine without the kernel the policy keeps the
+numpy stages (:func:`make_policy_kernel` returns None).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from controller.cells import Cell, Projected
 from controller.cells import kernel as _kernel
 from controller.cells.cfc import CfCCell
 from controller.cells.ltc import LTCCell
+from controller.cells.wired_cfc import WiredCfCCell
 
 _NORMALISE, _CLIP, _TANH, _AFFINE = 1, 2, 4, 8
 
@@ -38,7 +39,7 @@ class PolicyKernel:
     def __init__(
         self,
         lib: ctypes.CDLL,
-        cell_kernel: _kernel.CfCKernel | _kernel.LTCKernel,
+        cell_kernel: _kernel.CfCKernel | _kernel.LTCKernel | _kernel.WiredKernel,
         kind: int,
         y_offset: int,
         io_params: np.ndarray,
@@ -74,7 +75,7 @@ def make_policy_kernel(
     offset: np.ndarray,
     tanh: bool,
 ) -> PolicyKernel | None:
-    """A compiled ``Policy.step`` for ``cell``, or None (wired CfC, or the kernel is off).
+    """A compiled ``Policy.step`` for ``cell``, or None (the kernel is off).
 
     Args:
         cell: the policy's cell (only read: the kernel gets buffers of its own, so stepping the
@@ -93,12 +94,21 @@ def make_policy_kernel(
         cell = cell.cell
     if isinstance(cell, CfCCell) and cell._kernel is not None:
         dims, params = _kernel.pack_cfc(cell.config, cell.weights(), None, proj)
-        ck: _kernel.CfCKernel | _kernel.LTCKernel = _kernel.CfCKernel(lib, dims, params)
+        ck: _kernel.CfCKernel | _kernel.LTCKernel | _kernel.WiredKernel
+        ck = _kernel.CfCKernel(lib, dims, params)
         kind, y_offset = 0, (cell.units if proj is not None else 0)
     elif isinstance(cell, LTCCell) and cell._kernel is not None and proj is None:
         k = cell._kernel
         ck = _kernel.LTCKernel(lib, k._dims, k._params)
         kind, y_offset = 1, cell.state_dim
+    elif (
+        isinstance(cell, WiredCfCCell)
+        and proj is None
+        and all(c._kernel is not None for c in cell._cells)
+    ):
+        layers = [_kernel.CfCKernel(lib, c._kernel._dims, c._kernel._params) for c in cell._cells]
+        ck = _kernel.WiredKernel(lib, layers)
+        kind, y_offset = 2, cell.state_dim - cell.output_dim
     else:
         return None
     flags = 0

@@ -234,6 +234,38 @@ int lnk_ltc_step(const int32_t *dims, const float *params, float *scratch, float
 }
 
 /*
+ * Wired CfC step (ncps' ``WiredCfCCell``: one CfC cell per NCP layer, masks folded into each
+ * layer's weights, no backbone): the layers run in order, each on the previous layer's new
+ * state, each as lnk_cfc_step above.
+ *
+ * dims (int32): 0 layers L, 1 state size (sum of the layers' units), 2 n_in, then per layer
+ *   11 ints: the layer's 8 lnk_cfc_step dims, its params offset, its scratch offset and its
+ *   state offset (where its units start in the state).
+ * params (float32): the layers' packed params at their offsets.
+ * scratch (float32): [x (n_in) | h (state)] then each layer's own lnk_cfc_step scratch.
+ * out (float32): the new state (the layers' new states in order); the output y is the last
+ *   layer's part of it.
+ */
+int lnk_wired_step(const int32_t *dims, const float *params, float *scratch, float ts,
+                   float *out) {
+    const int L = dims[0], n_in = dims[2];
+    const float *h = scratch + n_in;
+    const float *input = scratch;
+    int width = n_in;
+    for (int l = 0; l < L; ++l) {
+        const int32_t *d = dims + 3 + 11 * l;
+        const int units = d[1];
+        float *s = scratch + d[9];
+        memcpy(s, input, (size_t)width * sizeof(float));
+        memcpy(s + width, h + d[10], (size_t)units * sizeof(float));
+        lnk_cfc_step(d, params + d[8], s, ts, out + d[10]);
+        input = out + d[10];
+        width = units;
+    }
+    return 0;
+}
+
+/*
  * A whole ``Policy.step`` in one call (controller/policy.py): the observation mapping, the cell
  * step (lnk_cfc_step or lnk_ltc_step, as above) and the action mapping, with the same
  * arithmetic as the numpy code in ``Policy.step``:
@@ -243,7 +275,7 @@ int lnk_ltc_step(const int32_t *dims, const float *params, float *scratch, float
  *   y, state  = cell(x, state, ts)
  *   action[j] = offset[j] + scale[j] * tanh((double)y[j])      float64, multiply then add
  *
- * io_dims (int32[6]): 0 cell (0 CfC, 1 LTC), 1 obs_dim, 2 act_dim, 3 state_dim,
+ * io_dims (int32[6]): 0 cell (0 CfC, 1 LTC, 2 wired CfC), 1 obs_dim, 2 act_dim, 3 state_dim,
  *   4 y_offset (where y starts in the cell's out buffer), 5 flags: 1 normalise, 2 clip,
  *   4 tanh, 8 scale and offset.
  * io_params (float64): mean (obs_dim), inv_std (obs_dim), scale (act_dim), offset (act_dim),
@@ -270,8 +302,9 @@ int lnk_policy_step(const int32_t *io_dims, const double *io_params, double *io,
         }
         scratch[i] = v;
     }
-    const int rc = kind == 0 ? lnk_cfc_step(dims, params, scratch, ts, out)
-                             : lnk_ltc_step(dims, params, scratch, ts, out);
+    const int rc = kind == 0   ? lnk_cfc_step(dims, params, scratch, ts, out)
+                   : kind == 1 ? lnk_ltc_step(dims, params, scratch, ts, out)
+                               : lnk_wired_step(dims, params, scratch, ts, out);
     const float *y = out + io_dims[4];
     for (int j = 0; j < n_act; ++j) {
         double a = (flags & 4) ? tanh((double)y[j]) : (double)y[j];

@@ -115,7 +115,7 @@ def load_library() -> ctypes.CDLL | None:
         # would release it, and a busy background thread (log writer, link reader) could then
         # keep the control loop waiting for the GIL up to the switch interval (5 ms).
         lib = ctypes.PyDLL(str(_build(cc)))
-        for fn in (lib.lnk_cfc_step, lib.lnk_ltc_step):
+        for fn in (lib.lnk_cfc_step, lib.lnk_ltc_step, lib.lnk_wired_step):
             fn.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_float, ctypes.c_void_p]
             fn.restype = ctypes.c_int
         lib.lnk_policy_step.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_float, ctypes.c_void_p]
@@ -297,3 +297,42 @@ def make_ltc_kernel(
     parts = [*input_map, *sensory, *synapses, *leak, *output_map, np.array([epsilon])]
     params = np.concatenate([np.asarray(a, dtype=_F32).reshape(-1) for a in parts])
     return LTCKernel(lib, dims, params)
+
+
+class WiredKernel:
+    """A wired CfC (one :class:`CfCKernel` per NCP layer) as one compiled step.
+
+    Same interface as :class:`CfCKernel`: :meth:`step` takes ``x`` ``(input_size,)``, ``h``
+    ``(units,)`` (all layers' states in order) and ``ts``, and returns an internal float32
+    buffer ``(units,)``, the new state; the output is its last ``layers[-1].units`` values.
+    """
+
+    def __init__(self, lib: ctypes.CDLL, layers: list[CfCKernel]) -> None:
+        self.input_size = layers[0].input_size
+        self.units = sum(k.units for k in layers)
+        head = self.input_size + self.units
+        dims: list[int] = [len(layers), self.units, self.input_size]
+        params, p_off, s_off, h_off = [], 0, head, 0
+        for k in layers:
+            dims += [*k._dims.tolist(), p_off, s_off, h_off]
+            params.append(k._params)
+            p_off += len(k._params)
+            s_off += len(k._scratch)
+            h_off += k.units
+        self._dims = np.array(dims, dtype=np.int32)
+        self._params = np.concatenate(params).astype(_F32)
+        self._scratch = np.zeros(s_off, dtype=_F32)
+        self._out = np.zeros(self.units, dtype=_F32)
+        self._x = self._scratch[: self.input_size]
+        self._h = self._scratch[self.input_size : head]
+        self._fn = lib.lnk_wired_step
+        self._args = (self._dims.ctypes.data, self._params.ctypes.data, self._scratch.ctypes.data)
+        self._out_ptr = self._out.ctypes.data
+
+    def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> np.ndarray:
+        """Advance one step; see the class docstring."""
+        self._x[:] = x
+        self._h[:] = h
+        d, p, s = self._args
+        self._fn(d, p, s, ts, self._out_ptr)
+        return self._out

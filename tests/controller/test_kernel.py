@@ -101,6 +101,7 @@ def test_kernel_and_numpy_match_ncps(name, monkeypatch):
     fast, slow = _both_paths(module, monkeypatch)
     assert all(c._kernel is not None for c in _cells(fast)), "kernel not in use"
     assert all(c._kernel is None for c in _cells(slow)), "LIQUIDNODE_NO_KERNEL=1 ignored"
+    assert fast._fused is not None and slow._fused is None  # the whole step compiled, or not
     xs, ts = inputs(module.input_size, STEPS, seed=7)
     ref = ncps_outputs(module, xs, ts)
     for policy in (fast, slow):

@@ -49,6 +49,8 @@ CASES = {
     "cfc-pure-proj": ("cfc", 16, {"mode": "pure"}),
     "cfc-no_gate-proj": ("cfc", 16, {"mode": "no_gate"}),
     "cfc-backbone-128": ("cfc", 64, {"backbone_units": 128}),
+    "wired-cfc-autoncp": ("wired_cfc", 12, {}),
+    "wired-cfc-no_gate": ("wired_cfc", 10, {"mode": "no_gate"}),
     "ltc-autoncp": ("ltc", 12, {}),
     "ltc-fc": ("ltc_fc", 8, {}),
 }
@@ -114,9 +116,3 @@ def test_state_lives_in_the_compiled_step_and_the_cell_stays_independent():
     returned = policy.step(obs, 0.02)
     returned[:] = 99.0  # the caller owns the returned array
     assert not np.any(policy.step(obs, 0.02) == 99.0)
-
-
-def test_wired_cfc_keeps_the_numpy_stages():
-    _require_kernel()
-    policy = random_policy(5, 2, cell="wired_cfc", units=10, seed=0)
-    assert policy._fused is None
