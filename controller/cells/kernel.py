@@ -135,7 +135,44 @@ def kernel_status() -> str:
     return _status or "not loaded"
 
 
-class CfCKernel:
+class _CompiledStep:
+    """A compiled cell step bound to its packed weights and preallocated buffers.
+
+    ``scratch`` starts with ``x`` (``input_size``) and ``h`` (``units``), which :meth:`step`
+    writes before the call; ``out`` receives the new state first.
+    """
+
+    def __init__(
+        self,
+        fn: Any,
+        dims: np.ndarray,
+        params: np.ndarray,
+        input_size: int,
+        units: int,
+        scratch_size: int,
+        out_size: int,
+    ) -> None:
+        self.input_size, self.units = input_size, units
+        self._dims = np.ascontiguousarray(dims, dtype=np.int32)
+        self._params = np.ascontiguousarray(params, dtype=_F32)
+        self._scratch = np.zeros(scratch_size, dtype=_F32)
+        self._out = np.zeros(out_size, dtype=_F32)
+        self._x = self._scratch[:input_size]
+        self._h = self._scratch[input_size : input_size + units]
+        self._fn = fn
+        self._args = (self._dims.ctypes.data, self._params.ctypes.data, self._scratch.ctypes.data)
+        self._out_ptr = self._out.ctypes.data
+
+    def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> np.ndarray:
+        """Advance one step from ``x``, ``h`` and ``ts``; returns the internal ``out`` buffer."""
+        self._x[:] = x
+        self._h[:] = h
+        d, p, s = self._args
+        self._fn(d, p, s, ts, self._out_ptr)
+        return self._out
+
+
+class CfCKernel(_CompiledStep):
     """One CfC cell (plus an optional linear readout) bound to the compiled step.
 
     Build with :func:`make_cfc_kernel`. :meth:`step` takes ``x`` float ``(input_size,)``,
@@ -145,30 +182,10 @@ class CfCKernel:
     """
 
     def __init__(self, lib: ctypes.CDLL, dims: np.ndarray, params: np.ndarray) -> None:
-        self.input_size, self.units = int(dims[0]), int(dims[1])
-        self.proj = int(dims[6])
-        room = max(int(dims[3]), 4 * self.units)
-        self._dims = np.ascontiguousarray(dims, dtype=np.int32)
-        self._params = np.ascontiguousarray(params, dtype=_F32)
-        self._scratch = np.zeros(self.input_size + self.units + 2 * room, dtype=_F32)
-        self._out = np.zeros(self.units + self.proj, dtype=_F32)
-        self._x = self._scratch[: self.input_size]
-        self._h = self._scratch[self.input_size : self.input_size + self.units]
-        self._fn = lib.lnk_cfc_step
-        self._args = (
-            self._dims.ctypes.data,
-            self._params.ctypes.data,
-            self._scratch.ctypes.data,
-        )
-        self._out_ptr = self._out.ctypes.data
-
-    def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> np.ndarray:
-        """Advance one step; see the class docstring."""
-        self._x[:] = x
-        self._h[:] = h
-        d, p, s = self._args
-        self._fn(d, p, s, ts, self._out_ptr)
-        return self._out
+        n_in, units, self.proj = int(dims[0]), int(dims[1]), int(dims[6])
+        room = max(int(dims[3]), 4 * units)
+        scratch = n_in + units + 2 * room
+        super().__init__(lib.lnk_cfc_step, dims, params, n_in, units, scratch, units + self.proj)
 
 
 def pack_cfc(
@@ -240,7 +257,7 @@ def make_cfc_kernel(
     return CfCKernel(lib, dims, params)
 
 
-class LTCKernel:
+class LTCKernel(_CompiledStep):
     """One LTC cell bound to the compiled step (build with :func:`make_ltc_kernel`).
 
     :meth:`step` takes ``x`` float ``(input_size,)``, ``h`` float ``(units,)``, ``ts`` > 0 and
@@ -248,24 +265,11 @@ class LTCKernel:
     """
 
     def __init__(self, lib: ctypes.CDLL, dims: np.ndarray, params: np.ndarray) -> None:
-        self.input_size, self.units, self.output_dim = int(dims[0]), int(dims[1]), int(dims[2])
-        self._dims = np.ascontiguousarray(dims, dtype=np.int32)
-        self._params = np.ascontiguousarray(params, dtype=_F32)
-        self._scratch = np.zeros(self.input_size + 7 * self.units, dtype=_F32)
-        self._out = np.zeros(self.units + self.output_dim, dtype=_F32)
-        self._x = self._scratch[: self.input_size]
-        self._h = self._scratch[self.input_size : self.input_size + self.units]
-        self._fn = lib.lnk_ltc_step
-        self._args = (self._dims.ctypes.data, self._params.ctypes.data, self._scratch.ctypes.data)
-        self._out_ptr = self._out.ctypes.data
-
-    def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> np.ndarray:
-        """Advance one step; see the class docstring."""
-        self._x[:] = x
-        self._h[:] = h
-        d, p, s = self._args
-        self._fn(d, p, s, ts, self._out_ptr)
-        return self._out
+        n_in, units, self.output_dim = int(dims[0]), int(dims[1]), int(dims[2])
+        scratch = n_in + 7 * units
+        super().__init__(
+            lib.lnk_ltc_step, dims, params, n_in, units, scratch, units + self.output_dim
+        )
 
 
 def make_ltc_kernel(
@@ -299,7 +303,7 @@ def make_ltc_kernel(
     return LTCKernel(lib, dims, params)
 
 
-class WiredKernel:
+class WiredKernel(_CompiledStep):
     """A wired CfC (one :class:`CfCKernel` per NCP layer) as one compiled step.
 
     Same interface as :class:`CfCKernel`: :meth:`step` takes ``x`` ``(input_size,)``, ``h``
@@ -308,31 +312,14 @@ class WiredKernel:
     """
 
     def __init__(self, lib: ctypes.CDLL, layers: list[CfCKernel]) -> None:
-        self.input_size = layers[0].input_size
-        self.units = sum(k.units for k in layers)
-        head = self.input_size + self.units
-        dims: list[int] = [len(layers), self.units, self.input_size]
-        params, p_off, s_off, h_off = [], 0, head, 0
+        n_in = layers[0].input_size
+        units = sum(k.units for k in layers)
+        dims: list[int] = [len(layers), units, n_in]
+        p_off, s_off, h_off = 0, n_in + units, 0
         for k in layers:
             dims += [*k._dims.tolist(), p_off, s_off, h_off]
-            params.append(k._params)
             p_off += len(k._params)
             s_off += len(k._scratch)
             h_off += k.units
-        self._dims = np.array(dims, dtype=np.int32)
-        self._params = np.concatenate(params).astype(_F32)
-        self._scratch = np.zeros(s_off, dtype=_F32)
-        self._out = np.zeros(self.units, dtype=_F32)
-        self._x = self._scratch[: self.input_size]
-        self._h = self._scratch[self.input_size : head]
-        self._fn = lib.lnk_wired_step
-        self._args = (self._dims.ctypes.data, self._params.ctypes.data, self._scratch.ctypes.data)
-        self._out_ptr = self._out.ctypes.data
-
-    def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> np.ndarray:
-        """Advance one step; see the class docstring."""
-        self._x[:] = x
-        self._h[:] = h
-        d, p, s = self._args
-        self._fn(d, p, s, ts, self._out_ptr)
-        return self._out
+        params = np.concatenate([k._params for k in layers])
+        super().__init__(lib.lnk_wired_step, np.array(dims), params, n_in, units, s_off, units)
