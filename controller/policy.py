@@ -91,11 +91,14 @@ class Policy:
             self._clip,
             self._scale64,
             self._offset64,
-            self._tanh,
+            normalise=not self._plain_obs,
+            tanh=self._tanh,
+            affine=not self._plain_act,
         )
-        self._own = (
-            np.zeros(self.state_dim, np.float32) if self._fused is None else (self._fused.state)
-        )
+        if self._fused is None:
+            self._own = np.zeros(self.state_dim, np.float32)
+        else:  # the state lives in the compiled step's buffers
+            self._own = self._fused.state
         self._h = self._own
 
     # ----------------------------------------------------------------- files

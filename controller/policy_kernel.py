@@ -73,7 +73,10 @@ def make_policy_kernel(
     clip: float,
     scale: np.ndarray,
     offset: np.ndarray,
+    *,
+    normalise: bool,
     tanh: bool,
+    affine: bool,
 ) -> PolicyKernel | None:
     """A compiled ``Policy.step`` for ``cell``, or None (the kernel is off).
 
@@ -83,7 +86,9 @@ def make_policy_kernel(
         mean, inv_std: float64 ``(obs_dim,)``; ``x = (obs - mean) * inv_std``.
         clip: ``x`` is clipped to ``[-clip, clip]``; ``inf`` for none.
         scale, offset: float64 ``(act_dim,)``; ``action = offset + scale * squash(y)``.
+        normalise: apply ``mean``/``inv_std`` (False: they are the identity, skipped).
         tanh: squash with ``tanh`` (else the identity).
+        affine: apply ``scale``/``offset`` (False: they are the identity, skipped).
     """
     lib = _kernel.load_library()
     if lib is None:
@@ -111,14 +116,6 @@ def make_policy_kernel(
         kind, y_offset = 2, cell.state_dim - cell.output_dim
     else:
         return None
-    flags = 0
-    if np.any(mean) or np.any(inv_std != 1):
-        flags |= _NORMALISE
-    if clip != np.inf:
-        flags |= _CLIP
-    if tanh:
-        flags |= _TANH
-    if np.any(scale != 1) or np.any(offset):
-        flags |= _AFFINE
+    flags = normalise * _NORMALISE | (clip != np.inf) * _CLIP | tanh * _TANH | affine * _AFFINE
     io_params = np.concatenate([mean, inv_std, scale, offset, [clip if clip != np.inf else 0.0]])
     return PolicyKernel(lib, ck, kind, y_offset, io_params, flags)
