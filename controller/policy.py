@@ -106,19 +106,32 @@ class Policy:
     def load(cls, path: str | os.PathLike[str]) -> Policy:
         """Load a policy file; raises PolicyFileError naming the problem and the path."""
         meta, tensors = read_policy_file(path)
-        cell_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("cell.")}
         try:
-            cell = cells.build_cell(meta.cell, cell_tensors)
+            return cls.from_tensors(meta, tensors)
         except (ValueError, KeyError) as exc:
             raise PolicyFileError(f"policy file {path}: {exc}") from None
+
+    @classmethod
+    def from_tensors(cls, metadata: PolicyMetadata, tensors: dict[str, np.ndarray]) -> Policy:
+        """A policy from its metadata and the tensors of a policy file (see :meth:`tensors`).
+
+        Raises:
+            ValueError, KeyError: the tensors do not fit the cell config.
+        """
+        cell_tensors = {k[5:]: v for k, v in tensors.items() if k.startswith("cell.")}
         return cls(
-            meta,
-            cell,
+            metadata,
+            cells.build_cell(metadata.cell, cell_tensors),
             tensors["obs_mean"],
             tensors["obs_std"],
             tensors["action_scale"],
             tensors["action_offset"],
         )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle and ``copy.deepcopy`` as metadata, tensors and state (the compiled buffers
+        are rebuilt, never copied), so a copy steps independently of the original."""
+        return (_rebuild, (self.metadata, self.tensors(), self.state))
 
     def tensors(self) -> dict[str, np.ndarray]:
         """Every tensor of the policy file (``cell.``-prefixed cell weights included)."""
@@ -193,6 +206,13 @@ class Policy:
             action *= self._scale64
             action += self._offset64
         return action
+
+
+def _rebuild(metadata: PolicyMetadata, tensors: dict[str, np.ndarray], state: np.ndarray) -> Policy:
+    """Inverse of :meth:`Policy.__reduce__`."""
+    policy = Policy.from_tensors(metadata, tensors)
+    policy.state = state
+    return policy
 
 
 def random_policy(

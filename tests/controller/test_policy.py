@@ -138,3 +138,24 @@ def test_from_ncps_with_time_scale_runs_on_seconds(tmp_path):
         ref = module(torch.from_numpy(xs)[None])[0][0].numpy()  # default ts = 1.0
     got = np.stack([policy.step(x, 0.02) for x in xs])
     np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["cfc", "wired_cfc", "ltc"])
+def test_deepcopy_and_pickle_give_independent_policies(kind):
+    import copy
+    import pickle
+
+    policy = random_policy(
+        3, 2, cell=kind, units=8, seed=5, obs_mean=np.ones(3), action_scale=np.full(2, 2.0)
+    )
+    obs = np.array([0.3, -0.1, 0.7])
+    policy.step(obs, 0.02)  # a non-zero state to carry over
+    for make in (copy.deepcopy, lambda p: pickle.loads(pickle.dumps(p))):
+        clone = make(policy)
+        np.testing.assert_array_equal(clone.state, policy.state)
+        before = policy.state
+        for _ in range(3):
+            clone.step(obs, 0.02)
+        np.testing.assert_array_equal(policy.state, before)  # the clone has its own state
+        clone.state = before
+        np.testing.assert_array_equal(clone.step(obs, 0.02), policy.step(obs, 0.02))
