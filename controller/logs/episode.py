@@ -26,6 +26,7 @@ import numpy as np
 from mcap.exceptions import InvalidMagic, McapError, RecordLengthLimitExceeded
 from mcap.records import Attachment, Channel, Message, Metadata
 from mcap.stream_reader import StreamReader
+from mcap.writer import MCAP0_MAGIC as _MAGIC
 
 from controller.errors import LogFileError
 from controller.logs import schema
@@ -191,8 +192,18 @@ def read_log(path: str | os.PathLike[str]) -> LogContents:
     with handle:
         if size == 0:
             raise LogFileError(f"log {path} is empty (0 bytes)")
+        head = handle.read(len(_MAGIC))
+        if not _MAGIC.startswith(head):  # a file shorter than the magic is checked too
+            raise _not_mcap(path, head)
+        handle.seek(0)
         records, complete = _read_records(handle, path, size)
     return _assemble(path, records, complete)
+
+
+def _not_mcap(path: Path, head: bytes) -> LogFileError:
+    return LogFileError(
+        f"{path} is not an MCAP log (it starts with {head!r}, an MCAP file starts with {_MAGIC!r})"
+    )
 
 
 def _read_records(handle: Any, path: Path, size: int) -> tuple[list[Any], bool]:
@@ -205,11 +216,7 @@ def _read_records(handle: Any, path: Path, size: int) -> tuple[list[Any], bool]:
                 records.append(record)
     except InvalidMagic:
         handle.seek(0)
-        head = handle.read(8)
-        raise LogFileError(
-            f"{path} is not an MCAP log (it starts with {head!r}, an MCAP file starts with "
-            "b'\\x89MCAP0\\r\\n')"
-        ) from None
+        raise _not_mcap(path, handle.read(len(_MAGIC))) from None
     except (McapError, struct.error, ValueError, UnicodeDecodeError, MemoryError) as exc:
         # Ran into the end of the file (a record, or a record's claimed length, reaches past
         # it): the log was cut short, e.g. its writer was killed. Anything else is corruption.

@@ -121,6 +121,10 @@ def test_not_mcap(tmp_path: Path) -> None:
     bad.write_text("hello world, not a log")
     with pytest.raises(LogFileError, match="not an MCAP log"):
         load_episode(bad)
+    tiny = tmp_path / "tiny.mcap"  # shorter than the 8-byte magic: still named for what it is
+    tiny.write_text("hi\n")
+    with pytest.raises(LogFileError, match=r"not an MCAP log \(it starts with b'hi\\n'"):
+        load_episode(tiny)
     empty = tmp_path / "empty.mcap"
     empty.write_bytes(b"")
     with pytest.raises(LogFileError, match="empty"):
