@@ -266,9 +266,9 @@ int lnk_wired_step(const int32_t *dims, const float *params, float *scratch, flo
 }
 
 /*
- * A whole ``Policy.step`` in one call (controller/policy.py): the observation mapping, the cell
- * step (lnk_cfc_step or lnk_ltc_step, as above) and the action mapping, with the same
- * arithmetic as the numpy code in ``Policy.step``:
+ * A whole ``Policy.step`` in one call (controller/policy.py): the observation mapping, the
+ * cell step (lnk_cfc_step, lnk_ltc_step or lnk_wired_step, as above) and the action mapping,
+ * with the same arithmetic as the numpy code in ``Policy.step``:
  *
  *   x[i]      = (float)((obs[i] - mean[i]) * inv_std[i])      float64, rounded once
  *   x[i]      = min(max(x[i], -clip), clip)                     float32 (clip rounded to float32)

@@ -1,4 +1,6 @@
-"""Compiled CfC and LTC steps: ``cfc_kernel.c``, built with the system C compiler, via ctypes.
+"""Compiled CfC, wired CfC and LTC steps: ``cfc_kernel.c``, built with the system C compiler,
+called via ctypes (the same library holds the whole policy step, see
+:mod:`controller.policy_kernel`).
 
 The numpy cells (:mod:`controller.cells.cfc`, :mod:`controller.cells.ltc`) are always there;
 this module only makes the same step faster when a C compiler is available. On first use the
