@@ -66,7 +66,11 @@ class SafetyLayer:
             self.max_rate = rate.copy()
         self._prev: np.ndarray | None = None
         self._clamped: list[int] = []
-        self._all_finite = np.ones(self.low.shape, dtype=bool).tobytes()
+        # the limits the filter clamps to: infinite limits become the largest finite float, so
+        # that an infinite action is changed by the clamp (and caught) even on such a channel
+        big = np.finfo(np.float64).max
+        self._lo = np.maximum(self.low, -big)
+        self._hi = np.minimum(self.high, big)
 
     @classmethod
     def for_spec(cls, spec: object, max_rate: float | np.ndarray | None = None) -> SafetyLayer:
@@ -117,18 +121,20 @@ class SafetyLayer:
             raise SpaceMismatchError(
                 f"action shape {a.shape} does not match the plant's {self.low.shape[0]} actuators"
             )
-        # This runs every tick: the common case (finite, within limits) costs ~2 µs, so it
-        # avoids numpy's Python-level reductions (all/any/array_equal, ~1 µs each).
+        # This runs every tick, so the common case (finite, within limits) is two ufuncs and
+        # one byte comparison: fmax/fmin replace a NaN by the limit (where max/min would pass
+        # it through) and the limits are finite, so any non-finite or out-of-range action
+        # differs from what is sent and takes the slow path below.
+        sent = np.fmax(a, self._lo)
+        np.fmin(sent, self._hi, out=sent)
         events: list[Event] = []
-        finite = np.isfinite(a)
-        if finite.tobytes() != self._all_finite:
-            detail = {"channels": np.flatnonzero(~finite).tolist(), "source": "action"}
-            events.append(Event("nan_guard", detail=detail))
-            sent = self.last_sent
-        else:
-            sent = np.maximum(a, self.low)
-            np.minimum(sent, self.high, out=sent)
-            if self._clamped or sent.tobytes() != a.tobytes():
+        if self._clamped or sent.tobytes() != a.tobytes():
+            finite = np.isfinite(a)
+            if not finite.all():
+                detail = {"channels": np.flatnonzero(~finite).tolist(), "source": "action"}
+                events.append(Event("nan_guard", detail=detail))
+                sent = self.last_sent
+            else:
                 clamped = np.flatnonzero(sent != a).tolist()
                 if clamped and clamped != self._clamped:
                     events.append(Event("clamp", detail={"channels": clamped}))

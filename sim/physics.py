@@ -180,13 +180,18 @@ class MujocoPlant(Plant):
         return round(self.spec.control_period_s / self.physics_step_s)
 
     def _clear_warnings(self) -> None:
-        """Zero MuJoCo's divergence warning counters and note the sim time (before stepping)."""
-        data = self.data
+        """Zero MuJoCo's divergence warning counters and note the sim time (before stepping).
+
+        The guard holds views of the ``MjData`` it was built for; a subclass that replaces its
+        ``MjData`` (a re-created environment) sets ``self._guard = None``. After a healthy
+        tick the counters are still zero, so they are compared rather than written.
+        """
         guard = self._guard
-        if guard is None or guard.data is not data:
-            guard = self._guard = _DivergenceGuard(data)
-        guard.counters[:] = 0
-        guard.t_start = data.time
+        if guard is None:
+            guard = self._guard = _DivergenceGuard(self.data)
+        if guard.counters.tobytes() != guard.zero_counters:
+            guard.counters[:] = 0
+        guard.t_start = guard.data.time
 
     def _check_divergence(self) -> None:
         """Raise PlantError if the period since :meth:`_clear_warnings` diverged.

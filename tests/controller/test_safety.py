@@ -94,3 +94,33 @@ def test_whatever_the_policy_says_the_sent_action_is_finite_and_within_limits(ac
         sent, _ = s.filter(np.array(a), 0.02)
         assert np.isfinite(sent).all()
         assert (sent >= s.low).all() and (sent <= s.high).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=2, max_size=2),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_unlimited_channels_still_never_send_a_non_finite_action(actions):
+    """An actuator without limits (MJCF ctrllimited="false": limits +-inf) still gets only
+    finite actions: the NaN/Inf guard does not depend on the clamp."""
+    s = SafetyLayer(np.array([-np.inf, -1.0]), np.array([np.inf, 1.0]), np.zeros(2))
+    for a in actions:
+        sent, events = s.filter(np.array(a), 0.02)
+        assert np.isfinite(sent).all()
+        finite = np.isfinite(a)
+        assert ("nan_guard" in [e.kind for e in events]) == (not finite.all())
+        if finite[0]:
+            assert sent[0] == a[0] or not finite.all()  # an unlimited channel is never clamped
+
+
+def test_infinite_action_on_an_unlimited_channel_is_guarded():
+    s = SafetyLayer(np.array([-np.inf]), np.array([np.inf]), np.array([0.0]))
+    for bad in (np.inf, -np.inf, np.nan):
+        sent, events = s.filter(np.array([bad]), 0.01)
+        assert sent.tolist() == [0.0] and events[0].kind == "nan_guard"
+    sent, events = s.filter(np.array([1e300]), 0.01)
+    assert sent.tolist() == [1e300] and events == []
