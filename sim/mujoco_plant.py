@@ -35,7 +35,13 @@ import numpy as np
 from controller.errors import PlantError
 from controller.plant import Observation, PlantSpec
 from sim.mjcf_plant import MjcfPlant
-from sim.physics import MujocoPlant, actuator_channels, frame_skip_for_rate, joint_channels
+from sim.physics import (
+    MujocoPlant,
+    actuator_channels,
+    frame_skip_for_rate,
+    joint_channels,
+    quiet_bundled_asset_notices,
+)
 
 __all__ = ["GymPlant", "MjcfPlant"]
 
@@ -60,7 +66,8 @@ def _make_env(env_id: str, **kwargs: Any) -> Any:
     from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
     try:
-        env = gym.make(env_id, **kwargs)
+        with quiet_bundled_asset_notices():
+            env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         raise PlantError(
             f"unknown environment id {env_id!r} ({exc}); use a Gymnasium MuJoCo id such as "

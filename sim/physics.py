@@ -13,6 +13,8 @@ controls, when it sees a non-finite or huge value) and that ``qpos``/``qvel`` ar
 from __future__ import annotations
 
 import contextlib
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import mujoco
@@ -28,6 +30,35 @@ _DIVERGENCE_WARNINGS = {
     int(mujoco.mjtWarning.mjWARN_BADQVEL): "non-finite or huge velocity (qvel)",
     int(mujoco.mjtWarning.mjWARN_BADCTRL): "non-finite or huge control (ctrl)",
 }
+
+#: MuJoCo compiler notices about Gymnasium's bundled model files (HalfCheetah's
+#: ``settotalmass``): printed on every ``gymnasium.make`` and nothing a user can act on.
+_BUNDLED_ASSET_NOTICES = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+@contextlib.contextmanager
+def quiet_bundled_asset_notices() -> Iterator[None]:
+    """Inside the block, drop MuJoCo's deprecation notices about Gymnasium's own XML files.
+
+    Every other MuJoCo warning goes where it went before (the previous handler, or MuJoCo's
+    default ``WARNING: ...`` on stderr). The previous handler is restored on exit.
+    """
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if message.startswith(_BUNDLED_ASSET_NOTICES):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            print(f"WARNING: {message}", file=sys.stderr)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
 
 _FIRST, _LAST = min(_DIVERGENCE_WARNINGS), max(_DIVERGENCE_WARNINGS)
 assert len(_DIVERGENCE_WARNINGS) == _LAST - _FIRST + 1, "divergence warnings are contiguous"

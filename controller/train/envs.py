@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from controller.errors import LiquidNodeError, SpaceMismatchError
+from sim.physics import quiet_bundled_asset_notices
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         LiquidNodeError: unknown id, or an env without a bounded Box action space.
     """
     try:
-        env = gym.make(env_id, **kwargs)
+        with quiet_bundled_asset_notices():
+            env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
         raise LiquidNodeError(f"unknown Gymnasium environment {env_id!r}: {exc}") from None
     if not isinstance(env.action_space, gym.spaces.Box):

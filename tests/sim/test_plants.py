@@ -156,3 +156,23 @@ def test_bad_mjcf_files_are_plant_errors(tmp_path):
 def test_make_plant_dispatch():
     assert is_mjcf_path("x/y.XML") and is_mjcf_path(PENDULUM_XML)
     assert not is_mjcf_path("HalfCheetah-v5")
+
+
+def test_gymnasium_asset_notice_is_dropped_and_other_mujoco_warnings_pass():
+    import mujoco
+
+    from sim.physics import quiet_bundled_asset_notices
+
+    got: list[str] = []
+    before = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(got.append)
+    try:
+        with quiet_bundled_asset_notices():
+            make_plant("HalfCheetah-v5")  # its XML uses the deprecated settotalmass
+            mujoco.get_mju_user_warning()("something else went wrong")
+        assert got == ["something else went wrong"]
+        assert mujoco.get_mju_user_warning() is not None  # the previous handler is back
+        mujoco.get_mju_user_warning()("after the block")
+        assert got[-1] == "after the block"
+    finally:
+        mujoco.set_mju_user_warning(before)
