@@ -45,9 +45,8 @@ class PolicyKernel:
         io_params: np.ndarray,
         flags: int,
     ) -> None:
-        n_obs = cell_kernel.input_size
-        n_state = cell_kernel.units
-        n_act = (len(io_params) - 1 - 2 * n_obs) // 2
+        n_obs, n_state = cell_kernel.input_size, cell_kernel.units
+        n_act = (len(io_params) - 1) // 2 - n_obs  # io_params: 2 x obs, 2 x act, clip
         self._cell = cell_kernel  # keeps its dims, params, scratch and out alive
         self._io_dims = np.array([kind, n_obs, n_act, n_state, y_offset, flags], dtype=np.int32)
         self._io_params = np.ascontiguousarray(io_params, dtype=np.float64)
