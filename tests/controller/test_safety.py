@@ -11,6 +11,14 @@ from controller.errors import SpaceMismatchError
 from controller.safety import SafetyLayer
 
 
+#: Up to 20 two-channel actions, any float (NaN and +-inf included).
+ACTION_SEQUENCES = st.lists(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=2, max_size=2),
+    min_size=1,
+    max_size=20,
+)
+
+
 def layer(**kw) -> SafetyLayer:
     return SafetyLayer(np.array([-1.0, -2.0]), np.array([1.0, 2.0]), np.zeros(2), **kw)
 
@@ -81,13 +89,7 @@ def test_safe_action_is_clipped_into_limits_and_shapes_are_checked():
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=2, max_size=2),
-        min_size=1,
-        max_size=20,
-    )
-)
+@given(ACTION_SEQUENCES)
 def test_whatever_the_policy_says_the_sent_action_is_finite_and_within_limits(actions):
     s = layer(max_rate=50.0)
     for a in actions:
@@ -97,13 +99,7 @@ def test_whatever_the_policy_says_the_sent_action_is_finite_and_within_limits(ac
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=2, max_size=2),
-        min_size=1,
-        max_size=20,
-    )
-)
+@given(ACTION_SEQUENCES)
 def test_unlimited_channels_still_never_send_a_non_finite_action(actions):
     """An actuator without limits (MJCF ctrllimited="false": limits +-inf) still gets only
     finite actions: the NaN/Inf guard does not depend on the clamp."""
