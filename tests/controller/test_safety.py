@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from controller.errors import SpaceMismatchError
 from controller.safety import SafetyLayer
 
-
 #: Up to 20 two-channel actions, any float (NaN and +-inf included).
 ACTION_SEQUENCES = st.lists(
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=2, max_size=2),
