@@ -19,10 +19,14 @@ The runs alternate (node, random, same) round by round; medians are reported.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.harness import Check, Section
+
+if TYPE_CHECKING:
+    from controller.policy import Policy
 
 KEY = "sim_overhead"
 TITLE = "Simulation overhead: closed loop in fast mode vs. bare env.step (steps/s)"
@@ -58,7 +62,7 @@ def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]
     ]
 
 
-def _policy(which: str, obs_dim: int, act_dim: int) -> object:
+def _policy(which: str, obs_dim: int, act_dim: int) -> Policy:
     """``"shipped"``: the shipped policy of ``ENV_ID``; ``"cfc64"``: the latency model."""
     from controller.policy import Policy, random_policy
 

@@ -179,11 +179,10 @@ class GymPlant(MujocoPlant):
         """Re-create the environment if :meth:`disconnect` closed it."""
         if self._env is None:
             self._env = _make_env(self.env_id, frame_skip=self._frame_skip_kw, **self._env_kwargs)
-            self._guard = None  # a new MjData
 
     def reset(self, seed: int | None = None) -> Observation:
         """``env.reset(seed=seed)``; the observation has reward 0."""
-        self._guard = None  # rebuilt on the data the reset left (Gymnasium keeps the same)
+        self._guard = None  # rebuilt on this env's MjData (a re-created env has a new one)
         obs, _ = self._env.reset(seed=seed)
         self._obs = Observation(np.asarray(obs, dtype=np.float64).reshape(-1))
         return self._obs
