@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks of liquidnode (issue 6): ``python -m benchmarks`` / ``liquidnode bench``.
+"""Side-by-side benchmarks: ``liquidnode bench`` (``python -m liquidnode.benchmarks``).
 
 One module per comparison, each with ``run(quick, tiny) -> harness.Section``:
 ``policy_latency`` (runtime vs. ncps torch vs. a C floor), ``constant_cost`` (liquid vs. a

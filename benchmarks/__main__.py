@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--json] [--update-readme] [--only NAME ...]``.
+"""``python -m liquidnode.benchmarks [--quick] [--json] [--update-readme] [--only NAME ...]``.
 
 Runs the comparisons of issue 6 in one process, prints a table (or, with ``--json``, one JSON
 object on stdout) and optionally rewrites the README's benchmark section. Every BLAS / OpenMP
@@ -28,7 +28,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add the benchmark options to ``parser`` (or a new one)."""
     p = parser or argparse.ArgumentParser(
-        prog="python -m benchmarks", description="Run the liquidnode benchmarks."
+        prog="python -m liquidnode.benchmarks", description="Run the liquidnode benchmarks."
     )
     p.add_argument(
         "--quick",
@@ -60,7 +60,7 @@ def run_all(names: Sequence[str], quick: bool, tiny: bool = False, log=None) -> 
     import importlib
     import traceback
 
-    from benchmarks.harness import Section
+    from liquidnode.benchmarks.harness import Section
 
     sections = []
     for name in names:
@@ -81,7 +81,7 @@ def run_all(names: Sequence[str], quick: bool, tiny: bool = False, log=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 even when targets are missed)."""
     args = build_parser().parse_args(argv)
-    from benchmarks import report
+    from liquidnode.benchmarks import report
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

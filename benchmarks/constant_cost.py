@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from benchmarks.harness import Check, Section, fmt_us, rss_bytes
-from benchmarks.transformer import CausalTransformerPolicy
+from liquidnode.benchmarks.harness import Check, Section, fmt_us, rss_bytes
+from liquidnode.benchmarks.transformer import CausalTransformerPolicy
 
 KEY = "constant_cost"
 TITLE = "Constant cost: per-tick latency and memory at 1k / 10k / 100k ticks"
@@ -35,7 +35,7 @@ MIB = 1024 * 1024
 
 def _liquid(checkpoints: tuple[int, ...], obs: np.ndarray, rounds: int) -> dict[int, tuple]:
     """Liquid: checkpoint -> (median s/tick at that tick, RSS bytes there, in-flight s/tick)."""
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     options = {"backbone_units": 128}
     policy = random_policy(17, 6, cell="cfc", units=64, seed=0, cell_options=options)
@@ -100,7 +100,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     t_block = 2 if tiny else 5
     obs = np.random.default_rng(0).normal(size=(997, 17))
     try:
-        from controller.cells import kernel
+        from liquidnode.controller.cells import kernel
 
         status = kernel.kernel_status()
     except ImportError as exc:

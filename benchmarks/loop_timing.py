@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.harness import Check, Section
-from controller.timing import realtime_priority
+from liquidnode.benchmarks.harness import Check, Section
+from liquidnode.controller.timing import realtime_priority
 
 KEY = "loop_timing"
 TITLE = "Loop timing: CycleTimer vs. a plain time.sleep loop (lateness µs)"
@@ -26,7 +26,7 @@ FIFO_PRIORITY = 50
 
 
 def _timer_segment(period_s: float, ticks: int, work: Callable[[], object]) -> tuple[list, int]:
-    from controller.timing import CycleTimer
+    from liquidnode.controller.timing import CycleTimer
 
     timer = CycleTimer(period_s)
     late = []
@@ -119,8 +119,8 @@ def _compare(
 def run(quick: bool = False, tiny: bool = False) -> Section:
     """Run the comparison; ``quick`` shortens it, ``tiny`` is for the smoke test."""
     try:
-        from controller.policy import random_policy
-        from controller.timing import CycleTimer  # noqa: F401
+        from liquidnode.controller.policy import random_policy
+        from liquidnode.controller.timing import CycleTimer  # noqa: F401
     except ImportError as exc:
         return Section(KEY, TITLE, unavailable=f"controller.timing missing: {exc}")
     seconds = 0.2 if tiny else 4.0 if quick else 15.0

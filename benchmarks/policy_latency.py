@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Check, Section, fmt_ratio, fmt_us, interleaved
+from liquidnode.benchmarks.harness import Check, Section, fmt_ratio, fmt_us, interleaved
 
 KEY = "policy_latency"
 TITLE = "Policy step latency: runtime vs. ncps 1.0.1 torch (same weights)"
@@ -98,11 +98,11 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         import torch
         from ncps.torch import CfC  # noqa: F401
 
-        from controller.cells import kernel
-        from controller.ncps_import import from_ncps
+        from liquidnode.controller.cells import kernel
+        from liquidnode.controller.ncps_import import from_ncps
     except ImportError as exc:
         return Section(KEY, TITLE, unavailable=f"needs torch, ncps and the runtime: {exc}")
-    from benchmarks.cfloor import FloorUnavailableError, build_floor
+    from liquidnode.benchmarks.cfloor import FloorUnavailableError, build_floor
 
     torch.set_num_threads(1)
     rounds, calls, steps = (5, 10, 50) if tiny else (101, 20, 300) if quick else (301, 40, 1000)

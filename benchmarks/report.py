@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Section
+from liquidnode.benchmarks.harness import Section
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"

@@ -2,7 +2,7 @@
 
 Built on :mod:`firmware_bridge.rtt` (the bridge's own measurement):
 
-- bridge: a device process (``python -m firmware_bridge.rtt serve-twin``: the virtual robot
+- bridge: a device process (``liquidnode.firmware_bridge.rtt serve-twin``: the virtual robot
   serving a physics-free plant at the rate) and, here, a
   :class:`~firmware_bridge.serial_plant.SerialPlant` closing a trivial loop at that rate,
   sending a COMMAND and a PING each tick; RTT = PING written -> PONG read
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import statistics
 
-from benchmarks.harness import Check, Section
+from liquidnode.benchmarks.harness import Check, Section
 
 KEY = "serial_rtt"
 TITLE = "Serial round trip over a pty: bridge (PING/PONG) vs. raw pty echo (µs)"
@@ -37,8 +37,8 @@ def _combine(segments: list[dict]) -> dict[str, float]:
 def run(quick: bool = False, tiny: bool = False) -> Section:
     """Run the comparison; ``quick`` shortens it, ``tiny`` is for the smoke test."""
     try:
-        from controller.errors import LinkError
-        from firmware_bridge import rtt
+        from liquidnode.controller.errors import LinkError
+        from liquidnode.firmware_bridge import rtt
     except ImportError as exc:
         return Section(KEY, TITLE, unavailable=f"firmware_bridge.rtt missing: {exc}")
     segments = 1 if tiny else 2 if quick else 4

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmarks.harness import Check, Section
+from liquidnode.benchmarks.harness import Check, Section
 
 if TYPE_CHECKING:
-    from controller.policy import Policy
+    from liquidnode.controller.policy import Policy
 
 KEY = "sim_overhead"
 TITLE = "Simulation overhead: closed loop in fast mode vs. bare env.step (steps/s)"
@@ -64,10 +64,10 @@ def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]
 
 def _policy(which: str, obs_dim: int, act_dim: int) -> Policy:
     """``"shipped"``: the shipped policy of ``ENV_ID``; ``"cfc64"``: the latency model."""
-    from controller.policy import Policy, random_policy
+    from liquidnode.controller.policy import Policy, random_policy
 
     if which == "shipped":
-        from controller.cli.sim_cmd import default_policy_path
+        from liquidnode.policies import default_policy_path
 
         return Policy.load(default_policy_path(ENV_ID))
     return random_policy(obs_dim, act_dim, units=64, seed=0, cell_options={"backbone_units": 128})
@@ -77,8 +77,8 @@ def _node(
     env_id: str, episodes: int, length: int, seed: int, which: str = "shipped"
 ) -> tuple[float, dict, list]:
     """Ticks/s of the closed loop, its median sections (µs) and the actions it sent."""
-    from controller.loop import ControlLoop, LoopConfig
-    from sim import make_plant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant
 
     plant = make_plant(env_id, max_ticks=length)
     spec = plant.spec
@@ -117,8 +117,8 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
     try:
         import gymnasium  # noqa: F401
 
-        from controller.loop import ControlLoop  # noqa: F401
-        from sim import make_plant  # noqa: F401
+        from liquidnode.controller.loop import ControlLoop  # noqa: F401
+        from liquidnode.sim import make_plant  # noqa: F401
     except ImportError as exc:
         return Section(KEY, TITLE, unavailable=f"needs controller.loop and sim: {exc}")
     length = 100 if tiny else 1000

@@ -33,10 +33,10 @@ def run_liquidnode(
     env_id: str, steps: int, seed: int, episodes: int, eval_seed: int, cell: str, units: int
 ) -> dict[str, Any]:
     """Train with :func:`controller.train.ppo.train`; evaluate the exported numpy policy."""
-    from controller.policy import Policy
-    from controller.train.config import TrainConfig
-    from controller.train.evaluate import evaluate_policy
-    from controller.train.ppo import train
+    from liquidnode.controller.policy import Policy
+    from liquidnode.controller.train.config import TrainConfig
+    from liquidnode.controller.train.evaluate import evaluate_policy
+    from liquidnode.controller.train.ppo import train
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "policy.safetensors"

@@ -2,7 +2,7 @@
 
 Public API (numpy only, never imports torch)::
 
-    from controller import Policy, from_ncps, load_episode
+    from liquidnode.controller import Policy, from_ncps, load_episode
 """
 
 from __future__ import annotations
@@ -13,25 +13,25 @@ __version__ = "0.1.0"
 
 # Lazy attributes keep ``import controller`` cheap (the CLI's --help imports it).
 _LAZY = {
-    "Policy": "controller.policy",
-    "from_ncps": "controller.ncps_import",
-    "ControlLoop": "controller.loop",
-    "LoopConfig": "controller.loop",
-    "SafetyLayer": "controller.safety",
-    "Plant": "controller.plant",
-    "PlantSpec": "controller.plant",
-    "Observation": "controller.plant",
-    "load_episode": "controller.logs.episode",
-    "Episode": "controller.logs.episode",
+    "Policy": "liquidnode.controller.policy",
+    "from_ncps": "liquidnode.controller.ncps_import",
+    "ControlLoop": "liquidnode.controller.loop",
+    "LoopConfig": "liquidnode.controller.loop",
+    "SafetyLayer": "liquidnode.controller.safety",
+    "Plant": "liquidnode.controller.plant",
+    "PlantSpec": "liquidnode.controller.plant",
+    "Observation": "liquidnode.controller.plant",
+    "load_episode": "liquidnode.controller.logs.episode",
+    "Episode": "liquidnode.controller.logs.episode",
 }
 
 if TYPE_CHECKING:
-    from controller.logs.episode import Episode, load_episode
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.ncps_import import from_ncps
-    from controller.plant import Observation, Plant, PlantSpec
-    from controller.policy import Policy
-    from controller.safety import SafetyLayer
+    from liquidnode.controller.logs.episode import Episode, load_episode
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.ncps_import import from_ncps
+    from liquidnode.controller.plant import Observation, Plant, PlantSpec
+    from liquidnode.controller.policy import Policy
+    from liquidnode.controller.safety import SafetyLayer
 
 
 def __getattr__(name: str) -> Any:

@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from controller.errors import SpaceMismatchError, TimingError
-from controller.plant import Observation, Plant
-from controller.records import Event, Recorder, TickRecord
-from controller.run_summary import EpisodeResult, RunSummary
-from controller.safety import SafetyLayer
-from controller.timing import CycleTimer
+from liquidnode.controller.errors import SpaceMismatchError, TimingError
+from liquidnode.controller.plant import Observation, Plant
+from liquidnode.controller.records import Event, Recorder, TickRecord
+from liquidnode.controller.run_summary import EpisodeResult, RunSummary
+from liquidnode.controller.safety import SafetyLayer
+from liquidnode.controller.timing import CycleTimer
 
 __all__ = [
     "FAULT_KINDS",
@@ -189,7 +189,7 @@ class ControlLoop:
     def run_metadata(self, episodes: int, seed: int | None) -> dict[str, Any]:
         """Run metadata for ``recorder.start``: policy (metadata, path, sha256), plant spec,
         seed, rate, mode, limits, liquidnode version, plus the extra metadata."""
-        from controller import __version__
+        from liquidnode.controller import __version__
 
         meta: dict[str, Any] = {
             "liquidnode_version": __version__,

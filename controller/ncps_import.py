@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from controller.cells import wiring as wiring_mod
-from controller.policy import Policy
-from controller.policy_file import PolicyMetadata
+from liquidnode.controller.cells import wiring as wiring_mod
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.policy_file import PolicyMetadata
 
 _ACTIVATIONS = {
     "LeCun": "lecun_tanh",
@@ -196,10 +196,10 @@ def from_ncps(module: Any, **metadata: Any) -> Policy:
             tensors["proj.weight"] = _np(fc.weight)
             tensors["proj.bias"] = _np(fc.bias)
 
-    from controller import cells
+    from liquidnode.controller import cells
 
     built = cells.build_cell(config, tensors)
-    metadata.setdefault("provenance", {"created_by": "controller.ncps_import.from_ncps"})
+    metadata.setdefault("provenance", {"created_by": "liquidnode.controller.ncps_import.from_ncps"})
     meta = PolicyMetadata(
         cell=config, obs_dim=built.input_size, act_dim=built.output_dim, **metadata
     )

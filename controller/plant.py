@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.records import Event
+from liquidnode.controller.records import Event
 
 
 @dataclass(frozen=True)

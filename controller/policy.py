@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from controller import cells
-from controller.errors import PolicyFileError, SpaceMismatchError
-from controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
-from controller.policy_kernel import make_policy_kernel
+from liquidnode.controller import cells
+from liquidnode.controller.errors import PolicyFileError, SpaceMismatchError
+from liquidnode.controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
+from liquidnode.controller.policy_kernel import make_policy_kernel
 
 _INF = math.inf
 
@@ -243,7 +243,7 @@ def random_policy(
         **meta: further :class:`PolicyMetadata` fields (``env_id``, ``time_scale``,
             ``control_rate_hz``, ``action_space``, ``provenance``, ...).
     """
-    from controller.cells import random_init
+    from liquidnode.controller.cells import random_init
 
     options = dict(meta.pop("cell_options", {}) or {})
     config, tensors = random_init.random_cell(cell, obs_dim, act_dim, units, seed, **options)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from controller import cells
-from controller.errors import PolicyFileError
+from liquidnode.controller import cells
+from liquidnode.controller.errors import PolicyFileError
 
 FORMAT_VERSION = 1
 METADATA_KEY = "liquidnode"

@@ -17,11 +17,11 @@ import ctypes
 
 import numpy as np
 
-from controller.cells import Cell, Projected
-from controller.cells import kernel as _kernel
-from controller.cells.cfc import CfCCell
-from controller.cells.ltc import LTCCell
-from controller.cells.wired_cfc import WiredCfCCell
+from liquidnode.controller.cells import Cell, Projected
+from liquidnode.controller.cells import kernel as _kernel
+from liquidnode.controller.cells.cfc import CfCCell
+from liquidnode.controller.cells.ltc import LTCCell
+from liquidnode.controller.cells.wired_cfc import WiredCfCCell
 
 _NORMALISE, _CLIP, _TANH, _AFFINE = 1, 2, 4, 8
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.timing import TimingStats
+from liquidnode.controller.timing import TimingStats
 
 
 @dataclass

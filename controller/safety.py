@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from controller.errors import SpaceMismatchError
-from controller.records import Event
+from liquidnode.controller.errors import SpaceMismatchError
+from liquidnode.controller.records import Event
 
 
 class SafetyLayer:

@@ -2,7 +2,7 @@
 
 Example (pytest)::
 
-    from controller.testing import assert_replays
+    from liquidnode.controller.testing import assert_replays
 
     def test_policy_still_balances_like_yesterday():
         assert_replays("tests/fixtures/pendulum.mcap")                   # recorded policy
@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from controller.logs.episode import read_log
-from controller.logs.replay import PolicyReplay, SimReplay, replay_policy, replay_sim
+from liquidnode.controller.logs.episode import read_log
+from liquidnode.controller.logs.replay import PolicyReplay, SimReplay, replay_policy, replay_sim
 
 
 def assert_replays(

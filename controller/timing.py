@@ -46,7 +46,7 @@ from types import TracebackType
 
 import numpy as np
 
-from controller.errors import TimingError
+from liquidnode.controller.errors import TimingError
 
 #: The sections the control loop times, in tick order.
 SECTIONS: tuple[str, ...] = ("observe", "policy", "act")

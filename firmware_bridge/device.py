@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.plant import PlantSpec
-from firmware_bridge.protocol import (
+from liquidnode.controller.plant import PlantSpec
+from liquidnode.firmware_bridge.protocol import (
     PROTOCOL_VERSION,
     Arm,
     Channel,

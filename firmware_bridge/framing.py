@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from firmware_bridge import cobs
-from firmware_bridge.protocol import MAX_ENCODED, Frame, FrameError, decode_frame
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.protocol import MAX_ENCODED, Frame, FrameError, decode_frame
 
 #: Drop reasons, in the order of the receiver checks of PROTOCOL.md section 1.4.
 DROP_REASONS = ("oversize", "cobs", "short", "crc", "unknown_type", "bad_length")

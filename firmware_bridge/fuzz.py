@@ -17,7 +17,7 @@ Corruption models (chosen uniformly per frame):
 | ``truncate`` | COBS encoding cut short | COBS/length/CRC |
 | ``insert`` | random bytes inserted into the COBS encoding | COBS/length/CRC |
 
-Run it: ``python -m firmware_bridge.fuzz --frames 200000 --seed 1``.
+Run it: ``python -m liquidnode.firmware_bridge.fuzz --frames 200000 --seed 1``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from firmware_bridge import cobs
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import (
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import (
     Arm,
     Channel,
     Command,
@@ -200,7 +200,7 @@ def fuzz_parser(n_frames: int, seed: int = 0, chunk: int = 64) -> FuzzReport:
 
 
 def main() -> None:
-    """``python -m firmware_bridge.fuzz [--frames N] [--seed S]``: print a JSON report."""
+    """``python -m liquidnode.firmware_bridge.fuzz [--frames N] [--seed S]``: JSON report."""
     ap = argparse.ArgumentParser(description="fuzz the frame parser with corrupted frames")
     ap.add_argument("--frames", type=int, default=100_000, help="corrupted frames to feed")
     ap.add_argument("--seed", type=int, default=0, help="random seed")

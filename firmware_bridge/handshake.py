@@ -15,10 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.errors import LinkError
-from controller.plant import PlantSpec
-from firmware_bridge.link import SerialLink
-from firmware_bridge.protocol import PROTOCOL_VERSION, Channel, ChannelKind, Hello, Identity
+from liquidnode.controller.errors import LinkError
+from liquidnode.controller.plant import PlantSpec
+from liquidnode.firmware_bridge.link import SerialLink
+from liquidnode.firmware_bridge.protocol import (
+    PROTOCOL_VERSION,
+    Channel,
+    ChannelKind,
+    Hello,
+    Identity,
+)
 
 #: HELLO is repeated at this interval until IDENTITY arrives, s.
 HELLO_RETRY_S = 0.25

@@ -17,9 +17,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from controller.errors import LinkError
-from firmware_bridge.framing import Deframer, DeframerStats
-from firmware_bridge.protocol import Frame, Message, encode_wire
+from liquidnode.controller.errors import LinkError
+from liquidnode.firmware_bridge.framing import Deframer, DeframerStats
+from liquidnode.firmware_bridge.protocol import Frame, Message, encode_wire
 
 #: Reader thread's read timeout, s: how quickly it notices close(); not a latency bound
 #: (a read returns as soon as a byte arrives).

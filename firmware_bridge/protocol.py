@@ -23,8 +23,8 @@ from typing import Union
 
 import numpy as np
 
-from firmware_bridge import cobs
-from firmware_bridge.crc import crc16_ccitt_false
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.crc import crc16_ccitt_false
 
 PROTOCOL_VERSION = 1
 HEADER_LEN = 4

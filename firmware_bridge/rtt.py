@@ -12,7 +12,7 @@ Reusable pieces (``benchmarks/`` builds on them):
 
 Command line::
 
-    python -m firmware_bridge.rtt bench --rates 100 1000 --n 2000      # one JSON object
+    python -m liquidnode.firmware_bridge.rtt bench --rates 100 1000 --n 2000      # one JSON object
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.plant import Observation, Plant, PlantSpec
+from liquidnode.controller.plant import Observation, Plant, PlantSpec
 
 #: Size of a PING frame on the wire (COBS + delimiter), bytes: the echo test writes this much.
 PING_WIRE_BYTES = 12
@@ -91,14 +91,21 @@ def percentiles(samples_us: list[float]) -> dict[str, Any]:
 
 
 def spawn(kind: str, rate_hz: float = 100.0) -> tuple[subprocess.Popen[str], str]:
-    """Start ``python -m firmware_bridge.rtt serve-<kind>``; return the process and its port.
+    """Start ``python -m liquidnode.firmware_bridge.rtt serve-<kind>``; return process and port.
 
     Args:
         kind: ``"twin"`` (virtual robot with a :class:`BenchPlant` at ``rate_hz``) or
             ``"echo"`` (raw byte echo).
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.rtt", f"serve-{kind}", "--rate", str(rate_hz)],
+        [
+            sys.executable,
+            "-m",
+            "liquidnode.firmware_bridge.rtt",
+            f"serve-{kind}",
+            "--rate",
+            str(rate_hz),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -115,7 +122,7 @@ def measure_link_rtt(port: str, n: int) -> dict[str, Any]:
     Returns:
         ``{"rtt_us": percentiles, "ticks", "stale_observations", "crc_errors", "rate_hz"}``.
     """
-    from firmware_bridge.serial_plant import SerialPlant
+    from liquidnode.firmware_bridge.serial_plant import SerialPlant
 
     plant = SerialPlant(port, ping_every=1)
     plant.connect()
@@ -171,7 +178,7 @@ def measure_echo_rtt(port: str, n: int, rate_hz: float, size: int = PING_WIRE_BY
 
 def serve_echo() -> None:
     """Create a raw pty, print ``port: PATH``, echo every byte until killed."""
-    from firmware_bridge.twin import open_pty
+    from liquidnode.firmware_bridge.twin import open_pty
 
     master, _slave, path = open_pty()
     print(f"port: {path}", flush=True)
@@ -186,7 +193,7 @@ def serve_echo() -> None:
 
 def serve_twin(rate_hz: float) -> None:
     """The virtual robot with a :class:`BenchPlant` at ``rate_hz``; prints ``port: PATH``."""
-    from firmware_bridge.twin import VirtualRobot
+    from liquidnode.firmware_bridge.twin import VirtualRobot
 
     robot = VirtualRobot(BenchPlant(rate_hz), watchdog_ms=500)
     print(f"port: {robot.open()}", flush=True)

@@ -38,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from controller.errors import LinkError, SpaceMismatchError
-from controller.plant import Observation, Plant
-from controller.records import Event
-from firmware_bridge.handshake import DeviceInfo, handshake
-from firmware_bridge.link import Received, SerialLink
-from firmware_bridge.protocol import (
+from liquidnode.controller.errors import LinkError, SpaceMismatchError
+from liquidnode.controller.plant import Observation, Plant
+from liquidnode.controller.records import Event
+from liquidnode.firmware_bridge.handshake import DeviceInfo, handshake
+from liquidnode.firmware_bridge.link import Received, SerialLink
+from liquidnode.firmware_bridge.protocol import (
     Arm,
     Command,
     DeviceState,

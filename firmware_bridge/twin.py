@@ -29,11 +29,11 @@ import tty
 
 import numpy as np
 
-from controller.plant import Plant
-from firmware_bridge import cobs
-from firmware_bridge.device import DeviceConfig, DeviceCore
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import DeviceState, Message, encode_frame
+from liquidnode.controller.plant import Plant
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.device import DeviceConfig, DeviceCore
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import DeviceState, Message, encode_frame
 
 #: Twin's device id prefix (IDENTITY.id, truncated to 32 bytes on the wire).
 TWIN_ID_PREFIX = "liquidnode-twin"
@@ -239,6 +239,6 @@ def make_twin_plant(env_or_path: str, rate_hz: float | None = None) -> Plant:
         env_or_path: Gymnasium MuJoCo id or MJCF file (as for ``liquidnode sim``).
         rate_hz: control rate, Hz; None keeps the model's own.
     """
-    from sim import make_plant
+    from liquidnode.controller.simulators import make_plant
 
     return make_plant(env_or_path, rate_hz=rate_hz, max_ticks=TWIN_MAX_TICKS)

@@ -3,7 +3,7 @@
 Both the Python implementation (tests/firmware_bridge) and the C firmware tests check the
 same file. Regenerate it after a deliberate protocol change with::
 
-    python -m firmware_bridge.vectors --write
+    python -m liquidnode.firmware_bridge.vectors --write
 
 File layout (JSON object):
 
@@ -32,10 +32,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge import cobs
-from firmware_bridge.crc import crc16_ccitt_false
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import (
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.crc import crc16_ccitt_false
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import (
     Arm,
     Channel,
     Command,
@@ -182,7 +182,7 @@ def build_vectors() -> dict[str, Any]:
 
 
 def main() -> None:
-    """``python -m firmware_bridge.vectors [--write]``: print or write test_vectors.json."""
+    """``python -m liquidnode.firmware_bridge.vectors [--write]``: print/write test_vectors.json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help=f"write {VECTORS_PATH.name}")
     args = ap.parse_args()

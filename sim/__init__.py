@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.physics import MujocoPlant
+    import gymnasium as gym
+
+    from liquidnode.sim.physics import MujocoPlant
 
 #: The example MJCF model shipped with liquidnode (a torque-driven pendulum).
 PENDULUM_XML = Path(__file__).resolve().parent / "models" / "pendulum.xml"
@@ -44,14 +46,25 @@ def make_plant(
         TimingError: the rate's period is not a whole multiple of the physics step.
     """
     if is_mjcf_path(env_or_path):
-        from sim.mjcf_plant import MjcfPlant
+        from liquidnode.sim.mjcf_plant import MjcfPlant
 
         return MjcfPlant(env_or_path, rate_hz=rate_hz, max_ticks=max_ticks, **kwargs)
-    from sim.mujoco_plant import GymPlant
+    from liquidnode.sim.mujoco_plant import GymPlant
 
     if max_ticks is not None:
         kwargs["max_episode_steps"] = max_ticks
     return GymPlant(os.fspath(env_or_path), rate_hz=rate_hz, **kwargs)
 
 
-__all__ = ["PENDULUM_XML", "is_mjcf_path", "make_plant"]
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make(env_id, **kwargs)`` with MuJoCo's notices about Gymnasium's own XML
+    files dropped (the training environments; every other warning passes)."""
+    import gymnasium as gym
+
+    from liquidnode.sim.physics import quiet_bundled_asset_notices
+
+    with quiet_bundled_asset_notices():
+        return gym.make(env_id, **kwargs)
+
+
+__all__ = ["PENDULUM_XML", "is_mjcf_path", "make_env", "make_plant"]

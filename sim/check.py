@@ -4,7 +4,7 @@ Run it on a new plant (a simulation or a device behind :mod:`firmware_bridge`) b
 closing the loop on it; it raises :class:`controller.errors.PlantError` naming the first
 contract violation it finds::
 
-    from sim.check import check_plant
+    from liquidnode.sim.check import check_plant
     check_plant(make_plant("sim/models/pendulum.xml"))
 """
 
@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from controller.errors import PlantError
-from controller.plant import Observation, Plant
+from liquidnode.controller.errors import PlantError
+from liquidnode.controller.plant import Observation, Plant
 
 
 def _fail(plant: Plant, message: str) -> PlantError:

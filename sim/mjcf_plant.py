@@ -30,9 +30,9 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from controller.errors import PlantError
-from controller.plant import Observation, PlantSpec
-from sim.physics import (
+from liquidnode.controller.errors import PlantError
+from liquidnode.controller.plant import Observation, PlantSpec
+from liquidnode.sim.physics import (
     MujocoPlant,
     action_limits,
     actuator_channels,

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from controller.errors import PlantError
-from controller.plant import Observation, PlantSpec
-from sim.mjcf_plant import MjcfPlant
-from sim.physics import (
+from liquidnode.controller.errors import PlantError
+from liquidnode.controller.plant import Observation, PlantSpec
+from liquidnode.sim.mjcf_plant import MjcfPlant
+from liquidnode.sim.physics import (
     MujocoPlant,
     actuator_channels,
     frame_skip_for_rate,

@@ -20,8 +20,8 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from controller.errors import PlantError, TimingError
-from controller.plant import Plant
+from liquidnode.controller.errors import PlantError, TimingError
+from liquidnode.controller.plant import Plant
 
 #: MuJoCo warnings that mean the simulation diverged.
 _DIVERGENCE_WARNINGS = {

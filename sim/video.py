@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from controller.errors import LiquidNodeError, PlantError
-from controller.plant import Observation, Plant
-from controller.records import Event
+from liquidnode.controller.errors import LiquidNodeError, PlantError
+from liquidnode.controller.plant import Observation, Plant
+from liquidnode.controller.records import Event
 
 #: File suffixes :meth:`VideoRecorder.write` can produce.
 VIDEO_SUFFIXES = (".mp4", ".gif")

@@ -1,6 +1,6 @@
 """``liquidnode sim`` / ``eval`` end to end on real MuJoCo, help texts, and bad arguments.
 
-Most cases run the real entry point (``controller.cli.main``) in-process with captured
+Most cases run the real entry point (``liquidnode.cli.main``) in-process with captured
 output; help and video run as subprocesses like a user would.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.cli import main
-from controller.cli.sim_cmd import default_policy_path
-from controller.policy import Policy, random_policy
-from sim import PENDULUM_XML
+from liquidnode.cli import main
+from liquidnode.controller.policy import Policy, random_policy
+from liquidnode.policies import default_policy_path
+from liquidnode.sim import PENDULUM_XML
 
 DEFAULT = default_policy_path()
 DOC_KEYS = {"episodes", "rate_hz", "lateness_us", "overruns", "sections_us", "plant", "faults"}
@@ -50,7 +50,7 @@ def policies(tmp_path_factory) -> dict[str, str]:
 
 
 def test_help_lists_sim_and_eval_and_every_option():
-    run = [sys.executable, "-m", "controller"]
+    run = [sys.executable, "-m", "liquidnode"]
     top = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
     assert top.returncode == 0 and "sim" in top.stdout and "eval" in top.stdout
     sim = subprocess.run([*run, "sim", "--help"], capture_output=True, text=True, timeout=60)
@@ -132,7 +132,7 @@ def test_eval_table_output(capsys, policies):
 
 
 def test_sim_without_arguments_runs_default_policy_in_real_time(capsys, tmp_path, monkeypatch):
-    from controller.cli.sim_cmd import default_policy_path
+    from liquidnode.policies import default_policy_path
 
     monkeypatch.chdir(tmp_path)
     # Same defaults as no arguments, bounded to a few ticks so the test stays short.
@@ -145,7 +145,7 @@ def test_sim_without_arguments_runs_default_policy_in_real_time(capsys, tmp_path
     logs = list(tmp_path.glob("runs/*/sim.mcap"))  # sim logs by default
     assert len(logs) == 1
 
-    from controller.logs import load_episode
+    from liquidnode.controller.logs import load_episode
 
     episode = load_episode(logs[0])
     assert episode.ticks == json_ticks(out)
@@ -167,7 +167,7 @@ def test_sim_video_writes_a_gif(tmp_path):
         [
             sys.executable,
             "-m",
-            "controller",
+            "liquidnode",
             "sim",
             "--env",
             str(PENDULUM_XML),
@@ -242,7 +242,7 @@ def test_ctrl_c_still_prints_the_summary(tmp_path):
         [
             sys.executable,
             "-m",
-            "controller",
+            "liquidnode",
             "sim",
             "--env",
             str(PENDULUM_XML),

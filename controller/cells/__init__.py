@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from controller.cells import cfc, ltc, wired_cfc
+from liquidnode.controller.cells import cfc, ltc, wired_cfc
 
 CELL_TYPES = ("cfc", "wired_cfc", "ltc")
 _MODULES = {"cfc": cfc, "wired_cfc": wired_cfc, "ltc": ltc}

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.cells import kernel as _kernel
+from liquidnode.controller.cells import kernel as _kernel
 
 MODES = ("default", "pure", "no_gate")
 ACTIVATIONS = ("lecun_tanh", "tanh", "relu", "gelu", "silu")

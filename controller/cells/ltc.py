@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from controller.cells import kernel as _kernel
-from controller.cells import wiring as wiring_mod
+from liquidnode.controller.cells import kernel as _kernel
+from liquidnode.controller.cells import wiring as wiring_mod
 
 MAPPINGS = ("affine", "linear", "none")
 _F32 = np.float32

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.cells import cfc, wired_cfc, wiring
+from liquidnode.controller.cells import cfc, wired_cfc, wiring
 
 _F32 = np.float32
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from controller.cells import wiring as wiring_mod
-from controller.cells.cfc import MODES, CfCCell
-from controller.cells.cfc import tensor_shapes as cfc_shapes
+from liquidnode.controller.cells import wiring as wiring_mod
+from liquidnode.controller.cells.cfc import MODES, CfCCell
+from liquidnode.controller.cells.cfc import tensor_shapes as cfc_shapes
 
 
 def check_config(config: dict[str, Any]) -> list[str]:

@@ -2,16 +2,22 @@
 
 Public API (numpy + mcap, never imports torch)::
 
-    from controller.logs import McapRecorder, load_episode, load_episodes, Episode
+    from liquidnode.controller.logs import McapRecorder, load_episode, load_episodes, Episode
 
 The format is described in :mod:`controller.logs.schema`.
 """
 
 from __future__ import annotations
 
-from controller.logs.episode import Episode, LogContents, load_episode, load_episodes, read_log
-from controller.logs.recorder import McapRecorder
-from controller.logs.schema import LOG_FORMAT_VERSION
+from liquidnode.controller.logs.episode import (
+    Episode,
+    LogContents,
+    load_episode,
+    load_episodes,
+    read_log,
+)
+from liquidnode.controller.logs.recorder import McapRecorder
+from liquidnode.controller.logs.schema import LOG_FORMAT_VERSION
 
 __all__ = [
     "LOG_FORMAT_VERSION",

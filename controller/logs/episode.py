@@ -8,7 +8,7 @@ have ``complete == False``.
 
 Example, in a user's test::
 
-    from controller import load_episode
+    from liquidnode.controller import load_episode
     ep = load_episode("runs/20260101T120000Z/sim.mcap")
     assert ep.obs.shape == (ep.ticks, 4) and abs(ep.sent).max() <= 3.0
 """
@@ -28,8 +28,8 @@ from mcap.records import Attachment, Channel, Message, Metadata
 from mcap.stream_reader import StreamReader
 from mcap.writer import MCAP0_MAGIC as _MAGIC
 
-from controller.errors import LogFileError
-from controller.logs import schema
+from liquidnode.controller.errors import LogFileError
+from liquidnode.controller.logs import schema
 
 #: Largest record a log may hold, bytes (chunks are ~256 KiB; policy attachments a few MB).
 _MAX_RECORD = 256 * 1024 * 1024
@@ -293,7 +293,7 @@ def _check_version(path: Path, log_meta: dict[str, str] | None) -> None:
         )
     version = log_meta.get("format_version")
     if version != str(schema.LOG_FORMAT_VERSION):
-        from controller import __version__
+        from liquidnode.controller import __version__
 
         raise LogFileError(
             f"log {path} has format version {version!r} (written by liquidnode "

@@ -2,7 +2,7 @@
 
 Usage in a subcommand::
 
-    from controller.logs.options import add_log_arguments, open_recorder
+    from liquidnode.controller.logs.options import add_log_arguments, open_recorder
 
     def add_parser(subparsers):
         p = subparsers.add_parser("sim", ...)
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.logs.recorder import McapRecorder
+from liquidnode.controller.logs.recorder import McapRecorder
 
 #: Directory that default log paths go under, relative to the working directory.
 DEFAULT_LOG_ROOT = Path("runs")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.logs.episode import Episode
+from liquidnode.controller.logs.episode import Episode
 
 _EVENT_COLORS = {
     "overrun": "tab:orange",

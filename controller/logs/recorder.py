@@ -33,10 +33,10 @@ from typing import Any
 
 from mcap.writer import CompressionType, Writer
 
-from controller.errors import LogFileError
-from controller.logs import schema
-from controller.logs.pacing import FLUSH, ITEM, WriterPacer
-from controller.records import Event, TickRecord
+from liquidnode.controller.errors import LogFileError
+from liquidnode.controller.logs import schema
+from liquidnode.controller.logs.pacing import FLUSH, ITEM, WriterPacer
+from liquidnode.controller.records import Event, TickRecord
 
 #: Minimum free space on the log's file system for a run to start, bytes.
 MIN_FREE_BYTES = 16 * 1024 * 1024
@@ -113,7 +113,7 @@ class McapRecorder:
         policy_bytes: bytes | None,
         min_free_bytes: int,
     ) -> None:
-        from controller import __version__
+        from liquidnode.controller import __version__
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from controller.errors import LogFileError
-from controller.logs.episode import Episode
+from liquidnode.controller.errors import LogFileError
+from liquidnode.controller.logs.episode import Episode
 
 
 @dataclass
@@ -97,7 +97,7 @@ def load_policy_for(episode: Episode, policy: Any = None) -> tuple[Any, str]:
     Raises:
         LogFileError: no policy given and the log carries none that can be found.
     """
-    from controller.policy import Policy
+    from liquidnode.controller.policy import Policy
 
     if policy is not None and not isinstance(policy, (str, os.PathLike)):
         return policy, type(policy).__name__
@@ -111,7 +111,7 @@ def load_policy_for(episode: Episode, policy: Any = None) -> tuple[Any, str]:
     run = episode.metadata.get("run") or {}
     recorded = run.get("policy_path")
     if recorded and Path(recorded).is_file():
-        from controller.loop import file_sha256
+        from liquidnode.controller.loop import file_sha256
 
         if run.get("policy_sha256") in (None, file_sha256(recorded)):
             return Policy.load(recorded), str(recorded)
@@ -134,7 +134,7 @@ def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
     Raises:
         LogFileError: no policy available; SpaceMismatchError: its sizes differ from the log's.
     """
-    from controller.errors import SpaceMismatchError
+    from liquidnode.controller.errors import SpaceMismatchError
 
     pol, label = load_policy_for(episode, policy)
     n = episode.ticks
@@ -194,7 +194,7 @@ def plant_from_metadata(episode: Episode) -> Any:
     Raises:
         LogFileError: the log's plant is not a simulation liquidnode can rebuild.
     """
-    from sim import make_plant
+    from liquidnode.controller.simulators import make_plant
 
     run = episode.metadata.get("run") or {}
     plant = run.get("plant") or {}

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from controller.logs.episode import Episode, LogContents, read_log
+from liquidnode.controller.logs.episode import Episode, LogContents, read_log
 
 
 def summarize(log: LogContents | str | os.PathLike[str]) -> dict[str, Any]:

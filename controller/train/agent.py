@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from controller.errors import LiquidNodeError
+from liquidnode.controller.errors import LiquidNodeError
 
 
 def build_cell(

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from controller.errors import LiquidNodeError
-from controller.train.config import TrainConfig
-from controller.train.envs import EnvInfo, check_matches
+from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.train.config import TrainConfig
+from liquidnode.controller.train.envs import EnvInfo, check_matches
 
 CHECKPOINT_VERSION = 1
 

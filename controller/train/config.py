@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from controller.errors import LiquidNodeError
+from liquidnode.controller.errors import LiquidNodeError
 
 CellType = Literal["cfc", "ltc", "ncp"]
 

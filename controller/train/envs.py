@@ -19,8 +19,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from controller.errors import LiquidNodeError, SpaceMismatchError
-from sim.physics import quiet_bundled_asset_notices
+from liquidnode.controller import simulators
+from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         LiquidNodeError: unknown id, or an env without a bounded Box action space.
     """
     try:
-        with quiet_bundled_asset_notices():
-            env = gym.make(env_id, **kwargs)
+        env = simulators.make_env(env_id, **kwargs)
     except gym.error.Error as exc:
         raise LiquidNodeError(f"unknown Gymnasium environment {env_id!r}: {exc}") from None
     if not isinstance(env.action_space, gym.spaces.Box):
@@ -131,9 +130,7 @@ def env_info(env_id: str) -> EnvInfo:
 def _channel_names(env_id: str) -> dict[str, tuple[str, ...]]:
     """``obs_names`` / ``act_names`` as the simulation plant labels them (empty if unknown)."""
     try:
-        from sim import make_plant
-
-        spec = make_plant(env_id).spec
+        spec = simulators.make_plant(env_id).spec
     except Exception:  # names are documentation only; never fail training for them
         return {}
     return {"obs_names": tuple(spec.obs_names), "act_names": tuple(spec.act_names)}

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from controller.policy import Policy
-from controller.train.envs import check_dims, control_period, env_info, make_env
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.train.envs import check_dims, control_period, env_info, make_env
 
 
 def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from controller.policy import Policy
-from controller.train.envs import EnvInfo
-from controller.train.normalization import ObsNormalizer
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.train.envs import EnvInfo
+from liquidnode.controller.train.normalization import ObsNormalizer
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def export_policy(
         A :class:`Policy` (numpy only) whose ``step`` reproduces the trainer's deterministic
         actions.
     """
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     base = from_ncps(cell_module)
     info = spec.info

@@ -30,16 +30,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from controller.errors import LiquidNodeError
-from controller.train import checkpoint as ckpt
-from controller.train.agent import Actor, Critic, build_cell, scale_output_layer, to_tensor
-from controller.train.config import TrainConfig
-from controller.train.envs import env_info, make_vector_env
-from controller.train.evaluate import evaluate_policy
-from controller.train.export import ExportSpec, export_policy
-from controller.train.gae import compute_gae
-from controller.train.normalization import ObsNormalizer, RewardScaler
-from controller.train.rollout.buffer import RolloutBuffer, sequences
+from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.train import checkpoint as ckpt
+from liquidnode.controller.train.agent import (
+    Actor,
+    Critic,
+    build_cell,
+    scale_output_layer,
+    to_tensor,
+)
+from liquidnode.controller.train.config import TrainConfig
+from liquidnode.controller.train.envs import env_info, make_vector_env
+from liquidnode.controller.train.evaluate import evaluate_policy
+from liquidnode.controller.train.export import ExportSpec, export_policy
+from liquidnode.controller.train.gae import compute_gae
+from liquidnode.controller.train.normalization import ObsNormalizer, RewardScaler
+from liquidnode.controller.train.rollout.buffer import RolloutBuffer, sequences
 
 SQUASH = "tanh"
 
@@ -328,7 +334,7 @@ def _provenance(
     import datetime
     import subprocess
 
-    from controller import __version__
+    from liquidnode.controller import __version__
 
     try:
         commit = (

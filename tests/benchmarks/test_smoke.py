@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import report
-from benchmarks.harness import Check, Section, interleaved, percentile
-from benchmarks.transformer import CausalTransformerPolicy
+from liquidnode.benchmarks import report
+from liquidnode.benchmarks.harness import Check, Section, interleaved, percentile
+from liquidnode.benchmarks.transformer import CausalTransformerPolicy
 
 NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
 
@@ -20,7 +20,7 @@ def test_end_to_end_tiny_run_json_and_readme(tmp_path):
     """Every comparison runs (or says why not) in one process; the README section is written."""
     readme = tmp_path / "README.md"
     readme.write_text("# project\n\nintro\n")
-    cmd = [sys.executable, "-m", "benchmarks", "--tiny", "--json", "--update-readme"]
+    cmd = [sys.executable, "-m", "liquidnode.benchmarks", "--tiny", "--json", "--update-readme"]
     proc = subprocess.run(
         [*cmd, "--readme", str(readme)],
         capture_output=True,
@@ -48,7 +48,7 @@ def test_end_to_end_tiny_run_json_and_readme(tmp_path):
 
 def test_policy_latency_outputs_match_ncps():
     pytest.importorskip("ncps")
-    from benchmarks import policy_latency
+    from liquidnode.benchmarks import policy_latency
 
     sec = policy_latency.run(tiny=True)
     assert sec.unavailable is None
@@ -63,7 +63,7 @@ def test_c_floor_matches_ncps():
     torch = pytest.importorskip("torch")
     from ncps.torch import CfC
 
-    from benchmarks.cfloor import FloorUnavailableError, build_floor
+    from liquidnode.benchmarks.cfloor import FloorUnavailableError, build_floor
 
     torch.manual_seed(0)
     module = CfC(17, 64, proj_size=6, backbone_units=128).eval()
@@ -137,7 +137,7 @@ def test_text_report_lists_unavailable_and_targets():
 
 
 def test_bench_cli_help():
-    from controller.cli import build_parser
+    from liquidnode.cli import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["bench", "--quick", "--json", "--only", "loop_timing"])

@@ -79,7 +79,7 @@ def max_error(module, steps: int = 1000, seed: int = 1) -> float:
     Both runtime paths are checked: the default one (the compiled kernel where it builds) and
     the pure numpy one.
     """
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     n_in = module.input_size
     xs, ts = inputs(n_in, steps, seed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.cells.cfc import CfCCell
-from controller.policy import random_policy
+from liquidnode.controller.cells.cfc import CfCCell
+from liquidnode.controller.policy import random_policy
 from tests.controller.ncps_reference import max_error, numpy_only, perturb, require_ncps
 
 TOL = 1e-5

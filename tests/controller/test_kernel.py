@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from controller.cells import kernel
+from liquidnode.controller.cells import kernel
 from tests.controller.ncps_reference import (
     inputs,
     ncps_outputs,
@@ -35,7 +35,7 @@ def _require_kernel() -> None:
 
 
 def _both_paths(module, monkeypatch):
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     with_kernel = from_ncps(module)
     monkeypatch.setenv("LIQUIDNODE_NO_KERNEL", "1")
@@ -138,7 +138,7 @@ def _fresh_loader(monkeypatch, tmp_path):
 
 
 def test_no_compiler_falls_back_to_numpy(monkeypatch, tmp_path):
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     _fresh_loader(monkeypatch, tmp_path)
     monkeypatch.setattr(kernel, "_compiler", lambda: None)
@@ -151,7 +151,7 @@ def test_no_compiler_falls_back_to_numpy(monkeypatch, tmp_path):
 def test_failing_compiler_falls_back_to_numpy(monkeypatch, tmp_path):
     import shutil
 
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     if shutil.which("false") is None:
         pytest.skip("no 'false' command to stand in for a broken compiler")

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from controller.errors import PlantError, SpaceMismatchError, TimingError
-from controller.loop import ControlLoop, LoopConfig
-from controller.plant import Observation, Plant, PlantSpec
-from controller.policy import random_policy
-from controller.records import Event, TickRecord
+from liquidnode.controller.errors import PlantError, SpaceMismatchError, TimingError
+from liquidnode.controller.loop import ControlLoop, LoopConfig
+from liquidnode.controller.plant import Observation, Plant, PlantSpec
+from liquidnode.controller.policy import random_policy
+from liquidnode.controller.records import Event, TickRecord
 
 
 class PointMass(Plant):
@@ -308,7 +308,7 @@ def test_recorder_metadata_names_policy_file_hash_plant_seed_and_mode(tmp_path):
 
 
 def test_real_policy_on_mujoco_is_deterministic_in_fast_mode():
-    from sim import make_plant
+    from liquidnode.sim import make_plant
 
     def returns() -> list[float]:
         plant = make_plant("InvertedPendulum-v5")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.cells.ltc import LTCCell
-from controller.policy import random_policy
+from liquidnode.controller.cells.ltc import LTCCell
+from liquidnode.controller.policy import random_policy
 from tests.controller.ncps_reference import max_error, perturb, require_ncps
 
 TOL = 1e-5
@@ -77,7 +77,7 @@ def test_ltc_with_ncp_and_random_wirings_and_bare_cell():
     from ncps.torch import LTC, LTCCell
     from ncps.wirings import NCP, Random
 
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     for wiring_obj in (NCP(5, 4, 2, 2, 2, 3, 2, seed=3), Random(7, 2, sparsity_level=0.6)):
         module = LTC(3, wiring_obj)

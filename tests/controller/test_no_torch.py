@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import importlib, importlib.util, json, sys
 import numpy as np
-from controller.policy import Policy, random_policy
-from controller.policy_file import read_policy_file
+from liquidnode.controller.policy import Policy, random_policy
+from liquidnode.controller.policy_file import read_policy_file
 
 policy = Policy.load(sys.argv[1])
 for _ in range(5):
@@ -21,9 +21,10 @@ for _ in range(5):
 for kind in ("cfc", "wired_cfc", "ltc", "ltc_fc"):
     random_policy(3, 2, cell=kind, units=8).step(np.zeros(3), 0.01)
 imported = []
-for name in ("controller", "controller.loop", "controller.safety", "controller.timing",
-             "controller.cli", "controller.logs", "sim", "sim.mujoco_plant", "sim.video",
-             "firmware_bridge", "firmware_bridge.serial_plant", "firmware_bridge.twin"):
+RUNTIME = ("controller", "controller.loop", "controller.safety", "controller.timing", "cli",
+           "controller.logs", "sim", "sim.mujoco_plant", "sim.video", "firmware_bridge",
+           "firmware_bridge.serial_plant", "firmware_bridge.twin")
+for name in ("liquidnode." + short for short in RUNTIME):
     try:
         found = importlib.util.find_spec(name) is not None
     except ModuleNotFoundError:
@@ -47,7 +48,7 @@ def test_runtime_does_not_import_torch():
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "controller" in result["imported"]
+    assert "liquidnode.controller" in result["imported"]
     assert len(result["action"]) == 1
     assert result["torch"] is False, f"torch was imported by {result['imported']}"
     assert result["ncps"] is False

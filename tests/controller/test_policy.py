@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.cells import Projected
-from controller.errors import SpaceMismatchError
-from controller.policy import Policy, random_policy
+from liquidnode.controller.cells import Projected
+from liquidnode.controller.errors import SpaceMismatchError
+from liquidnode.controller.policy import Policy, random_policy
 from tests.controller.ncps_reference import require_ncps
 
 
@@ -114,7 +114,7 @@ def test_from_ncps_refuses_mixed_memory_and_foreign_modules():
     torch = require_ncps()
     from ncps.torch import CfC
 
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     with pytest.raises(ValueError, match="mixed_memory=True"):
         from_ncps(CfC(3, 8, mixed_memory=True))
@@ -127,7 +127,7 @@ def test_from_ncps_with_time_scale_runs_on_seconds(tmp_path):
     torch = require_ncps()
     from ncps.torch import CfC
 
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     module = CfC(3, 8, proj_size=2, mode="no_gate")
     policy = from_ncps(module, time_scale=50.0, control_rate_hz=50.0)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from controller.errors import PolicyFileError
-from controller.policy import Policy, random_policy
-from controller.policy_file import METADATA_KEY, read_policy_file
+from liquidnode.controller.errors import PolicyFileError
+from liquidnode.controller.policy import Policy, random_policy
+from liquidnode.controller.policy_file import METADATA_KEY, read_policy_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors"

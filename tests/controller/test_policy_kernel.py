@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.cells import kernel
-from controller.policy import Policy, random_policy
+from liquidnode.controller.cells import kernel
+from liquidnode.controller.policy import Policy, random_policy
 from tests.controller.ncps_reference import numpy_only
 
 STEPS = 1000

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.errors import SpaceMismatchError
-from controller.safety import SafetyLayer
+from liquidnode.controller.errors import SpaceMismatchError
+from liquidnode.controller.safety import SafetyLayer
 
 #: Up to 20 two-channel actions, any float (NaN and +-inf included).
 ACTION_SEQUENCES = st.lists(

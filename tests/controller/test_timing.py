@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from controller.errors import TimingError
-from controller.timing import CycleTimer
+from liquidnode.controller.errors import TimingError
+from liquidnode.controller.timing import CycleTimer
 
 
 class FakeClock:
@@ -186,8 +186,8 @@ def test_realtime_start_lowers_the_threads_timer_slack():
 def test_realtime_priority_sets_and_restores_sched_fifo():
     import os
 
-    from controller.errors import TimingError
-    from controller.timing import realtime_priority
+    from liquidnode.controller.errors import TimingError
+    from liquidnode.controller.timing import realtime_priority
 
     with realtime_priority(None) as granted:
         assert granted is False

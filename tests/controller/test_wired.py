@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.cells import wiring
-from controller.cells.wired_cfc import WiredCfCCell
-from controller.policy import random_policy
+from liquidnode.controller.cells import wiring
+from liquidnode.controller.cells.wired_cfc import WiredCfCCell
+from liquidnode.controller.policy import random_policy
 from tests.controller.ncps_reference import max_error, perturb, require_ncps
 
 TOL = 1e-5
@@ -118,7 +118,7 @@ def test_from_ncps_accepts_bare_cells():
     from ncps.torch import CfCCell, WiredCfCCell
     from ncps.wirings import AutoNCP
 
-    from controller.ncps_import import from_ncps
+    from liquidnode.controller.ncps_import import from_ncps
 
     for cell in (CfCCell(4, 8, mode="pure"), WiredCfCCell(4, AutoNCP(12, 2))):
         policy = from_ncps(cell)

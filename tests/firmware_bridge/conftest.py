@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware_bridge.twin import VirtualRobot, make_twin_plant
+from liquidnode.firmware_bridge.twin import VirtualRobot, make_twin_plant
 
 
 class PD:

@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge import cobs
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import (
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import (
     Arm,
     Channel,
     Command,

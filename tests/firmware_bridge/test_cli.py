@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.policy import Policy
+from liquidnode.controller.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors"
-CLI = [sys.executable, "-m", "controller"]
+CLI = [sys.executable, "-m", "liquidnode"]
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from controller.plant import PlantSpec
-from firmware_bridge.device import DeviceConfig, DeviceCore
-from firmware_bridge.protocol import (
+from liquidnode.controller.plant import PlantSpec
+from liquidnode.firmware_bridge.device import DeviceConfig, DeviceCore
+from liquidnode.firmware_bridge.protocol import (
     Arm,
     Channel,
     Command,

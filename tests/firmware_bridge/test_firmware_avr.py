@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.protocol import ObservationMsg
+from liquidnode.firmware_bridge.protocol import ObservationMsg
 from tests.firmware_bridge.firmware_session import (
     BUILD_DIR,
     DeviceBehaviour,
@@ -97,8 +97,8 @@ def test_simavr_uart_pty_part_also_bridges(avr_build: dict[str, int]) -> None:
 
 def test_project_host_link_handshakes_with_the_avr(avr_build: dict[str, int]) -> None:
     """firmware_bridge.handshake (the host side used by deploy) accepts the emulated AVR."""
-    from firmware_bridge.handshake import handshake
-    from firmware_bridge.link import SerialLink
+    from liquidnode.firmware_bridge.handshake import handshake
+    from liquidnode.firmware_bridge.link import SerialLink
 
     session = start_avr()
     session.serial.close()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import Hello, Identity, encode_wire
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import Hello, Identity, encode_wire
 from tests.firmware_bridge.firmware_session import (
     BUILD_DIR,
     VECTORS_JSON,
@@ -95,8 +95,8 @@ def test_stdio_mode_answers_hello(host_build: Path) -> None:
 
 def test_project_host_link_handshakes_with_the_firmware(host_build: Path) -> None:
     """firmware_bridge.handshake (the host side used by deploy) accepts the C device."""
-    from firmware_bridge.handshake import handshake
-    from firmware_bridge.link import SerialLink
+    from liquidnode.firmware_bridge.handshake import handshake
+    from liquidnode.firmware_bridge.link import SerialLink
 
     session = DeviceSession([str(FW_HOST), "--pty"])
     session.serial.close()

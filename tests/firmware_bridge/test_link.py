@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from controller.errors import LinkError
-from firmware_bridge.link import SerialLink
-from firmware_bridge.protocol import Command, Ping
-from firmware_bridge.rtt import BenchPlant
-from firmware_bridge.serial_plant import SerialPlant
-from firmware_bridge.twin import VirtualRobot
+from liquidnode.controller.errors import LinkError
+from liquidnode.firmware_bridge.link import SerialLink
+from liquidnode.firmware_bridge.protocol import Command, Ping
+from liquidnode.firmware_bridge.rtt import BenchPlant
+from liquidnode.firmware_bridge.serial_plant import SerialPlant
+from liquidnode.firmware_bridge.twin import VirtualRobot
 
 
 def test_loop_url_round_trip_and_sequence_numbers():

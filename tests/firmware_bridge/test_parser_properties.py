@@ -19,10 +19,10 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import cobs
-from firmware_bridge.framing import Deframer
-from firmware_bridge.fuzz import fuzz_parser
-from firmware_bridge.protocol import (
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.fuzz import fuzz_parser
+from liquidnode.firmware_bridge.protocol import (
     MAX_ENCODED,
     Arm,
     Command,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firmware_bridge.rtt import bench, percentiles
+from liquidnode.firmware_bridge.rtt import bench, percentiles
 
 
 def test_percentiles():

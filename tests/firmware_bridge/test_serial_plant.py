@@ -9,13 +9,20 @@ import time
 import numpy as np
 import pytest
 
-from controller.errors import LinkError, SpaceMismatchError
-from controller.loop import ControlLoop, LoopConfig
-from firmware_bridge import cobs
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import DeviceState, Hello, Identity, Ping, encode_frame, encode_wire
-from firmware_bridge.serial_plant import SerialPlant
-from firmware_bridge.twin import open_pty
+from liquidnode.controller.errors import LinkError, SpaceMismatchError
+from liquidnode.controller.loop import ControlLoop, LoopConfig
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import (
+    DeviceState,
+    Hello,
+    Identity,
+    Ping,
+    encode_frame,
+    encode_wire,
+)
+from liquidnode.firmware_bridge.serial_plant import SerialPlant
+from liquidnode.firmware_bridge.twin import open_pty
 
 from .conftest import PD, start_twin, stop_twin
 
@@ -273,7 +280,7 @@ def test_device_that_vanishes_and_comes_back_reconnects(tmp_path):
 
 
 def test_device_leaving_armed_without_a_status_still_ends_the_episode():
-    from firmware_bridge.protocol import ObservationMsg
+    from liquidnode.firmware_bridge.protocol import ObservationMsg
 
     plant = SerialPlant("loop://")
     plant._armed = True  # as after reset(); the STATUS that would explain the change was lost

@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from firmware_bridge import cobs
-from firmware_bridge.crc import crc16_bitwise, crc16_ccitt_false
-from firmware_bridge.framing import Deframer
-from firmware_bridge.protocol import MsgType, decode_frame, encode_frame, encode_wire
-from firmware_bridge.vectors import VECTORS_PATH, build_vectors
+from liquidnode.firmware_bridge import cobs
+from liquidnode.firmware_bridge.crc import crc16_bitwise, crc16_ccitt_false
+from liquidnode.firmware_bridge.framing import Deframer
+from liquidnode.firmware_bridge.protocol import MsgType, decode_frame, encode_frame, encode_wire
+from liquidnode.firmware_bridge.vectors import VECTORS_PATH, build_vectors
 
 VECTORS = json.loads(VECTORS_PATH.read_text())
 
@@ -99,7 +99,7 @@ def test_stream_vectors(vec):
 
 
 def test_sizes_match_protocol_md():
-    from firmware_bridge import protocol as p
+    from liquidnode.firmware_bridge import protocol as p
 
     assert (p.MAX_PAYLOAD, p.MAX_FRAME, p.MAX_ENCODED, p.MAX_WIRE) == (240, 246, 247, 248)
     assert len(encode_frame(p.ObservationMsg(0, 0, 0, (0.0,) * 58), 0)) == 4 + 239 + 2

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from controller.errors import PlantError
-from controller.plant import Observation
-from sim import PENDULUM_XML, make_plant
-from sim.check import check_plant
-from sim.mjcf_plant import MjcfPlant
+from liquidnode.controller.errors import PlantError
+from liquidnode.controller.plant import Observation
+from liquidnode.sim import PENDULUM_XML, make_plant
+from liquidnode.sim.check import check_plant
+from liquidnode.sim.mjcf_plant import MjcfPlant
 
 
 @pytest.mark.parametrize("env", ["InvertedPendulum-v5", str(PENDULUM_XML)])

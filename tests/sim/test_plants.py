@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.errors import PlantError, TimingError
-from sim import PENDULUM_XML, is_mjcf_path, make_plant
-from sim.mjcf_plant import MjcfPlant
-from sim.mujoco_plant import GymPlant
+from liquidnode.controller.errors import PlantError, TimingError
+from liquidnode.sim import PENDULUM_XML, is_mjcf_path, make_plant
+from liquidnode.sim.mjcf_plant import MjcfPlant
+from liquidnode.sim.mujoco_plant import GymPlant
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -161,7 +161,7 @@ def test_make_plant_dispatch():
 def test_gymnasium_asset_notice_is_dropped_and_other_mujoco_warnings_pass():
     import mujoco
 
-    from sim.physics import quiet_bundled_asset_notices
+    from liquidnode.sim.physics import quiet_bundled_asset_notices
 
     got: list[str] = []
     before = mujoco.get_mju_user_warning()

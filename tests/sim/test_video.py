@@ -16,11 +16,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from controller.errors import LiquidNodeError
-from controller.loop import ControlLoop, LoopConfig
-from controller.policy import random_policy
-from sim import PENDULUM_XML, make_plant
-from sim.video import VideoRecorder, check_video_path
+from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.loop import ControlLoop, LoopConfig
+from liquidnode.controller.policy import random_policy
+from liquidnode.sim import PENDULUM_XML, make_plant
+from liquidnode.sim.video import VideoRecorder, check_video_path
 
 
 def test_video_path_must_be_mp4_or_gif_in_an_existing_folder(tmp_path):
@@ -44,11 +44,11 @@ def test_frames_follow_simulated_time_and_the_loop_cannot_tell(tmp_path):
 _RENDER = textwrap.dedent(
     """
     import sys
-    from sim.video import configure_gl, VideoRecorder
+    from liquidnode.sim.video import configure_gl, VideoRecorder
     print("backend", configure_gl())
-    from sim import PENDULUM_XML, make_plant
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import random_policy
+    from liquidnode.sim import PENDULUM_XML, make_plant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import random_policy
     plant = VideoRecorder(make_plant(PENDULUM_XML), sys.argv[1], fps=25, width=160, height=120)
     policy = random_policy(3, 1, seed=0)
     ControlLoop(plant, policy, LoopConfig(realtime=False, max_ticks=10)).run(seed=0)

@@ -35,7 +35,7 @@ import os, sys, argparse
 fifo = int(sys.argv[1])
 if fifo:
     os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))
-from controller.cli import sim_cmd
+from liquidnode.cli import sim_cmd
 parser = argparse.ArgumentParser(prog="liquidnode")
 sim_cmd.add_parser(parser.add_subparsers())
 args = parser.parse_args(sys.argv[2:])
@@ -56,7 +56,7 @@ def _model_1khz(directory: Path) -> Path:
 def _policy(directory: Path) -> Path:
     import numpy as np
 
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     path = directory / "random.safetensors"
     random_policy(3, 1, seed=1, action_scale=np.array([2.0])).save(path)
@@ -83,7 +83,7 @@ def _run(mode: str, i: int, tmp: Path, model: Path, policy: Path, args: argparse
         "rate_hz": out["rate_hz"],
     }
     if mode == "log":
-        from controller.logs import load_episode
+        from liquidnode.controller.logs import load_episode
 
         result["ticks_logged"] = load_episode(log).ticks
         result["log_bytes"] = log.stat().st_size

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.logs import McapRecorder
-from controller.records import Event, TickRecord
+from liquidnode.controller.logs import McapRecorder
+from liquidnode.controller.records import Event, TickRecord
 
 
 def make_tick(episode: int, tick: int, rng: np.random.Generator, state_dim: int = 8) -> TickRecord:

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from controller.logs import McapRecorder
-from controller.records import TickRecord
+from liquidnode.controller.logs import McapRecorder
+from liquidnode.controller.records import TickRecord
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="liquidnode")
     sub = parser.add_subparsers()
     for name in ("sim", "deploy"):
-        importlib.import_module(f"controller.cli.{name}_cmd").add_parser(sub)
+        importlib.import_module(f"liquidnode.cli.{name}_cmd").add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
 
@@ -47,7 +47,7 @@ def make_deploy() -> Path:
         [
             sys.executable,
             "-c",
-            "import sys; from controller.cli import twin_cmd as t; import "
+            "import sys; from liquidnode.cli import twin_cmd as t; import "
             "argparse; p = argparse.ArgumentParser(); s = p.add_subparsers(); t.add_parser(s); "
             "a = p.parse_args(sys.argv[1:]); sys.exit(a.run(a))",
             "twin",

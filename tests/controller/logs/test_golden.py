@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.logs import load_episodes
-from controller.testing import assert_replays, golden_logs
+from liquidnode.controller.logs import load_episodes
+from liquidnode.controller.testing import assert_replays, golden_logs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 #: |replayed - logged| action allowed across machines, env units (actions span [-3, 3]).
@@ -59,7 +59,7 @@ def test_replay_and_logs_never_import_torch() -> None:
 
     code = (
         "import sys, argparse\n"
-        "from controller.cli import replay_cmd, logs_cmd\n"
+        "from liquidnode.cli import replay_cmd, logs_cmd\n"
         "p = argparse.ArgumentParser(); s = p.add_subparsers()\n"
         "replay_cmd.add_parser(s); logs_cmd.add_parser(s)\n"
         f"for argv in (['replay', {str(SIM_LOG)!r}, '--sim', '--json'],"
@@ -86,7 +86,7 @@ def test_numpy_path_replays_within_tolerance() -> None:
     root = Path(__file__).resolve().parents[3]
     code = (
         "import sys, argparse\n"
-        "from controller.cli import replay_cmd\n"
+        "from liquidnode.cli import replay_cmd\n"
         "p = argparse.ArgumentParser(); replay_cmd.add_parser(p.add_subparsers())\n"
         "a = p.parse_args(['replay', sys.argv[1], '--tol', sys.argv[2], '--json'])\n"
         "sys.exit(a.run(a))\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import LogFileError
-from controller.logs.options import add_log_arguments, default_log_path, open_recorder
-from controller.logs.recorder import McapRecorder
+from liquidnode.controller.errors import LogFileError
+from liquidnode.controller.logs.options import add_log_arguments, default_log_path, open_recorder
+from liquidnode.controller.logs.recorder import McapRecorder
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def test_explicit_path_policy_and_no_state(tmp_path: Path) -> None:
     assert isinstance(rec, McapRecorder) and not rec.store_state
     rec.start({"seed": 1})
     rec.close()
-    from controller.logs import read_log
+    from liquidnode.controller.logs import read_log
 
     contents = read_log(log)
     assert contents.policy_bytes == policy.read_bytes()

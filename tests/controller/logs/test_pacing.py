@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.logs import McapRecorder, load_episode
-from controller.logs.pacing import FLUSH, ITEM, WriterPacer
+from liquidnode.controller.logs import McapRecorder, load_episode
+from liquidnode.controller.logs.pacing import FLUSH, ITEM, WriterPacer
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -64,9 +64,9 @@ def test_next_wake_follows_the_hand_over() -> None:
 
 
 def test_realtime_1khz_loop_logs_every_tick(tmp_path: Path) -> None:
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import random_policy
-    from sim.mujoco_plant import MjcfPlant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import random_policy
+    from liquidnode.sim.mujoco_plant import MjcfPlant
 
     xml = (ROOT / "sim" / "models" / "pendulum.xml").read_text()
     xml = re.sub(r'timestep="[0-9.]+"', 'timestep="0.001"', xml)

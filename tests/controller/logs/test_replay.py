@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.cli import logs_cmd, replay_cmd
-from controller.errors import LogFileError, SpaceMismatchError
-from controller.logs import McapRecorder, load_episode, load_episodes
-from controller.logs.replay import replay_policy, replay_sim
-from controller.testing import assert_replays
+from liquidnode.cli import logs_cmd, replay_cmd
+from liquidnode.controller.errors import LogFileError, SpaceMismatchError
+from liquidnode.controller.logs import McapRecorder, load_episode, load_episodes
+from liquidnode.controller.logs.replay import replay_policy, replay_sim
+from liquidnode.controller.testing import assert_replays
 
 ROOT = Path(__file__).resolve().parents[3]
 PENDULUM = ROOT / "sim" / "models" / "pendulum.xml"
@@ -30,7 +30,7 @@ def _cli(argv: list[str]) -> int:
 
 
 def _policy(path: Path, seed: int = 1) -> Path:
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     random_policy(3, 1, seed=seed, action_scale=np.array([2.0])).save(path)
     return path
@@ -39,13 +39,13 @@ def _policy(path: Path, seed: int = 1) -> Path:
 @pytest.fixture(scope="module")
 def sim_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-episode log of the real loop on the MJCF pendulum (fast mode, 120 ticks each)."""
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import Policy
-    from sim.mujoco_plant import MjcfPlant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import Policy
+    from liquidnode.sim.mujoco_plant import MjcfPlant
 
     tmp = tmp_path_factory.mktemp("replay")
     policy_path = _policy(tmp / "policy.safetensors")
-    log = tmp / "sim.mcap"
+    log = tmp / "liquidnode.sim.mcap"
     recorder = McapRecorder(log, command="sim", policy_path=policy_path)
     loop = ControlLoop(
         MjcfPlant(PENDULUM),
@@ -82,7 +82,7 @@ def test_another_policy_is_caught(sim_log: Path, tmp_path: Path) -> None:
 
 
 def test_wrong_sizes_are_refused(sim_log: Path, tmp_path: Path) -> None:
-    from controller.policy import random_policy
+    from liquidnode.controller.policy import random_policy
 
     path = tmp_path / "wide.safetensors"
     random_policy(5, 1, seed=0).save(path)
@@ -137,9 +137,9 @@ def test_bad_log_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_sim_replay_uses_the_attached_model(tmp_path: Path) -> None:
     """A log of an MJCF simulation carries its model: --sim works after the file is gone."""
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import Policy
-    from sim.mujoco_plant import MjcfPlant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import Policy
+    from liquidnode.sim.mujoco_plant import MjcfPlant
 
     model = tmp_path / "moved.xml"
     model.write_bytes(PENDULUM.read_bytes())

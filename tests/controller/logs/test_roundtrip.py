@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from mcap.writer import Writer
 
-from controller.errors import LogFileError
-from controller.logs import McapRecorder, load_episode, load_episodes, read_log
-from controller.records import Event, TickRecord
+from liquidnode.controller.errors import LogFileError
+from liquidnode.controller.logs import McapRecorder, load_episode, load_episodes, read_log
+from liquidnode.controller.records import Event, TickRecord
 from tests.controller.logs.conftest import make_tick, write_log
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from controller.train.agent import Actor, Critic, build_cell
+from liquidnode.controller.train.agent import Actor, Critic, build_cell
 
 
 def _actor(cell: str) -> Actor:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from controller.train.rollout.buffer import (
+from liquidnode.controller.train.rollout.buffer import (
     RolloutBuffer,
     chunk,
     chunk_start_states,

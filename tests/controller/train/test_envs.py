@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from controller.errors import LiquidNodeError, SpaceMismatchError
-from controller.policy import random_policy
-from controller.train.envs import ControlPeriodJitter, env_info, make_env
-from controller.train.evaluate import evaluate_policy
+from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
+from liquidnode.controller.policy import random_policy
+from liquidnode.controller.train.envs import ControlPeriodJitter, env_info, make_env
+from liquidnode.controller.train.evaluate import evaluate_policy
 
 
 def test_unknown_env_id_is_one_clear_error():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from controller.policy import Policy
-from controller.train.agent import Actor, build_cell
-from controller.train.envs import EnvInfo
-from controller.train.export import ExportSpec, export_policy
-from controller.train.normalization import ObsNormalizer
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.train.agent import Actor, build_cell
+from liquidnode.controller.train.envs import EnvInfo
+from liquidnode.controller.train.export import ExportSpec, export_policy
+from liquidnode.controller.train.normalization import ObsNormalizer
 
 PERIOD = 0.04
 INFO = EnvInfo(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from controller.train.gae import compute_gae
+from liquidnode.controller.train.gae import compute_gae
 
 
 def test_gae_matches_hand_computed_case_with_episode_end():

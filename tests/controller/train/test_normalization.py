@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from controller.train.normalization import ObsNormalizer, RewardScaler, RunningMeanStd
+from liquidnode.controller.train.normalization import ObsNormalizer, RewardScaler, RunningMeanStd
 
 
 def test_running_mean_std_matches_numpy_over_batches():

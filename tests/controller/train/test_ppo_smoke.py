@@ -2,9 +2,9 @@
 
 import pytest
 
-from controller.policy import Policy
-from controller.train.config import TrainConfig
-from controller.train.ppo import train
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.train.config import TrainConfig
+from liquidnode.controller.train.ppo import train
 
 
 @pytest.mark.slow

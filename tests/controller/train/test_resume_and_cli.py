@@ -4,10 +4,10 @@ import argparse
 
 import pytest
 
-from controller.cli import _Parser, train_cmd
-from controller.errors import LiquidNodeError, SpaceMismatchError
-from controller.train.config import TrainConfig, config_fields, field_docs
-from controller.train.ppo import train
+from liquidnode.cli import _Parser, train_cmd
+from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
+from liquidnode.controller.train.config import TrainConfig, config_fields, field_docs
+from liquidnode.controller.train.ppo import train
 
 
 def _tiny(tmp_path, **kw) -> TrainConfig:
@@ -113,7 +113,7 @@ def test_bad_env_is_a_liquidnode_error_before_any_training(env, message, tmp_pat
 
 
 def test_training_with_dt_jitter_in_parallel_envs_writes_a_policy(tmp_path):
-    from controller.policy import Policy
+    from liquidnode.controller.policy import Policy
 
     result = train(_tiny(tmp_path, envs=2, dt_jitter=0.3, rollout_steps=64, steps=256))
     policy = Policy.load(result.policy_path)
@@ -122,7 +122,7 @@ def test_training_with_dt_jitter_in_parallel_envs_writes_a_policy(tmp_path):
 
 
 def test_cli_prints_one_error_line_and_exits_2(capsys, tmp_path):
-    from controller.cli import main
+    from liquidnode.cli import main
 
     code = main(["train", "--env", "NoSuchEnv-v0", "--out", str(tmp_path / "x.safetensors")])
     err = capsys.readouterr().err.strip().splitlines()

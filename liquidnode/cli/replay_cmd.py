@@ -77,9 +77,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.log``; returns 0 within tolerance, 1 beyond it."""
-    from controller.errors import LogFileError
-    from controller.logs.episode import read_log
-    from controller.logs.replay import replay_policy, replay_sim
+    from liquidnode.controller.errors import LogFileError
+    from liquidnode.controller.logs.episode import read_log
+    from liquidnode.controller.logs.replay import replay_policy, replay_sim
 
     if args.tol < 0 or args.sim_tol < 0:
         raise LogFileError(
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if args.sim:
             row["sim"] = replay_sim(ep).to_json()
         if args.plot:
-            from controller.logs.plot import plot_episode
+            from liquidnode.controller.logs.plot import plot_episode
 
             png = Path(args.plot)
             if len(episodes) > 1:

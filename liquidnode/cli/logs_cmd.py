@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Summarise ``args.log``; returns 0 (errors raise LogFileError -> exit 2)."""
-    from controller.logs.summary import format_summary, summarize
+    from liquidnode.controller.logs.summary import format_summary, summarize
 
     summary = summarize(args.log)
     if args.json:

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from controller.errors import LiquidNodeError
+from liquidnode.controller.errors import LiquidNodeError
 
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS = ("sim", "eval", "train", "deploy", "twin", "replay", "logs", "bench")
@@ -34,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
             "against MuJoCo simulations or a microcontroller over serial."
         ),
     )
-    from controller import __version__
+    from liquidnode import __version__
 
     parser.add_argument("--version", action="version", version=f"liquidnode {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in SUBCOMMANDS:
-        importlib.import_module(f"controller.cli.{name}_cmd").add_parser(sub)
+        importlib.import_module(f"liquidnode.cli.{name}_cmd").add_parser(sub)
     return parser
 
 

@@ -75,8 +75,8 @@ def _symlink(target: str, link: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the twin until interrupted; returns 0."""
-    from controller.errors import LiquidNodeError
-    from firmware_bridge.twin import VirtualRobot, make_twin_plant
+    from liquidnode.controller.errors import LiquidNodeError
+    from liquidnode.firmware_bridge.twin import VirtualRobot, make_twin_plant
 
     if args.watchdog_ms is not None and not 1 <= args.watchdog_ms <= 65535:
         raise LiquidNodeError(f"--watchdog-ms must be within 1..65535, got {args.watchdog_ms}")

@@ -13,7 +13,7 @@ import sys
 import types
 import typing
 
-from controller.train.config import TrainConfig, config_fields, field_docs
+from liquidnode.controller.train.config import TrainConfig, config_fields, field_docs
 
 _SHORT_HELP = "train a CfC / LTC / NCP policy on a Gymnasium task (recurrent PPO)"
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the config from the flags, train, print the result."""
     import importlib.util
 
-    from controller.errors import LiquidNodeError
+    from liquidnode.controller.errors import LiquidNodeError
 
     missing = [m for m in ("torch", "ncps") if importlib.util.find_spec(m) is None]
     if missing:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             f"training needs {' and '.join(missing)}, which the runtime install leaves out: "
             "pip install -c constraints.txt -e '.[train]'"
         )
-    from controller.train.ppo import train
+    from liquidnode.controller.train.ppo import train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in config_fields()})
     command = "liquidnode " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "liquidnode train"

@@ -1,6 +1,6 @@
 """``liquidnode bench``: the side-by-side benchmarks of the repository's ``benchmarks`` package.
 
-Runs ``python -m benchmarks`` in a fresh interpreter (so that BLAS/OpenMP pools are pinned to
+Runs ``python -m liquidnode.benchmarks`` in a fresh interpreter (so BLAS/OpenMP pools are pinned to
 one thread before numpy loads, as torch is pinned) with the same options, and passes its
 output and exit status through. Comparisons: policy step latency (runtime vs. ncps torch vs.
 a C floor), constant cost over 100k ticks (liquid vs. a KV-cache transformer), loop timing
@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-from controller.errors import LiquidNodeError
+from liquidnode.controller.errors import LiquidNodeError
 
 NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
 
@@ -52,14 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Delegate to ``python -m benchmarks`` with the same options."""
+    """Delegate to ``python -m liquidnode.benchmarks`` with the same options."""
     try:
-        import benchmarks  # noqa: F401
+        import liquidnode.benchmarks  # noqa: F401
     except ImportError:
         raise LiquidNodeError(
             "the benchmarks package is not installed; run from a source checkout (pip install -e .)"
         ) from None
-    cmd = [sys.executable, "-m", "benchmarks"]
+    cmd = [sys.executable, "-m", "liquidnode.benchmarks"]
     cmd += [flag for flag, on in (("--quick", args.quick), ("--json", args.json)) if on]
     if args.update_readme:
         cmd.append("--update-readme")

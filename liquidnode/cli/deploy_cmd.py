@@ -69,8 +69,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print the run summary as one JSON object on stdout"
     )
-    from controller.cli.sim_cmd import add_rt_priority_argument
-    from controller.logs.options import add_log_arguments
+    from liquidnode.cli.arguments import add_rt_priority_argument
+    from liquidnode.controller.logs.options import add_log_arguments
 
     add_rt_priority_argument(p)
     add_log_arguments(p)
@@ -80,12 +80,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Deploy; returns 0, or 2 after a link loss without --reconnect (summary still printed)."""
-    from controller.cli.sim_cmd import rt_priority
-    from controller.errors import LinkError, LiquidNodeError
-    from controller.logs.options import open_recorder
-    from controller.loop import ControlLoop, LoopConfig
-    from controller.policy import Policy
-    from firmware_bridge.serial_plant import SerialPlant
+    from liquidnode.cli.arguments import rt_priority
+    from liquidnode.controller.errors import LinkError, LiquidNodeError
+    from liquidnode.controller.logs.options import open_recorder
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import Policy
+    from liquidnode.firmware_bridge.serial_plant import SerialPlant
 
     if args.duration is not None and not args.duration > 0:
         raise LiquidNodeError(f"--duration must be > 0 seconds, got {args.duration}")

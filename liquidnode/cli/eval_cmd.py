@@ -12,14 +12,13 @@ import argparse
 import json
 from typing import Any
 
-from controller.cli.sim_cmd import (
+from liquidnode.cli.arguments import (
     add_policy_env_arguments,
-    load_policy_and_env,
     non_negative_int,
     positive_float,
     positive_int,
-    warn_if_rate_differs,
 )
+from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -68,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``eval``; returns 0 (130 after Ctrl-C, partial result printed)."""
     import numpy as np
 
-    from controller.loop import ControlLoop, LoopConfig
-    from sim import make_plant
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant
 
     policy, policy_path, env = load_policy_and_env(args, "eval")
     plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)

@@ -1,7 +1,0 @@
-"""``python -m controller`` is the same as the ``liquidnode`` command."""
-
-import sys
-
-from controller.cli import main
-
-sys.exit(main())

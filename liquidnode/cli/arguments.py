@@ -1,0 +1,94 @@
+"""Argument types and options shared by several subcommands (one convention for all)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from liquidnode.policies import DEFAULT_POLICY
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def add_rt_priority_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--rt-priority N`` (SCHED_FIFO real-time priority for the control loop)."""
+    p.add_argument(
+        "--rt-priority",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "run the control loop under SCHED_FIFO real-time priority N (1-99; needs root or "
+            "CAP_SYS_NICE): on a busy machine this keeps 1 kHz lateness in microseconds"
+        ),
+    )
+
+
+@contextlib.contextmanager
+def rt_priority(args: argparse.Namespace, command: str) -> Iterator[None]:
+    """Hold ``--rt-priority`` for the block; a warning line when the system refuses it."""
+    from liquidnode.controller.timing import realtime_priority
+
+    with realtime_priority(args.rt_priority) as granted:
+        if args.rt_priority is not None and not granted:
+            print(
+                f"liquidnode {command}: warning: real-time priority {args.rt_priority} not "
+                "permitted here (needs root or CAP_SYS_NICE); running at normal priority",
+                file=sys.stderr,
+            )
+        yield
+
+
+def add_policy_env_arguments(p: argparse.ArgumentParser) -> None:
+    """``--policy``, ``--env``, ``--episodes``, ``--seed`` (shared by sim and eval)."""
+    p.add_argument(
+        "--policy",
+        metavar="PATH",
+        default=None,
+        help=(
+            "policy file (.safetensors); default: the shipped policies/<env>-cfc.safetensors "
+            f"for --env, else policies/{DEFAULT_POLICY}"
+        ),
+    )
+    p.add_argument(
+        "--env",
+        metavar="ID|MJCF",
+        default=None,
+        help=(
+            "Gymnasium MuJoCo id (e.g. InvertedPendulum-v5, HalfCheetah-v5) or an MJCF .xml "
+            "file (e.g. sim/models/pendulum.xml); default: the policy's env_id"
+        ),
+    )

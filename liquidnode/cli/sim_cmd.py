@@ -1,0 +1,163 @@
+"""``liquidnode sim``: run a policy in closed loop against a MuJoCo simulation.
+
+With no arguments: the shipped default policy (``policies/InvertedPendulum-v5-cfc.safetensors``)
+balances InvertedPendulum-v5 in real time for one episode, then prints a per-episode table
+and how well the loop kept time. ``--json`` prints the same as one JSON object on stdout
+(keys documented in the README: ``episodes`` [{``return``, ``ticks``}], ``rate_hz``,
+``lateness_us`` {``p50``, ``p99``, ``max``}, ``overruns``, ``sections_us``, ``plant``,
+``faults``, ``log`` (path of the episode log or null), plus ``env``, ``policy``, ``seed``,
+``video``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from typing import Any
+
+from liquidnode.cli.arguments import (
+    add_policy_env_arguments,
+    add_rt_priority_argument,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    rt_priority,
+)
+from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``sim``."""
+    p = subparsers.add_parser(
+        "sim",
+        help="run a policy against a MuJoCo simulation in a fixed-rate loop",
+        description=(
+            "Close the loop between a liquid policy and a MuJoCo simulation (a Gymnasium "
+            "MuJoCo v5 id or a plain MJCF file): each tick observes, steps the policy with the "
+            "measured dt, filters the action through the safety layer (clamp, NaN guard) and "
+            "applies it for one control period. Real time by default (the loop waits for each "
+            "deadline and reports its lateness); --fast runs as fast as the simulation allows. "
+            "With no arguments the shipped default policy balances InvertedPendulum-v5 for one "
+            "episode. Prints a per-episode table (return, ticks, lateness p99, overruns) and a "
+            "timing summary, or one JSON object with --json."
+        ),
+    )
+    add_policy_env_arguments(p)
+    p.add_argument("--episodes", type=positive_int, default=1, metavar="N", help="episodes (1)")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        metavar="S",
+        help="seed of episode 0's reset (episode i uses S+i); default: random, printed",
+    )
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        default=None,
+        metavar="HZ",
+        help=(
+            "control rate in Hz; its period must be a whole multiple of the model's physics "
+            "step (default: the environment's own rate, e.g. 25 Hz for InvertedPendulum-v5)"
+        ),
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--realtime",
+        dest="realtime",
+        action="store_true",
+        default=True,
+        help="pace ticks by the wall clock (default)",
+    )
+    mode.add_argument(
+        "--fast",
+        dest="realtime",
+        action="store_false",
+        help="no waiting: run as fast as the simulation allows (dt = nominal period)",
+    )
+    add_rt_priority_argument(p)
+    p.add_argument(
+        "--max-ticks",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="episode length in ticks, replacing the environment's time limit (default: its own)",
+    )
+    p.add_argument(
+        "--video",
+        metavar="PATH",
+        default=None,
+        help="render the run offscreen to PATH (.mp4 or .gif; MUJOCO_GL=egl, else osmesa)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the run summary as one JSON object on stdout"
+    )
+    from liquidnode.controller.logs.options import add_log_arguments
+
+    add_log_arguments(p)
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sim``; returns 0, or 130 after Ctrl-C (summary still printed)."""
+    video = None
+    if args.video:
+        from liquidnode.sim.video import check_video_path, configure_gl
+
+        check_video_path(args.video)
+        configure_gl()  # before mujoco is imported
+    from liquidnode.controller.logs.options import open_recorder
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant
+
+    policy, policy_path, env = load_policy_and_env(args, "sim")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)
+    warn_if_rate_differs(policy, plant, "sim")
+    if args.video:
+        from liquidnode.sim.video import VideoRecorder
+
+        plant = video = VideoRecorder(plant, args.video)
+    config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
+    loop = ControlLoop(plant, policy, config, policy_path=policy_path)  # validates dims/rate
+    loop.recorder = open_recorder(
+        args,
+        "sim",
+        {"env": env, "policy_path": policy_path, "seed": seed, "rate_hz": plant.spec.rate_hz},
+    )
+    if not args.json:
+        mode = "real time" if args.realtime else "fast mode"
+        print(
+            f"sim: {env} at {plant.spec.rate_hz:g} Hz ({mode}), policy {policy_path}, "
+            f"{args.episodes} episode(s), seed {seed}",
+            file=sys.stderr,
+        )
+    try:
+        with rt_priority(args, "sim"):
+            summary = loop.run(episodes=args.episodes, seed=seed)
+    except BaseException:
+        if loop.summary is not None and loop.summary.episodes:
+            print(loop.summary.format_text(), file=sys.stderr)
+        raise
+    finally:
+        if video is not None and video.frames:
+            print(f"video: rendering {video.frames} frames to {video.path}", file=sys.stderr)
+            video.write()
+        plant.disconnect()
+    if args.json:
+        out = summary.to_json()
+        log = getattr(loop.recorder, "path", None)
+        out.update(
+            env=env,
+            policy=policy_path,
+            seed=seed,
+            video=args.video,
+            log=None if log is None else str(log),
+        )
+        print(json.dumps(out))
+    else:
+        print(summary.format_text())
+    return 130 if summary.interrupted else 0
