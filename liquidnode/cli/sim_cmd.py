@@ -26,6 +26,7 @@ from liquidnode.cli.arguments import (
     rt_priority,
 )
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
+from liquidnode.controller.errors import LiquidNodeError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -89,7 +90,33 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--video",
         metavar="PATH",
         default=None,
-        help="render the run offscreen to PATH (.mp4 or .gif; MUJOCO_GL=egl, else osmesa)",
+        help=(
+            "render the run offscreen to PATH (.mp4 or .gif; MUJOCO_GL=egl, else osmesa); the "
+            "clip lasts as long as the simulated run"
+        ),
+    )
+    p.add_argument(
+        "--fps",
+        type=positive_float,
+        default=None,
+        metavar="FPS",
+        help=(
+            "video frame rate (default: the control rate up to 60 Hz, else 30; a GIF needs "
+            "100/n fps: 50, 33.33, 25, 20, ...)"
+        ),
+    )
+    p.add_argument(
+        "--camera",
+        metavar="NAME|ID",
+        default=None,
+        help="model camera for --video/--viewer, by name or index; -1 = free camera",
+    )
+    p.add_argument(
+        "--size",
+        type=video_size,
+        default=None,
+        metavar="WxH",
+        help="video frame size in pixels (default: 480x360)",
     )
     p.add_argument(
         "--json", action="store_true", help="print the run summary as one JSON object on stdout"
@@ -101,9 +128,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def video_size(text: str) -> tuple[int, int]:
+    """argparse type: ``WxH`` in pixels."""
+    from liquidnode.sim.video import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``sim``; returns 0, or 130 after Ctrl-C (summary still printed)."""
+    """Run ``sim``; returns an exit code of :mod:`liquidnode.controller.shutdown` (0 ok,
+    4 log incomplete, 128+N after signal N; the summary is printed in every case)."""
     video = None
+    for flag, value in (("--fps", args.fps), ("--size", args.size)):
+        if value is not None and not args.video:
+            raise LiquidNodeError(f"{flag} sets the video: give --video PATH too")
     if args.video:
         from liquidnode.sim.video import check_video_path, configure_gl
 
@@ -111,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         configure_gl()  # before mujoco is imported
     from liquidnode.controller.logs.options import open_recorder
     from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.shutdown import run_exit_code
     from liquidnode.sim import make_plant
 
     policy, policy_path, env = load_policy_and_env(args, "sim")
@@ -120,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if args.video:
         from liquidnode.sim.video import VideoRecorder
 
-        plant = video = VideoRecorder(plant, args.video)
+        width, height = args.size or (480, 360)
+        plant = video = VideoRecorder(
+            plant, args.video, fps=args.fps, width=width, height=height, camera=args.camera
+        )
     config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
     loop = ControlLoop(plant, policy, config, policy_path=policy_path)  # validates dims/rate
     loop.recorder = open_recorder(
@@ -144,7 +189,11 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         if video is not None and video.frames:
-            print(f"video: rendering {video.frames} frames to {video.path}", file=sys.stderr)
+            print(
+                f"video: rendering {video.frames} frames at {video.fps:g} fps "
+                f"({video.duration_s:.2f} s) to {video.path}",
+                file=sys.stderr,
+            )
             video.write()
         plant.disconnect()
     if args.json:
@@ -160,4 +209,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         print(summary.format_text())
-    return 130 if summary.interrupted else 0
+    return run_exit_code(loop.stopped_by, summary.log_errors)
