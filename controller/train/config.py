@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime as _dt
 import inspect
 import itertools
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Literal
 
 from liquidnode.controller.errors import LiquidNodeError
 
 CellType = Literal["cfc", "ltc", "ncp"]
+
+#: Folder that default run folders go under, relative to the working directory.
+DEFAULT_RUN_ROOT = Path("runs") / "train"
 
 
 @dataclass
@@ -40,9 +45,12 @@ class TrainConfig:
     """Parallel environments; > 1 runs them in worker processes (AsyncVectorEnv)."""
     seed: int = 1
     """Seed of torch, numpy and the training environments."""
-    out: str = "policies/policy.safetensors"
-    """Path of the final policy file; TensorBoard logs go to <dir>/runs/<stem>, checkpoints to
-    <dir>/checkpoints/<stem>.pt."""
+    out: str | None = None
+    """Path of the final policy file (default: <run dir>/policy.safetensors)."""
+    run_dir: str | None = None
+    """Folder of the run: checkpoints/, tb/ (TensorBoard) and, without --out,
+    policy.safetensors (default: the --resume checkpoint's run folder, else
+    runs/train/<UTC timestamp>)."""
     resume: str | None = None
     """Checkpoint (.pt) to continue training from; its env and spaces must match."""
     rollout_steps: int = 512
@@ -108,6 +116,15 @@ class TrainConfig:
         """Transitions per rollout (``envs * rollout_steps``)."""
         return self.envs * self.rollout_steps
 
+    def planned_steps(self, start: int = 0) -> int:
+        """Steps the run reaches from ``start``: ``steps`` rounded up to whole rollouts.
+
+        Training stops after the rollout that reaches ``steps`` (or earlier, at
+        ``target_return``), so a run from 0 ends at ``batch_size * ceil(steps / batch_size)``.
+        """
+        remaining = max(self.steps - start, 1)
+        return start + -(-remaining // self.batch_size) * self.batch_size
+
     def validate(self) -> None:
         """Check the values; raises :class:`LiquidNodeError` naming the offending one."""
         if self.cell not in ("cfc", "ltc", "ncp"):
@@ -154,3 +171,58 @@ def field_docs() -> dict[str, str]:
 def config_fields() -> list[dataclasses.Field]:
     """The dataclass fields of :class:`TrainConfig`, in declaration order."""
     return list(dataclasses.fields(TrainConfig))
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a training run writes (see :func:`run_paths`).
+
+    Attributes:
+        run_dir: the run folder.
+        policy: the final policy file: ``--out``, else ``run_dir/policy.safetensors``.
+        checkpoint: the resumable checkpoint, ``run_dir/checkpoints/latest.pt``.
+        tensorboard: the TensorBoard log folder, ``run_dir/tb``.
+    """
+
+    run_dir: Path
+    policy: Path
+    checkpoint: Path
+    tensorboard: Path
+
+
+def new_run_dir(now: _dt.datetime | None = None) -> Path:
+    """``runs/train/<UTC timestamp>``, e.g. ``runs/train/20260101T120000Z``.
+
+    The timestamp has second resolution; when that folder exists already, a ``-2``, ``-3``...
+    suffix keeps both runs. The folder is not created here.
+    """
+    stamp = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    path, n = DEFAULT_RUN_ROOT / stamp, 2
+    while path.exists():
+        path, n = DEFAULT_RUN_ROOT / f"{stamp}-{n}", n + 1
+    return path
+
+
+def run_paths(cfg: TrainConfig) -> RunPaths:
+    """Resolve the folders and files ``cfg`` writes.
+
+    The run folder is ``cfg.run_dir`` if set; else, when resuming from
+    ``<run>/checkpoints/<name>.pt``, that ``<run>``; else a fresh :func:`new_run_dir`. So
+    nothing goes into the shipped ``policies/`` folder unless ``--out`` or ``--run-dir``
+    names it.
+    """
+    if cfg.run_dir is not None:
+        run_dir = Path(cfg.run_dir)
+    elif cfg.resume is not None and Path(cfg.resume).parent.name == "checkpoints":
+        run_dir = Path(cfg.resume).parent.parent
+    else:
+        run_dir = new_run_dir()
+    policy = Path(cfg.out) if cfg.out is not None else run_dir / "policy.safetensors"
+    return RunPaths(run_dir, policy, run_dir / "checkpoints" / "latest.pt", run_dir / "tb")
+
+
+def with_run_paths(cfg: TrainConfig) -> TrainConfig:
+    """A copy of ``cfg`` with ``run_dir`` and ``out`` resolved by :func:`run_paths`, so that a
+    later :func:`run_paths` (and the policy's provenance) sees the same paths."""
+    paths = run_paths(cfg)
+    return dataclasses.replace(cfg, run_dir=str(paths.run_dir), out=str(paths.policy))

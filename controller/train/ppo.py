@@ -39,7 +39,7 @@ from liquidnode.controller.train.agent import (
     scale_output_layer,
     to_tensor,
 )
-from liquidnode.controller.train.config import TrainConfig
+from liquidnode.controller.train.config import TrainConfig, run_paths, with_run_paths
 from liquidnode.controller.train.envs import env_info, make_vector_env
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
@@ -71,10 +71,14 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig, command: str = "") -> TrainResult:
-    """Train a liquid policy with recurrent PPO and write ``cfg.out``.
+    """Train a liquid policy with recurrent PPO and write its policy file.
+
+    Writes the run folder of :func:`~liquidnode.controller.train.config.run_paths`: the policy
+    (``cfg.out``, else ``<run dir>/policy.safetensors``), ``checkpoints/latest.pt`` and
+    TensorBoard scalars in ``tb/``.
 
     Args:
-        cfg: the configuration (validated here).
+        cfg: the configuration (validated here; ``run_dir`` / ``out`` resolved if unset).
         command: the command line to record in the policy's provenance.
 
     Raises:
@@ -83,14 +87,16 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     """
     # ---- set-up -----------------------------------------------------------------------------
     cfg.validate()
+    cfg = with_run_paths(cfg)
+    paths = run_paths(cfg)
     t_start = time.perf_counter()
     info = env_info(cfg.env)  # raises on unknown ids and non-Box action spaces
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    out = Path(cfg.out)
+    out, ckpt_path = paths.policy, paths.checkpoint
     out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out.parent / "checkpoints" / f"{out.stem}.pt"
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
     time_scale = 1.0 / info.control_period_s
     nominal_ts = info.control_period_s * time_scale
     act_scale = (info.act_high - info.act_low) / 2.0
@@ -137,9 +143,10 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
     envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed)
-    writer = _tensorboard(cfg, out)
-    bar = _progress(cfg, global_step)
-    num_updates = max(1, -(-(cfg.steps - global_step) // cfg.batch_size))
+    writer = _tensorboard(cfg, paths.tensorboard)
+    planned = cfg.planned_steps(global_step)
+    bar = _progress(cfg, global_step, planned)
+    num_updates = (planned - global_step) // cfg.batch_size
     buf = RolloutBuffer.empty(
         cfg.rollout_steps, cfg.envs, info.obs_dim, info.act_dim, actor.state_size
     )
@@ -272,7 +279,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                 )
             if bar is not None:
                 bar.update(cfg.batch_size)
-                bar.set_postfix(ret=f"{mean_recent:.1f}", best_eval=f"{best_return:.1f}")
+                bar.set_postfix(progress_postfix(mean_recent, best_return))
             last = update == num_updates
             if cfg.eval_interval and (update % cfg.eval_interval == 0 or last):
                 ev = evaluate_policy(make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed)
@@ -315,6 +322,17 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     policy = make_policy(provenance)
     policy.save(out)
     return TrainResult(out, global_step, wall, evaluation, history)
+
+
+def progress_postfix(mean_recent: float, best_return: float) -> dict[str, str]:
+    """The progress bar's figures: ``ret``, the mean return of the last (up to 20) finished
+    training episodes, and ``best_eval``, the best periodic evaluation's mean return; ``-``
+    stands for "none yet"."""
+
+    def fmt(x: float) -> str:
+        return f"{x:.1f}" if np.isfinite(x) else "-"
+
+    return {"ret": fmt(mean_recent), "best_eval": fmt(best_return)}
 
 
 def _snapshot(actor: Actor, obs_norm: ObsNormalizer) -> dict[str, Any]:
@@ -361,23 +379,31 @@ def _provenance(
     }
 
 
-def _tensorboard(cfg: TrainConfig, out: Path):
+def _tensorboard(cfg: TrainConfig, log_dir: Path):
     if not cfg.tensorboard:
         return None
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(log_dir=str(out.parent / "runs" / out.stem))
+    return SummaryWriter(log_dir=str(log_dir))
 
 
-def _progress(cfg: TrainConfig, initial: int):
+def _progress(cfg: TrainConfig, initial: int, total: int):
+    """A tqdm bar on stderr from ``initial`` to ``total`` steps (``cfg.steps`` rounded up to
+    whole rollouts, said on the line before the bar), or None without ``cfg.progress``."""
     if not cfg.progress:
         return None
     import sys
 
     from tqdm import tqdm
 
+    if total != cfg.steps:
+        print(
+            f"train: --steps {cfg.steps} rounded up to {total} (whole rollouts of "
+            f"{cfg.envs} envs x {cfg.rollout_steps} steps = {cfg.batch_size})",
+            file=sys.stderr,
+        )
     return tqdm(
-        total=cfg.steps,
+        total=total,
         initial=initial,
         unit="step",
         file=sys.stderr,

@@ -27,10 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Train a liquid policy (CfC, LTC, or CfC with NCP wiring) with recurrent PPO on a "
             "Gymnasium MuJoCo task and write a runtime policy file (safetensors) with frozen "
             "observation normalisation, action mapping and provenance (command, steps, seed, "
-            "wall time, final deterministic evaluation). Shows a progress bar on stderr, writes "
-            "TensorBoard scalars to <out dir>/runs/<stem> and resumable checkpoints to "
-            "<out dir>/checkpoints/<stem>.pt. Example: liquidnode train --env "
-            "InvertedPendulum-v5 --cell cfc --units 16 --steps 150000 --out pendulum.safetensors"
+            "wall time, final deterministic evaluation). Each run writes a folder of its own, "
+            "runs/train/<UTC timestamp>/ (or --run-dir): policy.safetensors (unless --out "
+            "names the policy file), resumable checkpoints in checkpoints/ and TensorBoard "
+            "scalars in tb/; the first line on stderr says where. Shows a progress bar on "
+            "stderr. Example: liquidnode train --env InvertedPendulum-v5 --cell cfc --units 16 "
+            "--steps 150000 --out pendulum.safetensors"
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -57,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             continue
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in args if a is not type(None))
-        metavar = {"env": "ID", "out": "PATH", "resume": "CKPT", "seed": "S"}.get(f.name)
+        metavar = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
+        metavar = metavar.get(f.name)
         metavar = metavar or {"dt_jitter": "FRAC"}.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
@@ -84,14 +87,27 @@ def run(args: argparse.Namespace) -> int:
             f"training needs {' and '.join(missing)}, which the runtime install leaves out: "
             "pip install -c constraints.txt -e '.[train]'"
         )
+    from liquidnode.controller.train.config import run_paths, with_run_paths
+    from liquidnode.controller.train.envs import env_info
     from liquidnode.controller.train.ppo import train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in config_fields()})
+    cfg.validate()
+    env_info(cfg.env)  # a bad env id is one error line before anything is written
+    cfg = with_run_paths(cfg)
+    paths = run_paths(cfg)
+    where = f"train: writing {paths.run_dir}/ (checkpoints/, tb/"
+    if paths.policy.parent == paths.run_dir:
+        where += f", {paths.policy.name})"
+    else:
+        where += f"); policy to {paths.policy}"
+    print(where, file=sys.stderr, flush=True)
     command = "liquidnode " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "liquidnode train"
     result = train(cfg, command=command)
     ev = result.evaluation
     summary = {
         "policy": str(result.policy_path),
+        "run_dir": str(paths.run_dir),
         "env": cfg.env,
         "cell": cfg.cell,
         "steps": result.steps,

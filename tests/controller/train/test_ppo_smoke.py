@@ -25,6 +25,7 @@ def test_short_training_improves_inverted_pendulum_return(tmp_path):
         keep_best=False,
         seed=3,
         out=str(out),
+        run_dir=str(tmp_path / "run"),
         progress=False,
         tensorboard=False,
     )
@@ -43,4 +44,4 @@ def test_short_training_improves_inverted_pendulum_return(tmp_path):
     assert prov["seed"] == 3 and prov["command"] == "pytest" and prov["env_id"] == cfg.env
     assert prov["evaluation"]["mean_return"] == pytest.approx(final)
     assert prov["wall_time_s"] > 0
-    assert (tmp_path / "checkpoints" / "pendulum.pt").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "latest.pt").is_file()

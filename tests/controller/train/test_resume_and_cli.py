@@ -22,7 +22,7 @@ def _tiny(tmp_path, **kw) -> TrainConfig:
         epochs=1,
         eval_interval=0,
         final_eval_episodes=1,
-        out=str(tmp_path / "p.safetensors"),
+        run_dir=str(tmp_path / "run"),
         progress=False,
         tensorboard=False,
     )
@@ -33,15 +33,18 @@ def _tiny(tmp_path, **kw) -> TrainConfig:
 def test_resume_continues_from_the_checkpoint_step(tmp_path):
     first = train(_tiny(tmp_path))
     assert first.steps == 256
-    ckpt = tmp_path / "checkpoints" / "p.pt"
-    second = train(_tiny(tmp_path, steps=512, resume=str(ckpt)))
+    assert first.policy_path == tmp_path / "run" / "policy.safetensors"
+    ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
+    # without --run-dir a resumed run continues in its checkpoint's run folder
+    second = train(_tiny(tmp_path, run_dir=None, steps=512, resume=str(ckpt)))
     assert second.steps == 512
     assert second.wall_time_s >= first.wall_time_s
+    assert second.policy_path == first.policy_path
 
 
 def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
     train(_tiny(tmp_path))
-    ckpt = str(tmp_path / "checkpoints" / "p.pt")
+    ckpt = str(tmp_path / "run" / "checkpoints" / "latest.pt")
     with pytest.raises(SpaceMismatchError, match="trained on InvertedPendulum-v5, not Reacher-v5"):
         train(_tiny(tmp_path, env="Reacher-v5", resume=ckpt))
     with pytest.raises(LiquidNodeError, match="units=4 but this run asks for 8"):
