@@ -1,4 +1,5 @@
-"""Liquid cells in numpy: CfC, wired CfC (NCP), LTC, and the wirings they use.
+"""Policy cells in numpy: the liquid CfC, wired CfC (NCP) and LTC, the wirings they use, and
+the baselines LSTM, GRU and MLP (:mod:`.lstm`, :mod:`.gru`, :mod:`.mlp`).
 
 Every cell implements :class:`Cell`: ``step(x, h, ts) -> (y, h')`` with float32 vectors and
 ``ts`` the elapsed time of the step in the policy's time unit. :func:`build_cell` turns a cell
@@ -13,10 +14,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from liquidnode.controller.cells import cfc, ltc, wired_cfc
+from liquidnode.controller.cells import cfc, gru, lstm, ltc, mlp, wired_cfc
 
-CELL_TYPES = ("cfc", "wired_cfc", "ltc")
-_MODULES = {"cfc": cfc, "wired_cfc": wired_cfc, "ltc": ltc}
+CELL_TYPES = ("cfc", "wired_cfc", "ltc", "lstm", "gru", "mlp")
+_MODULES = {"cfc": cfc, "wired_cfc": wired_cfc, "ltc": ltc, "lstm": lstm, "gru": gru, "mlp": mlp}
+#: Cells whose module gives ``state_dim(config)`` and ``output_dim(config)`` itself.
+_BASELINES = {"lstm": lstm, "gru": gru, "mlp": mlp}
 
 
 class Cell(Protocol):
@@ -93,11 +96,15 @@ def output_dim(config: dict[str, Any]) -> int:
         return int(config["proj_size"])
     if config["type"] == "cfc":
         return int(config["units"])
+    if config["type"] in _BASELINES:
+        return _BASELINES[config["type"]].output_dim(config)
     return int(config["wiring"]["output_dim"])
 
 
 def state_dim(config: dict[str, Any]) -> int:
     """Length of the cell's state for a valid config."""
+    if config["type"] in _BASELINES:
+        return _BASELINES[config["type"]].state_dim(config)
     return int(config["units"] if config["type"] == "cfc" else config["wiring"]["units"])
 
 
@@ -122,6 +129,12 @@ def build_cell(config: dict[str, Any], tensors: dict[str, np.ndarray]) -> Cell:
         cell: Cell = cfc.CfCCell(config, own)
     elif kind == "wired_cfc":
         cell = wired_cfc.WiredCfCCell(config, own)
+    elif kind == "lstm":
+        cell = lstm.LSTMCell(config, own)
+    elif kind == "gru":
+        cell = gru.GRUCell(config, own)
+    elif kind == "mlp":
+        cell = mlp.MLPCell(config, own)
     else:
         cell = ltc.LTCCell(config, own)
     if config.get("proj_size") is not None:

@@ -3,7 +3,9 @@
 CfC: every weight matrix Xavier-uniform, biases uniform ``±1/sqrt(fan_in)`` (torch ``Linear``),
 ``pure`` mode ``w_tau = 0``, ``A = 1``. LTC: ncps' init ranges (``gleak`` 0.001..1, ``vleak``
 -0.2..0.2, ``cm`` 0.4..0.6, ``w`` 0.001..1, ``sigma`` 3..8, ``mu`` 0.3..0.8; reversal potentials
-= the wiring's polarities; mappings ``w = 1``, ``b = 0``).
+= the wiring's polarities; mappings ``w = 1``, ``b = 0``). LSTM / GRU: every tensor uniform
+``±1/sqrt(units)`` (torch ``LSTMCell`` / ``GRUCell``); MLP: torch ``Linear``'s uniform
+``±1/sqrt(fan_in)``; the baselines' readout to ``act_dim`` as a torch ``Linear``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from liquidnode.controller.cells import cfc, wired_cfc, wiring
+from liquidnode.controller.cells import cfc, gru, lstm, mlp, wired_cfc, wiring
 
 _F32 = np.float32
 
@@ -71,6 +73,38 @@ def _ltc_tensors(rng: np.random.Generator, w: wiring.Wiring) -> dict[str, np.nda
     }
 
 
+def _baseline(
+    rng: np.random.Generator,
+    kind: str,
+    obs_dim: int,
+    act_dim: int,
+    units: int,
+    options: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An ``lstm`` / ``gru`` / ``mlp`` config with ``proj_size = act_dim`` and its tensors."""
+    config: dict[str, Any] = {"type": kind, "input_size": obs_dim}
+    if kind == "mlp":
+        config["hidden_units"] = [units] * int(options.get("hidden_layers", 2))
+        config["activation"] = options.get("activation", "tanh")
+        config["frames"] = int(options.get("frames", 1))
+        shapes = mlp.tensor_shapes(config)
+        tensors = {
+            k: _bias(rng, shape[0], shapes[k[: -len("bias")] + "weight"][1])
+            if k.endswith(".bias")
+            else rng.uniform(-1, 1, shape).astype(_F32) / _F32(np.sqrt(shape[1]))
+            for k, shape in shapes.items()
+        }
+    else:
+        config["units"] = units
+        shapes = (lstm if kind == "lstm" else gru).tensor_shapes(config)
+        bound = 1.0 / float(np.sqrt(units))
+        tensors = {k: rng.uniform(-bound, bound, s).astype(_F32) for k, s in shapes.items()}
+    config["proj_size"] = act_dim
+    tensors["proj.weight"] = _xavier(rng, act_dim, units)
+    tensors["proj.bias"] = _bias(rng, act_dim, units)
+    return config, tensors
+
+
 def random_cell(
     kind: str, obs_dim: int, act_dim: int, units: int, seed: int, **options: Any
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -79,9 +113,13 @@ def random_cell(
     ``kind``: ``"cfc"`` (options: ``mode``, ``activation``, ``backbone_units``,
     ``backbone_layers``, ``backbone_dropout``; a projection is added when ``units != act_dim``),
     ``"wired_cfc"`` (AutoNCP; options ``mode``, ``sparsity_level``), ``"ltc"`` (AutoNCP; option
-    ``sparsity_level``) or ``"ltc_fc"`` (fully connected LTC, ``act_dim`` motor neurons).
+    ``sparsity_level``), ``"ltc_fc"`` (fully connected LTC, ``act_dim`` motor neurons), or
+    a baseline with a linear readout to ``act_dim``: ``"lstm"``, ``"gru"``, ``"mlp"`` (options
+    ``hidden_layers`` (default 2) of ``units``, ``activation`` ``tanh``/``relu``, ``frames``).
     """
     rng = np.random.default_rng(seed)
+    if kind in ("lstm", "gru", "mlp"):
+        return _baseline(rng, kind, obs_dim, act_dim, units, options)
     if kind == "cfc":
         config: dict[str, Any] = {
             "type": "cfc",
@@ -104,7 +142,9 @@ def random_cell(
     elif kind == "ltc_fc":
         w = wiring.fully_connected(units, obs_dim, act_dim, erev_init_seed=seed)
     else:
-        raise ValueError(f"unknown cell kind {kind!r}, expected cfc, wired_cfc, ltc or ltc_fc")
+        raise ValueError(
+            f"unknown cell kind {kind!r}, expected cfc, wired_cfc, ltc, ltc_fc, lstm, gru or mlp"
+        )
     if kind == "wired_cfc":
         config = {
             "type": "wired_cfc",

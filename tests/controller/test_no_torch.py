@@ -1,4 +1,5 @@
-"""The runtime never imports torch: load and run the shipped policy in a clean interpreter."""
+"""The runtime never imports torch: load and run the shipped policy, and a random policy of
+every cell type (liquid and baseline), in a clean interpreter."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from liquidnode.controller.policy_file import read_policy_file
 policy = Policy.load(sys.argv[1])
 for _ in range(5):
     action = policy.step(np.zeros(policy.obs_dim), 0.04)
-for kind in ("cfc", "wired_cfc", "ltc", "ltc_fc"):
+for kind in ("cfc", "wired_cfc", "ltc", "ltc_fc", "lstm", "gru", "mlp"):
     random_policy(3, 2, cell=kind, units=8).step(np.zeros(3), 0.01)
 imported = []
 RUNTIME = ("controller", "controller.loop", "controller.safety", "controller.timing", "cli",
