@@ -12,11 +12,15 @@ real-time mode, the nominal period in fast mode, and the measured time between s
 self-paced plant (the device's timestamps when it provides them). An episode ends when the
 plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``duration_s``.
 
-However the loop exits (end, exception, Ctrl-C) the plant is put in its safe state
-(``plant.safe_stop()``) and the recorder is closed. Ctrl-C ends :meth:`ControlLoop.run`
-normally with a partial summary (``interrupted=True``); any other exception propagates and
-the partial summary stays available as :attr:`ControlLoop.summary`. :class:`EpisodeResult`
-and :class:`RunSummary` live in :mod:`controller.run_summary` and are re-exported here.
+However the loop exits (end, exception, Ctrl-C, SIGTERM/SIGHUP raised as
+:class:`controller.shutdown.Interrupted`, the hard time bound) it takes one shutdown path:
+the plant is put in its safe state (``plant.safe_stop()``), the plant's last events and a
+``run_end`` event (``reason``: ``completed``, ``SIGINT``, ``SIGTERM``, ``time_bound``, or the
+exception's class) are logged, and the recorder is closed. An interrupt ends
+:meth:`ControlLoop.run` normally with a partial summary (``interrupted=True``); any other
+exception propagates and the partial summary stays available as :attr:`ControlLoop.summary`.
+:class:`EpisodeResult` and :class:`RunSummary` live in :mod:`controller.run_summary` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from liquidnode.controller.plant import Observation, Plant
 from liquidnode.controller.records import Event, Recorder, TickRecord
 from liquidnode.controller.run_summary import EpisodeResult, RunSummary
 from liquidnode.controller.safety import SafetyLayer
+from liquidnode.controller.shutdown import stop_reason
 from liquidnode.controller.timing import CycleTimer
 
 __all__ = [
@@ -184,6 +189,9 @@ class ControlLoop:
         self._results: list[EpisodeResult] = []
         self._extra_overruns = 0
         self._extra_skipped = 0
+        #: The KeyboardInterrupt (Ctrl-C, :class:`controller.shutdown.Interrupted`,
+        #: :class:`~controller.shutdown.TimeBoundExceeded`) that stopped the last run, or None.
+        self.stopped_by: KeyboardInterrupt | None = None
 
     # ------------------------------------------------------------------ metadata
     def run_metadata(self, episodes: int, seed: int | None) -> dict[str, Any]:
@@ -234,7 +242,9 @@ class ControlLoop:
         self._extra_overruns = self._extra_skipped = 0
         self.timer.clear()
         self.summary = None
+        self.stopped_by = None
         interrupted = False
+        reason, error = "completed", None
         recorder = self.recorder
         try:
             self.plant.connect()
@@ -242,20 +252,50 @@ class ControlLoop:
                 recorder.start(self.run_metadata(episodes, seed))
             for index in range(episodes):
                 self._episode(index, None if seed is None else seed + index)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP, the hard time bound
+            interrupted, reason, self.stopped_by = True, stop_reason(exc), exc
+        except BaseException as exc:
+            reason, error = stop_reason(exc), str(exc)
+            raise
         finally:
-            try:
-                self.plant.safe_stop()
-            finally:
-                try:
-                    if recorder is not None:
-                        recorder.close()
-                finally:
-                    self.summary = self._summarize(interrupted)
+            self._shutdown(reason, error, interrupted)
         return self.summary
 
-    def _summarize(self, interrupted: bool) -> RunSummary:
+    def _shutdown(self, reason: str, error: str | None, interrupted: bool) -> None:
+        """The one shutdown path: plant to its safe state first, then the plant's last events
+        and a ``run_end`` event with ``reason`` into the log, the log closed, the summary built.
+        A signal arriving meanwhile does not cut it short (see :mod:`controller.shutdown`)."""
+        recorder = self.recorder
+        try:
+            self.plant.safe_stop()
+        finally:
+            try:
+                episode = max(len(self._results) - 1, 0)
+                self._emit_plant_events(episode, -1)
+                detail: dict[str, Any] = {"reason": reason}
+                if error is not None:
+                    detail["error"] = error
+                self._emit(Event("run_end", detail=detail), episode, -1)
+                if recorder is not None:
+                    recorder.close()
+            finally:
+                self.summary = self._summarize(interrupted, reason, error)
+
+    def _emit_plant_events(self, episode: int, tick: int) -> int:
+        """Log the plant's pending events; return how many were faults."""
+        faults = 0
+        try:
+            events = self.plant.drain_events()
+        except Exception:  # a plant's bookkeeping must not hide the real outcome
+            return 0
+        for event in events:
+            faults += event.kind in FAULT_KINDS
+            self._emit(event, episode, tick)
+        return faults
+
+    def _summarize(
+        self, interrupted: bool, reason: str = "completed", error: str | None = None
+    ) -> RunSummary:
         timing = self.timer.stats()
         timing = dataclasses.replace(
             timing,
@@ -274,6 +314,9 @@ class ControlLoop:
             plant=plant_summary,
             faults=sum(e.faults for e in self._results),
             interrupted=interrupted,
+            stop_reason=reason,
+            error=error,
+            log_errors=list(getattr(self.recorder, "errors", None) or []),
         )
 
     def _emit(self, event: Event, episode: int, tick: int) -> None:
@@ -395,6 +438,7 @@ class ControlLoop:
                     )
                 ticks += 1
         finally:
+            faults += self._emit_plant_events(index, ticks)  # e.g. the STATUS that ended it
             stats = timer.stats(since=first_tick)
             self._results.append(
                 EpisodeResult(

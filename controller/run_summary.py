@@ -63,7 +63,12 @@ class RunSummary:
         timing: the cycle timer's statistics (achieved rate, lateness, overruns, sections).
         plant: what ``plant.summary()`` returned.
         faults: fault / nan_guard / estop events over the run.
-        interrupted: the run was stopped by Ctrl-C.
+        interrupted: the run was stopped by Ctrl-C, SIGTERM, SIGHUP or the hard time bound.
+        stop_reason: what ended the run: ``"completed"``, ``"SIGINT"``, ``"SIGTERM"``,
+            ``"SIGHUP"``, ``"time_bound"``, or the class name of the exception that ended it.
+        error: that exception's message, or None.
+        log_errors: write errors of the log (disk full...): non-empty means the log is
+            incomplete.
     """
 
     episodes: list[EpisodeResult]
@@ -73,11 +78,15 @@ class RunSummary:
     plant: dict[str, Any] = field(default_factory=dict)
     faults: int = 0
     interrupted: bool = False
+    stop_reason: str = "completed"
+    error: str | None = None
+    log_errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object (``episodes``, ``rate_hz``, ``lateness_us``, ``overruns``,
         ``sections_us``, ``plant``, ``faults``) plus ``mode``, ``nominal_rate_hz``,
-        ``skipped_ticks`` and ``interrupted``. NaN section times become null."""
+        ``skipped_ticks``, ``interrupted``, ``stop_reason``, ``error`` and ``log_errors``. NaN
+        section times become null."""
         t = self.timing
         return {
             "episodes": [e.to_json() for e in self.episodes],
@@ -95,6 +104,9 @@ class RunSummary:
             "nominal_rate_hz": self.nominal_rate_hz,
             "skipped_ticks": t.skipped_ticks,
             "interrupted": self.interrupted,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "log_errors": list(self.log_errors),
         }
 
     def format_text(self) -> str:
@@ -121,5 +133,8 @@ class RunSummary:
         if self.plant:
             lines.append(f"plant: {self.plant}")
         if self.interrupted:
-            lines.append("interrupted by Ctrl-C")
+            how = "Ctrl-C" if self.stop_reason == "SIGINT" else self.stop_reason
+            lines.append(f"interrupted by {how}")
+        for message in self.log_errors:
+            lines.append(f"log error: {message}")
         return "\n".join(lines)

@@ -141,6 +141,21 @@ class SerialLink:
                 raise LinkError(self.error) from None
         return seq
 
+    def try_send(self, message: Message) -> bool:
+        """Write ``message`` if the port is still open, even after a read error (a last
+        safe command to a device whose input side failed). Never raises; True if written."""
+        ser = self._serial
+        if ser is None:
+            return False
+        with self._write_lock:
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFFFF
+            try:
+                ser.write(encode_wire(message, seq))
+            except Exception:  # SerialException, OSError, timeout: the port is gone
+                return False
+        return True
+
     def recv(self, timeout_s: float) -> Received | None:
         """Next received frame, waiting at most ``timeout_s`` (0: poll); None on timeout.
 

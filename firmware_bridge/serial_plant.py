@@ -19,11 +19,13 @@ Life cycle::
                 action at once instead of waiting for its watchdog
     disconnect()
 
-Link loss (no OBSERVATION within ``obs_timeout_s``, or the port vanished): a ``link_lost``
-event is recorded and the host stops commanding (the device's watchdog applies its safe
-action). Without ``reconnect`` :class:`~controller.errors.LinkError` is raised (the CLI
-prints one line and exits non-zero). With ``reconnect`` the plant reopens the port until it
-is back, repeats the handshake (the schema must not change), re-arms, records
+Link loss (no OBSERVATION within ``obs_timeout_s``, the port vanished, or a frame of another
+protocol version, recorded as ``protocol_mismatch``): COMMAND(safe) and ESTOP are written if
+the port still takes them, a ``link_lost`` event is recorded and the host stops commanding
+(the device's watchdog applies its safe action if those frames did not reach it). Without
+``reconnect`` :class:`~controller.errors.LinkError` is raised (the CLI prints one line and
+exits 3). With ``reconnect`` the plant reopens the port until it is back (or until
+``give_up_at``), repeats the handshake (the schema must not change), re-arms, records
 ``link_restored`` and the episode continues.
 
 A device that ends its episode (the twin: STATUS fault 4, plant terminated) marks the next
@@ -44,6 +46,7 @@ from liquidnode.controller.records import Event
 from liquidnode.firmware_bridge.handshake import DeviceInfo, handshake
 from liquidnode.firmware_bridge.link import Received, SerialLink
 from liquidnode.firmware_bridge.protocol import (
+    PROTOCOL_VERSION,
     Arm,
     Command,
     DeviceState,
@@ -74,6 +77,10 @@ class SerialPlant(Plant):
         ping_every: send a PING every this many ticks (0: never).
         reconnect: on link loss, wait for the port and reconnect instead of raising.
         reconnect_timeout_s: give up reconnecting after this long, s (None: never).
+
+    Attributes:
+        give_up_at: ``time.monotonic()`` time (s) after which a link loss is final even with
+            ``reconnect`` (``deploy --duration`` sets it: the duration bounds reconnecting too).
     """
 
     self_paced = True
@@ -117,6 +124,8 @@ class SerialPlant(Plant):
         self._armed = False
         self._last_obs_time: int | None = None
         self._time_hi = 0
+        self._estop_seen = False
+        self.give_up_at: float | None = None
 
     # ------------------------------------------------------------ set-up
     @property
@@ -194,6 +203,7 @@ class SerialPlant(Plant):
                 if isinstance(msg, Status) and msg.state == DeviceState.ARMED:
                     self._terminated = self._fault_truncated = False
                     self._armed = True
+                    self._estop_seen = False
                     return
             if time.monotonic() > deadline:
                 raise LinkError(f"device on {self.port!r} did not confirm ARM")
@@ -249,6 +259,13 @@ class SerialPlant(Plant):
                     return None
                 items = [item]
             for item in items:
+                if item.frame.message is None:  # good CRC, another protocol version
+                    version = item.frame.version
+                    self._events.append(_event("protocol_mismatch", version=version))
+                    raise LinkError(
+                        f"device sent a frame of protocol version {version}; this host speaks "
+                        f"version {PROTOCOL_VERSION}"
+                    )
                 self._handle(item)
                 if isinstance(item.frame.message, ObservationMsg):
                     if newest is not None:
@@ -292,6 +309,7 @@ class SerialPlant(Plant):
         elif isinstance(msg, Status):
             self._status(msg)
         elif isinstance(msg, Estop):
+            self._estop_seen = True
             self._events.append(_event("estop", source="device" if msg.source else "host"))
 
     def _status(self, msg: Status) -> None:
@@ -307,6 +325,9 @@ class SerialPlant(Plant):
             self._events.append(_event("fault", code="watchdog", message="device watchdog tripped"))
         elif msg.fault == Fault.ESTOP and msg.state == DeviceState.ESTOP:
             self._fault_truncated = True
+            if not self._estop_seen:  # the ESTOP frame itself got lost
+                self._estop_seen = True
+                self._events.append(_event("estop", source="status"))
         elif msg.fault == Fault.BAD_COMMAND:
             self._events.append(
                 _event("fault", code="bad_command", message="device rejected a command")
@@ -321,7 +342,11 @@ class SerialPlant(Plant):
     def _lost(self, reason: str) -> None:
         """Record a link loss; reconnect or raise LinkError."""
         self.link_losses += 1
-        self._events.append(_event("link_lost", reason=reason))
+        self._armed = False
+        # The port may still be writable (a silent device, a bad frame): leave the device on
+        # its safe action and stopped now rather than after its watchdog timeout.
+        sent_safe = self._send_safe_stop(self.link)
+        self._events.append(_event("link_lost", reason=reason, safe_stop_sent=sent_safe))
         if self.link is not None:
             self._crc_base += self.link.stats.crc_errors
             self._dropped_base += self.link.stats.dropped_total
@@ -341,6 +366,11 @@ class SerialPlant(Plant):
                 if self.link is not None:
                     self.link.close()
                     self.link = None
+                if self.give_up_at is not None and time.monotonic() + 0.2 > self.give_up_at:
+                    raise LinkError(
+                        f"link to {self.port!r} lost ({reason}); not back when the run's "
+                        f"duration ended: {exc}"
+                    ) from None
                 waited = time.monotonic() - t0
                 if self.reconnect_timeout_s is not None and waited > self.reconnect_timeout_s:
                     raise LinkError(
@@ -354,15 +384,17 @@ class SerialPlant(Plant):
 
     # ------------------------------------------------------------ shutdown
     def safe_stop(self) -> None:
-        """Send the safe action, then ESTOP from the host. Never raises."""
-        link = self.link
-        if link is None or not link.is_open or self.device is None:
-            return
-        try:
-            link.send(Command(tuple(float(v) for v in self.spec.safe_action)))
-            link.send(Estop(0))
-        except LinkError:
-            pass
+        """Send the safe action, then ESTOP from the host (if the port is writable). Never
+        raises."""
+        self._armed = False
+        self._send_safe_stop(self.link)
+
+    def _send_safe_stop(self, link: SerialLink | None) -> bool:
+        """COMMAND(safe action) then ESTOP(0) on ``link``; True if both were written."""
+        if link is None or self.device is None:
+            return False
+        safe = Command(tuple(float(v) for v in self.spec.safe_action))
+        return link.try_send(safe) and link.try_send(Estop(0))
 
     def disconnect(self) -> None:
         """Close the port. Idempotent."""

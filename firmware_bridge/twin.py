@@ -19,6 +19,7 @@ Writes are non-blocking: with nobody reading, frames are lost as on a real UART.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
@@ -33,7 +34,7 @@ from liquidnode.controller.plant import Plant
 from liquidnode.firmware_bridge import cobs
 from liquidnode.firmware_bridge.device import DeviceConfig, DeviceCore
 from liquidnode.firmware_bridge.framing import Deframer
-from liquidnode.firmware_bridge.protocol import DeviceState, Message, encode_frame
+from liquidnode.firmware_bridge.protocol import DeviceState, Frame, Message, encode_frame
 
 #: Twin's device id prefix (IDENTITY.id, truncated to 32 bytes on the wire).
 TWIN_ID_PREFIX = "liquidnode-twin"
@@ -89,6 +90,8 @@ class VirtualRobot:
         self.ticks = 0
         self.overruns = 0
         self.tx_lost = 0
+        #: The last 64 frames received from the host, oldest first (what the host last sent).
+        self.received: collections.deque[Frame] = collections.deque(maxlen=64)
         self.master_fd: int | None = None
         self.slave_fd: int | None = None
         self.port: str | None = None
@@ -157,6 +160,7 @@ class VirtualRobot:
             return
         now = self.now_us()
         for frame in self.deframer.feed(data):
+            self.received.append(frame)
             before = self.core.armed_count
             replies = self.core.handle(frame, now)
             if self.core.armed_count != before:

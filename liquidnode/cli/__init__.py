@@ -13,6 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.shutdown import (
+    EXIT_USER_ERROR,
+    interrupt_exit_code,
+    stop_reason,
+    stop_signals,
+)
 
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS = ("sim", "eval", "train", "deploy", "twin", "replay", "logs", "bench")
@@ -45,17 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``liquidnode`` console script."""
+    """Entry point of the ``liquidnode`` console script; exit codes in
+    :mod:`liquidnode.controller.shutdown` (0 ok, 1 check failed, 2 user error, 3 run fault,
+    4 log incomplete, 128+N signal N)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with stop_signals():  # SIGTERM and SIGHUP stop a run the way Ctrl-C does
+            return int(args.run(args) or 0)
     except LiquidNodeError as exc:
         print(f"liquidnode {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"liquidnode {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as exc:
+        print(f"liquidnode {args.command}: interrupted ({stop_reason(exc)})", file=sys.stderr)
+        return interrupt_exit_code(exc)
     except BrokenPipeError:
         # The reader went away (`liquidnode logs x.mcap | head`): not an error of ours.
         # Point stdout at devnull so the interpreter's final flush does not raise again.

@@ -78,13 +78,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+#: Seconds a run with ``--duration D`` may take beyond D before the hard time bound stops it
+#: (handshake, link-loss detection, shutdown); it ends with exit code 3.
+HARD_BOUND_GRACE_S = 5.0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Deploy; returns 0, or 2 after a link loss without --reconnect (summary still printed)."""
-    from liquidnode.cli.arguments import rt_priority
-    from liquidnode.controller.errors import LinkError, LiquidNodeError
-    from liquidnode.controller.logs.options import open_recorder
-    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    """Deploy; returns an exit code of :mod:`liquidnode.controller.shutdown`: 0, 3 after a
+    link loss that was not restored or the hard time bound, 4 if the log is incomplete, 128+N
+    after signal N (the device is left safe and the summary printed in every case)."""
+    import time
+
+    from liquidnode.controller.errors import LiquidNodeError
     from liquidnode.controller.policy import Policy
+    from liquidnode.controller.shutdown import hard_time_bound
     from liquidnode.firmware_bridge.serial_plant import SerialPlant
 
     if args.duration is not None and not args.duration > 0:
@@ -99,8 +106,27 @@ def run(args: argparse.Namespace) -> int:
         ping_every=args.ping_every,
         reconnect=args.reconnect,
     )
-    plant.connect()
+    bound = None
+    if args.duration is not None:
+        plant.give_up_at = time.monotonic() + plant.handshake_timeout_s + args.duration
+        bound = plant.handshake_timeout_s + args.duration + HARD_BOUND_GRACE_S
+    with hard_time_bound(bound):
+        return _deploy(args, policy, plant)
+
+
+def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
+    """Connect, run, leave the device safe, print the summary; returns the exit code."""
+    from liquidnode.cli.arguments import rt_priority
+    from liquidnode.controller.errors import LinkError
+    from liquidnode.controller.logs.options import open_recorder
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.shutdown import EXIT_RUN_FAULT, run_exit_code
+
+    summary = None
+    loop = None
+    error: LinkError | None = None
     try:
+        plant.connect()
         rate = policy.metadata.control_rate_hz
         if rate and abs(rate * plant.spec.control_period_s - 1) > 1e-6:
             print(
@@ -118,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
             recorder=recorder,
             policy_path=args.policy,
         )
-        error: LinkError | None = None
         try:
             with rt_priority(args, "deploy"):
                 summary = loop.run(episodes=1)
@@ -126,17 +151,21 @@ def run(args: argparse.Namespace) -> int:
             error = exc
             summary = loop.summary
     finally:
+        plant.safe_stop()  # also when stopped before the loop started (idempotent)
         plant.disconnect()
     if summary is not None:
         if args.json:
             out = summary.to_json()
             out["link"] = out.get("plant", {}).get("link")
             out["device"] = out.get("plant", {}).get("device")
-            out["error"] = None if error is None else str(error)
+            log_error = "; ".join(summary.log_errors) or None
+            out["error"] = str(error) if error is not None else log_error
             print(json.dumps(out))
         else:
             print(summary.format_text())
     if error is not None:
         print(f"liquidnode deploy: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_RUN_FAULT
+    if loop is None:
+        return EXIT_RUN_FAULT
+    return run_exit_code(loop.stopped_by, summary.log_errors if summary else None)

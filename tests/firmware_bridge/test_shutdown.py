@@ -1,0 +1,137 @@
+"""Every way out of ``deploy`` leaves the device safe, the log complete and the summary printed.
+
+``deploy`` runs as a subprocess against the virtual robot served from this process on a pty;
+the robot keeps the frames it received, so the tests see what the host sent last.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from liquidnode.controller.logs.episode import read_log
+from liquidnode.firmware_bridge.protocol import Command, Estop
+
+from .conftest import start_twin, stop_twin
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors"
+CLI = [sys.executable, "-m", "liquidnode"]
+
+pytestmark = pytest.mark.slow
+
+
+def _deploy(port: str, log: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *CLI,
+            "deploy",
+            "--port",
+            port,
+            "--policy",
+            str(POLICY),
+            "--log",
+            str(log),
+            "--json",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _wait_armed(robot, proc, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while robot.core.armed_count == 0:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "deploy never armed the device"
+        time.sleep(0.02)
+
+
+def _last_two(robot):
+    deadline = time.monotonic() + 2.0  # the last bytes may still be in the pty
+    while time.monotonic() < deadline:
+        frames = list(robot.received)
+        if frames and isinstance(frames[-1].message, Estop):
+            break
+        time.sleep(0.01)
+    return [f.message for f in list(robot.received)[-2:]]
+
+
+def _assert_left_safe(robot) -> None:
+    cmd, estop = _last_two(robot)
+    assert isinstance(cmd, Command) and list(cmd.values) == [0.0], cmd
+    assert isinstance(estop, Estop) and estop.source == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_leaves_the_device_safe_the_log_complete_and_prints_the_summary(tmp_path, signum):
+    robot = start_twin(watchdog_ms=500)
+    log = tmp_path / "run.mcap"
+    try:
+        proc = _deploy(robot.port, log, "--duration", "60")
+        _wait_armed(robot, proc)
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+        _assert_left_safe(robot)
+    finally:
+        stop_twin(robot)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["interrupted"] and summary["stop_reason"] == signal.Signals(signum).name
+    assert summary["episodes"][0]["ticks"] > 0
+    contents = read_log(log)
+    assert contents.complete
+    ends = [e for e in contents.events if e["kind"] == "run_end"]
+    assert [e["detail"]["reason"] for e in ends] == [signal.Signals(signum).name]
+
+
+def test_link_loss_sends_safe_then_estop_logs_it_and_exits_3(tmp_path):
+    robot = start_twin(watchdog_ms=500)
+    log = tmp_path / "run.mcap"
+    try:
+        proc = _deploy(robot.port, log, "--duration", "60", "--obs-timeout-ms", "300")
+        _wait_armed(robot, proc)
+        time.sleep(0.3)
+        robot.stop()  # the device goes silent; the pty stays writable
+        out, err = proc.communicate(timeout=20)
+        robot._thread.join(timeout=2)
+        robot._receive()  # take in what the host wrote after the device stopped serving
+        _assert_left_safe(robot)
+    finally:
+        robot.close()
+    assert proc.returncode == 3, err
+    assert "lost: no observation within 300 ms" in err and "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["error"] and summary["stop_reason"] == "LinkError"
+    contents = read_log(log)
+    assert contents.complete
+    lost = [e for e in contents.events if e["kind"] == "link_lost"]
+    assert len(lost) == 1 and lost[0]["detail"]["safe_stop_sent"] is True
+    assert contents.events[-1]["kind"] == "run_end"
+
+
+def test_duration_bounds_reconnecting_to_a_port_that_never_returns(tmp_path):
+    robot = start_twin(watchdog_ms=500)
+    log = tmp_path / "run.mcap"
+    try:
+        proc = _deploy(robot.port, log, "--duration", "4", "--reconnect")
+        _wait_armed(robot, proc)
+        robot.close()  # unplugged for good
+        out, err = proc.communicate(timeout=30)  # the old code was still running at 60 s
+    finally:
+        robot.close()
+    assert proc.returncode == 3, err
+    assert "duration ended" in err
+    assert json.loads(out)["link"]["link_losses"] == 1
+    assert read_log(log).complete

@@ -1,0 +1,98 @@
+"""``sim`` takes the one shutdown path on SIGTERM and SIGHUP as on Ctrl-C; exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from liquidnode.controller.logs.episode import read_log
+from liquidnode.controller.policy import random_policy
+from liquidnode.controller.shutdown import (
+    Interrupted,
+    TimeBoundExceeded,
+    hard_time_bound,
+    run_exit_code,
+    stop_signals,
+)
+from liquidnode.sim import PENDULUM_XML
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sim_on_a_signal_prints_the_summary_and_completes_the_log(tmp_path, signum):
+    policy = tmp_path / "pendulum.safetensors"
+    random_policy(3, 1, seed=0).save(policy)
+    log = tmp_path / "run.mcap"
+    argv = ["sim", "--env", str(PENDULUM_XML), "--policy", str(policy), "--log", str(log)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liquidnode", *argv, "--max-ticks", "5000", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "sim:" not in line:  # the start line: the loop is about to run
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, proc.communicate()
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["interrupted"] and summary["stop_reason"] == name
+    contents = read_log(log)
+    assert contents.complete
+    assert [e["detail"]["reason"] for e in contents.events if e["kind"] == "run_end"] == [name]
+    assert 0 < contents.episodes[0].ticks < 5000
+
+
+def test_sigterm_raises_interrupted_in_the_main_thread_and_a_second_is_ignored(capsys):
+    import os
+
+    caught = None
+    with stop_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes
+                time.sleep(0.001)
+        except Interrupted as exc:
+            caught = exc
+            os.kill(os.getpid(), signal.SIGTERM)  # during shutdown: ignored, not raised
+            time.sleep(0.01)
+    assert caught is not None and caught.exit_code == 143 and caught.reason == "SIGTERM"
+    assert "while stopping" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_an_ignored_signal_stays_ignored():
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
+
+
+def test_hard_time_bound_interrupts_a_blocked_wait():
+    import threading
+
+    with pytest.raises(TimeBoundExceeded) as info, hard_time_bound(0.05):
+        threading.Event().wait(30)
+    assert info.value.exit_code == 3
+
+
+def test_exit_codes():
+    assert run_exit_code(None) == 0
+    assert run_exit_code(None, ["writing log x failed (No space left on device)"]) == 4
+    assert run_exit_code(KeyboardInterrupt()) == 130
+    assert run_exit_code(Interrupted(signal.SIGHUP)) == 129
