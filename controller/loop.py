@@ -8,8 +8,10 @@ Each tick (see :mod:`controller.plant` for the plant side)::
     act       sent, events = safety.filter(action, dt); plant.act(sent)
 
 ``dt`` fed to the policy is the measured elapsed time since the previous tick start in
-real-time mode, the nominal period in fast mode, and the measured time between samples for a
-self-paced plant (the device's timestamps when it provides them). An episode ends when the
+real-time mode, the nominal period in fast mode (or, when the plant timestamps its
+observations, as a simulation with a randomised control period does, the difference of those
+timestamps), and the measured time between samples for a self-paced plant (the device's
+timestamps when it provides them). An episode ends when the
 plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``duration_s``.
 
 However the loop exits (end, exception, Ctrl-C, SIGTERM/SIGHUP raised as
@@ -384,6 +386,8 @@ class ControlLoop:
                         self._emit(Event("overrun", detail=detail), index, ticks)
                 elif realtime:
                     dt = (start - prev_start) * 1e-9
+                elif obs.device_time_s is not None and prev_device_s is not None:
+                    dt = obs.device_time_s - prev_device_s  # a simulation with a jittered period
                 else:
                     dt = period
                 prev_start = start

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import gymnasium as gym
 
     from liquidnode.sim.physics import MujocoPlant
+    from liquidnode.sim.randomization.spec import RandomizationSpec
 
 #: The example MJCF model shipped with liquidnode (a torque-driven pendulum).
 PENDULUM_XML = Path(__file__).resolve().parent / "models" / "pendulum.xml"
@@ -39,12 +40,16 @@ def make_plant(
         rate_hz: control rate, Hz; None keeps the model's own (see the plant classes).
         max_ticks: episode length in ticks (Gymnasium: ``max_episode_steps``); None = default.
         **kwargs: further options of :class:`sim.mujoco_plant.GymPlant` /
-            :class:`sim.mjcf_plant.MjcfPlant`.
+            :class:`sim.mjcf_plant.MjcfPlant` (``randomize`` may be a spec, a preset name or a
+            TOML path; ``randomize_seed``, ``obs_scale``).
 
     Raises:
         PlantError: unknown id, not a MuJoCo env, or an MJCF file MuJoCo cannot load.
         TimingError: the rate's period is not a whole multiple of the physics step.
+        SpecError: a randomisation spec that cannot be read.
     """
+    if kwargs.get("randomize") is not None:
+        kwargs["randomize"] = randomization_spec(kwargs["randomize"])
     if is_mjcf_path(env_or_path):
         from liquidnode.sim.mjcf_plant import MjcfPlant
 
@@ -56,15 +61,44 @@ def make_plant(
     return GymPlant(os.fspath(env_or_path), rate_hz=rate_hz, **kwargs)
 
 
-def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+def randomization_spec(spec: str | os.PathLike[str] | RandomizationSpec) -> RandomizationSpec:
+    """A spec as given, or loaded from a preset name or TOML path (raises SpecError)."""
+    from liquidnode.sim.randomization.spec import RandomizationSpec, load_spec
+
+    return spec if isinstance(spec, RandomizationSpec) else load_spec(os.fspath(spec))
+
+
+def make_env(
+    env_id: str,
+    *,
+    randomize: str | os.PathLike[str] | RandomizationSpec | None = None,
+    randomize_seed: int = 0,
+    **kwargs: Any,
+) -> gym.Env:
     """``gymnasium.make(env_id, **kwargs)`` with MuJoCo's notices about Gymnasium's own XML
-    files dropped (the training environments; every other warning passes)."""
+    files dropped (the training environments; every other warning passes).
+
+    Args:
+        env_id: Gymnasium MuJoCo id.
+        randomize: a randomisation spec (or preset name / TOML path): the env is wrapped in
+            :class:`liquidnode.sim.randomization.gym_wrapper.RandomizedEnv`, whose
+            ``randomization`` attribute is the spec and whose ``info["dt"]`` is each tick's
+            period.
+        randomize_seed: base seed of the randomisation.
+        **kwargs: passed to ``gymnasium.make``.
+    """
     import gymnasium as gym
 
     from liquidnode.sim.physics import quiet_bundled_asset_notices
 
+    spec = None if randomize is None else randomization_spec(randomize)
     with quiet_bundled_asset_notices():
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
+    if spec is None:
+        return env
+    from liquidnode.sim.randomization.gym_wrapper import RandomizedEnv
+
+    return RandomizedEnv(env, spec, seed=randomize_seed)
 
 
-__all__ = ["PENDULUM_XML", "is_mjcf_path", "make_env", "make_plant"]
+__all__ = ["PENDULUM_XML", "is_mjcf_path", "make_env", "make_plant", "randomization_spec"]

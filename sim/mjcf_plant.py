@@ -39,6 +39,8 @@ from liquidnode.sim.physics import (
     frame_skip_for_rate,
     joint_channels,
 )
+from liquidnode.sim.randomization.perturbed_physics import PerturbedPhysics
+from liquidnode.sim.randomization.spec import RandomizationSpec
 
 _S = mujoco.mjtSensor
 #: Unit of each sensor type's values (types not listed: "unknown").
@@ -79,6 +81,11 @@ class MjcfPlant(MujocoPlant):
         rate_hz: control rate in Hz; None -> ``liquidnode_frame_skip`` (default 1) physics steps.
         max_ticks: ticks per episode; None -> ``liquidnode_max_ticks`` (default 1000).
         reset_noise: reset noise half-width; None -> ``liquidnode_reset_noise`` (default 0.01).
+        randomize: a randomisation spec applied to every episode (see
+            :mod:`liquidnode.sim.randomization`); None: the nominal plant.
+        randomize_seed: base seed of the randomisation (episode ``k`` of a run seeded ``S``
+            draws from ``(randomize_seed, S + k)``).
+        obs_scale: channel scales for observation noise when the spec has none (env units).
 
     Raises:
         PlantError: the file is missing or MuJoCo cannot compile it.
@@ -92,6 +99,9 @@ class MjcfPlant(MujocoPlant):
         rate_hz: float | None = None,
         max_ticks: int | None = None,
         reset_noise: float | None = None,
+        randomize: RandomizationSpec | None = None,
+        randomize_seed: int = 0,
+        obs_scale: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -165,6 +175,15 @@ class MjcfPlant(MujocoPlant):
                 "reward": "sensor 'reward'" if self._reward_idx is not None else "none (0)",
             },
         )
+        self.randomization = randomize
+        self._physics: PerturbedPhysics | None = None
+        if randomize is not None:
+            self._physics = PerturbedPhysics(
+                model, self._data, randomize, skip * step, obs_scale=obs_scale
+            )
+        self._randomize_seed = int(randomize_seed)
+        self._randomize_rng = np.random.default_rng(self._randomize_seed)
+        self._device_time = 0.0
 
     # ------------------------------------------------------------------ Plant
     @property
@@ -186,7 +205,12 @@ class MjcfPlant(MujocoPlant):
     def _observation(self, reward: float = 0.0) -> Observation:
         d = self._data
         values = np.concatenate([d.qpos, d.qvel, d.sensordata[self._sensor_idx]])
-        return Observation(values, reward, False, self._ticks >= self.max_ticks)
+        device_time = None
+        if self._physics is not None:
+            values = self._physics.observe(values)
+            if self.randomization is not None and self.randomization.timing.dt_jitter > 0:
+                device_time = self._device_time
+        return Observation(values, reward, False, self._ticks >= self.max_ticks, device_time)
 
     def reset(self, seed: int | None = None) -> Observation:
         """Keyframe 0 (or qpos0) plus uniform noise from ``seed``; reward 0."""
@@ -203,6 +227,11 @@ class MjcfPlant(MujocoPlant):
             d.qvel[:] += self._rng.uniform(-n, n, m.nv)
         mujoco.mj_forward(m, d)
         self._ticks = 0
+        self._device_time = 0.0
+        if self._physics is not None:
+            if seed is not None:
+                self._randomize_rng = np.random.default_rng([self._randomize_seed, int(seed)])
+            self._physics.reset(self._randomize_rng)
         return self._observation()
 
     def act(self, action: np.ndarray) -> None:
@@ -212,9 +241,15 @@ class MjcfPlant(MujocoPlant):
             PlantError: the simulation diverged.
         """
         m, d = self._model, self._data
-        d.ctrl[:] = action
         self._clear_warnings()
-        mujoco.mj_step(m, d, nstep=self._skip)
+        if self._physics is None:
+            d.ctrl[:] = action
+            mujoco.mj_step(m, d, nstep=self._skip)
+        else:
+            steps, substep, period = self._physics.draw_period(self._skip)
+            self._physics.run_tick(action, steps, substep)
+            m.opt.timestep = self._physics.nominal_substep
+            self._device_time += period
         self._check_divergence()
         if m.nsensor:
             mujoco.mj_forward(m, d)  # sensors of the state after the last step, not before it

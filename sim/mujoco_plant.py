@@ -42,6 +42,7 @@ from liquidnode.sim.physics import (
     joint_channels,
     quiet_bundled_asset_notices,
 )
+from liquidnode.sim.randomization.spec import RandomizationSpec
 
 __all__ = ["GymPlant", "MjcfPlant"]
 
@@ -90,6 +91,11 @@ class GymPlant(MujocoPlant):
     Args:
         env_id: Gymnasium id, e.g. ``"InvertedPendulum-v5"``.
         rate_hz: control rate in Hz; None keeps the environment's (``1 / env.unwrapped.dt``).
+        randomize: a randomisation spec applied to every episode (see
+            :mod:`liquidnode.sim.randomization`); None: the nominal plant.
+        randomize_seed: base seed of the randomisation (episode ``k`` of a run seeded ``S``
+            draws from ``(randomize_seed, S + k)``).
+        obs_scale: channel scales for observation noise when the spec has none (env units).
         **env_kwargs: passed to ``gymnasium.make`` (e.g. ``max_episode_steps``).
 
     Raises:
@@ -97,9 +103,21 @@ class GymPlant(MujocoPlant):
         TimingError: ``1 / rate_hz`` is not a whole multiple of the physics step.
     """
 
-    def __init__(self, env_id: str, *, rate_hz: float | None = None, **env_kwargs: Any) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        rate_hz: float | None = None,
+        randomize: RandomizationSpec | None = None,
+        randomize_seed: int = 0,
+        obs_scale: np.ndarray | None = None,
+        **env_kwargs: Any,
+    ) -> None:
         super().__init__()
         self.env_id = env_id
+        self.randomization = randomize
+        self._randomize_args = (randomize_seed, obs_scale)
+        self._device_time = 0.0
         env = _make_env(env_id, **env_kwargs)
         if rate_hz is not None:
             step = float(env.unwrapped.model.opt.timestep)
@@ -109,11 +127,20 @@ class GymPlant(MujocoPlant):
                 env = _make_env(env_id, frame_skip=skip, **env_kwargs)
         self._env_kwargs = env_kwargs
         self._frame_skip_kw = env.unwrapped.frame_skip
-        self._env = env
         self._obs = Observation(np.zeros(env.observation_space.shape, dtype=np.float64))
         self.spec = self._build_spec(env)
+        self._env = self._randomized(env)
         cam = getattr(getattr(env.unwrapped, "mujoco_renderer", None), "default_cam_config", None)
         self.camera = dict(cam or {})
+
+    def _randomized(self, env: Any) -> Any:
+        """``env`` wrapped in the randomisation (unchanged when there is none)."""
+        if self.randomization is None:
+            return env
+        from liquidnode.sim.randomization.gym_wrapper import RandomizedEnv
+
+        seed, obs_scale = self._randomize_args
+        return RandomizedEnv(env, self.randomization, seed=seed, obs_scale=obs_scale)
 
     def _build_spec(self, env: Any) -> PlantSpec:
         u = env.unwrapped
@@ -178,29 +205,45 @@ class GymPlant(MujocoPlant):
     def connect(self) -> None:
         """Re-create the environment if :meth:`disconnect` closed it."""
         if self._env is None:
-            self._env = _make_env(self.env_id, frame_skip=self._frame_skip_kw, **self._env_kwargs)
+            env = _make_env(self.env_id, frame_skip=self._frame_skip_kw, **self._env_kwargs)
+            self._env = self._randomized(env)
 
     def reset(self, seed: int | None = None) -> Observation:
         """``env.reset(seed=seed)``; the observation has reward 0."""
         self._guard = None  # rebuilt on this env's MjData (a re-created env has a new one)
         obs, _ = self._env.reset(seed=seed)
-        self._obs = Observation(np.asarray(obs, dtype=np.float64).reshape(-1))
+        self._device_time = 0.0
+        values = np.asarray(obs, dtype=np.float64).reshape(-1)
+        self._obs = Observation(values, device_time_s=0.0 if self._jittered else None)
         return self._obs
+
+    @property
+    def _jittered(self) -> bool:
+        return self.randomization is not None and self.randomization.timing.dt_jitter > 0
 
     def act(self, action: np.ndarray) -> None:
         """``env.step(action)`` for one control period.
+
+        With a randomisation whose control period jitters, the observation's
+        ``device_time_s`` is the simulated time since reset (so the loop's fast mode feeds
+        the true period to the policy).
 
         Raises:
             PlantError: the simulation diverged.
         """
         self._clear_warnings()
-        obs, reward, terminated, truncated, _ = self._env.step(action)
+        obs, reward, terminated, truncated, info = self._env.step(action)
         self._check_divergence()
+        device_time = None
+        if self._jittered:
+            self._device_time += float(info["dt"])
+            device_time = self._device_time
         self._obs = Observation(
             np.asarray(obs, dtype=np.float64).reshape(-1),
             float(reward),
             bool(terminated),
             bool(truncated),
+            device_time,
         )
 
     def observe(self) -> Observation:
