@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from liquidnode.policies import DEFAULT_POLICY
 
@@ -92,3 +93,33 @@ def add_policy_env_arguments(p: argparse.ArgumentParser) -> None:
             "file (e.g. sim/models/pendulum.xml); default: the policy's env_id"
         ),
     )
+
+
+def add_randomize_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--randomize SPEC`` (a randomisation preset name or TOML file)."""
+    p.add_argument(
+        "--randomize",
+        metavar="SPEC",
+        default=None,
+        help=(
+            "randomise the simulation (actuation latency, dt jitter, observation noise, "
+            "masses, pushes...) with a spec: a shipped preset name (e.g. InvertedPendulum-v5, "
+            "see sim/randomization/) or a TOML file; seeded by --seed, so runs repeat exactly"
+        ),
+    )
+
+
+def randomize_options(args: argparse.Namespace, policy: Any, seed: int | None) -> dict[str, Any]:
+    """``make_plant`` keyword arguments for ``--randomize`` (empty without it).
+
+    Observation noise without scales in the spec uses the policy's ``obs_std``.
+    """
+    if getattr(args, "randomize", None) is None:
+        return {}
+    from liquidnode.sim import randomization_spec
+
+    return {
+        "randomize": randomization_spec(args.randomize),
+        "randomize_seed": 0 if seed is None else seed,
+        "obs_scale": getattr(policy, "obs_std", None),
+    }

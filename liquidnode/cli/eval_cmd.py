@@ -14,9 +14,11 @@ from typing import Any
 
 from liquidnode.cli.arguments import (
     add_policy_env_arguments,
+    add_randomize_argument,
     non_negative_int,
     positive_float,
     positive_int,
+    randomize_options,
 )
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
 
@@ -56,6 +58,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
+    add_randomize_argument(p)
     p.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
@@ -71,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from liquidnode.sim import make_plant
 
     policy, policy_path, env = load_policy_and_env(args, "eval")
-    plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)
+    plant = make_plant(
+        env,
+        rate_hz=args.rate,
+        max_ticks=args.max_ticks,
+        **randomize_options(args, policy, args.seed),
+    )
     warn_if_rate_differs(policy, plant, "eval")
     try:
         loop = ControlLoop(
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
                     "env": env,
                     "policy": policy_path,
                     "seed": args.seed,
+                    "randomize": args.randomize,
                     "faults": summary.faults,
                     "interrupted": summary.interrupted,
                 }

@@ -19,10 +19,12 @@ from typing import Any
 
 from liquidnode.cli.arguments import (
     add_policy_env_arguments,
+    add_randomize_argument,
     add_rt_priority_argument,
     non_negative_int,
     positive_float,
     positive_int,
+    randomize_options,
     rt_priority,
 )
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
@@ -86,6 +88,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
+    add_randomize_argument(p)
     p.add_argument(
         "--video",
         metavar="PATH",
@@ -157,7 +160,9 @@ def run(args: argparse.Namespace) -> int:
 
     policy, policy_path, env = load_policy_and_env(args, "sim")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    plant = make_plant(env, rate_hz=args.rate, max_ticks=args.max_ticks)
+    plant = make_plant(
+        env, rate_hz=args.rate, max_ticks=args.max_ticks, **randomize_options(args, policy, seed)
+    )
     warn_if_rate_differs(policy, plant, "sim")
     if args.video:
         from liquidnode.sim.video import VideoRecorder
@@ -171,7 +176,13 @@ def run(args: argparse.Namespace) -> int:
     loop.recorder = open_recorder(
         args,
         "sim",
-        {"env": env, "policy_path": policy_path, "seed": seed, "rate_hz": plant.spec.rate_hz},
+        {
+            "env": env,
+            "policy_path": policy_path,
+            "seed": seed,
+            "rate_hz": plant.spec.rate_hz,
+            "randomize": args.randomize,
+        },
     )
     if not args.json:
         mode = "real time" if args.realtime else "fast mode"
