@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
             "actions. Exit status 1 when it exceeds --tol: a regression test in one line. "
             "--sim also resets the simulation to each episode's seed, re-drives it with the "
             "logged sent actions and reports the largest observation drift (limit --sim-tol). "
-            "--plot writes a PNG of observations, actions and loop timing."
+            "--plot writes a PNG with one panel per observation and action channel (named, "
+            "with units) and the loop timing."
         ),
     )
     p.add_argument("log", metavar="LOG", help="the .mcap log file")
@@ -63,8 +64,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--plot",
         metavar="PNG",
-        help="write a PNG of observations, actions and loop timing over time (one file per "
-        "episode: PNG, or NAME-epN.png when several episodes are replayed)",
+        help="write a PNG over time: one panel per observation and action channel, loop "
+        "timing, dt (one file per episode: PNG, or NAME-epN.png when several are replayed)",
     )
     p.add_argument(
         "--json",
