@@ -28,6 +28,12 @@ from liquidnode.firmware_bridge.protocol import (
 
 #: HELLO is repeated at this interval until IDENTITY arrives, s.
 HELLO_RETRY_S = 0.25
+#: Control periods a host accepts, µs (10 kHz .. 0.5 Hz): the link-loss timeout is 5 periods,
+#: so a longer period would leave a lost robot unnoticed for more than 10 s.
+CONTROL_PERIOD_US_RANGE = (100, 2_000_000)
+#: Watchdog timeouts a host accepts, ms: a device that would stay on its last command for
+#: longer than 10 s without a host is refused.
+WATCHDOG_MS_RANGE = (1, 10_000)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> 
 
     Raises:
         LinkError: missing channel, limits reversed or not finite, safe action outside them,
-            or a zero control period.
+            a control period outside :data:`CONTROL_PERIOD_US_RANGE` or a watchdog timeout
+            outside :data:`WATCHDOG_MS_RANGE`.
     """
     name = identity.device_id
     obs, act = [], []
@@ -104,8 +111,18 @@ def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> 
             if ch is None:
                 raise LinkError(f"device {name!r} announced no CHANNEL for {kind.name} {i}")
             out.append(ch)
-    if identity.control_period_us == 0:
-        raise LinkError(f"device {name!r} announced a control period of 0 µs")
+    lo, hi = CONTROL_PERIOD_US_RANGE
+    if not lo <= identity.control_period_us <= hi:
+        raise LinkError(
+            f"device {name!r} announced a control period of {identity.control_period_us} µs; "
+            f"this host accepts {lo}..{hi} µs"
+        )
+    lo, hi = WATCHDOG_MS_RANGE
+    if not lo <= identity.watchdog_timeout_ms <= hi:
+        raise LinkError(
+            f"device {name!r} announced a watchdog timeout of {identity.watchdog_timeout_ms} ms; "
+            f"this host accepts {lo}..{hi} ms"
+        )
     low = np.array([c.low for c in act], dtype=np.float64)
     high = np.array([c.high for c in act], dtype=np.float64)
     safe = np.array([c.safe for c in act], dtype=np.float64)
