@@ -1,13 +1,18 @@
-"""The trained modules: a liquid actor (an ncps.torch module) and an MLP critic.
+"""The trained modules: a liquid (or baseline) actor and an MLP critic.
 
-Actor. The cell is a stock ``ncps.torch`` module so that :func:`controller.from_ncps` exports it
-to the numpy runtime exactly:
+Actor. A liquid cell is a stock ``ncps.torch`` module so that :func:`controller.from_ncps`
+exports it to the numpy runtime exactly; the baselines ``lstm``, ``gru`` and ``mlp`` are the
+torch modules of :mod:`controller.train.baselines` (``nn.LSTMCell`` / ``nn.GRUCell`` / two tanh
+layers, each with a linear output to ``act``), exported to the runtime's own cells:
 
 | ``--cell`` | ncps.torch module (``B`` = ``--backbone-units``) | output ``y`` |
 |---|---|---|
 | ``cfc`` | ``CfC(obs, units, proj_size=act, backbone_units=B, backbone_layers=1)`` | projection |
 | ``ltc`` | ``LTC(obs, FullyConnected(units, output_dim=act))`` | affine-mapped motors |
 | ``ncp`` | ``CfC(obs, AutoNCP(units, act))`` | motor neurons |
+| ``lstm`` | ``LSTMCell(obs, units)``, ``Linear(units, act)`` | projection |
+| ``gru`` | ``GRUCell(obs, units)``, ``Linear(units, act)`` | projection |
+| ``mlp`` | ``frames * obs -> units -> units`` (tanh), ``Linear(units, act)`` | projection |
 
 One tick is ``y, h = cell(x, h * (1 - start), ts)`` with ``x`` the normalised observation, ``ts``
 the cell time input ``dt * time_scale`` and ``start`` 1 at an episode's first tick. The
@@ -36,16 +41,30 @@ import torch
 from torch import nn
 
 from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.train.baselines import BASELINE_CELLS, BaselineCell, build_baseline
 
 
 def build_cell(
-    cell: str, obs_dim: int, act_dim: int, units: int, backbone_units: int, seed: int
+    cell: str,
+    obs_dim: int,
+    act_dim: int,
+    units: int,
+    backbone_units: int,
+    seed: int,
+    frames: int = 1,
 ) -> nn.Module:
-    """Build the ncps.torch module for ``cell`` (see the module table).
+    """Build the torch module for ``cell`` (see the module table).
+
+    ``frames`` (stacked observations) is for ``mlp`` only; ``backbone_units`` for ``cfc`` only.
 
     Raises:
         LiquidNodeError: unknown cell type or sizes the wiring cannot hold.
     """
+    if cell in BASELINE_CELLS:
+        try:
+            return build_baseline(cell, obs_dim, act_dim, units, frames)
+        except ValueError as exc:
+            raise LiquidNodeError(str(exc)) from None
     from ncps.torch import LTC, CfC
     from ncps.wirings import AutoNCP, FullyConnected
 
@@ -68,19 +87,21 @@ def build_cell(
                 "neurons; use at least act_dim + 3"
             )
         return CfC(obs_dim, AutoNCP(units, act_dim, seed=seed), batch_first=True)
-    raise LiquidNodeError(f"unknown cell {cell!r}; choose cfc, ltc or ncp")
+    raise LiquidNodeError(f"unknown cell {cell!r}; choose cfc, ltc, ncp, lstm, gru or mlp")
 
 
 def state_size(module: nn.Module) -> int:
-    """Hidden state size of an ncps CfC / LTC module."""
+    """Hidden state size of an ncps CfC / LTC module or a baseline cell."""
     return int(module.state_size)
 
 
 def cell_step(
     module: nn.Module, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One tick of an ncps module: ``x (B, obs_dim)``, ``h (B, state)``, ``ts (B, 1)`` ->
-    ``(y (B, act_dim), h' (B, state))``."""
+    """One tick of an ncps module or a baseline cell: ``x (B, obs_dim)``, ``h (B, state)``,
+    ``ts (B, 1)`` -> ``(y (B, act_dim), h' (B, state))``."""
+    if isinstance(module, BaselineCell):
+        return module.step(x, h, ts)
     out, h_next = module.rnn_cell(x, h, ts)
     fc = getattr(module, "fc", None)
     if fc is not None:
@@ -89,10 +110,10 @@ def cell_step(
 
 
 class Actor(nn.Module):
-    """Liquid Gaussian policy.
+    """Gaussian policy around a liquid or baseline cell.
 
     Args:
-        cell_module: the ncps module built by :func:`build_cell`.
+        cell_module: the module built by :func:`build_cell`.
         act_dim: action size.
         squash: ``"tanh"`` or ``"none"``, applied to the cell output to get the mean.
         init_log_std: initial log standard deviation (normalised action units).

@@ -20,7 +20,7 @@ from typing import Literal
 
 from liquidnode.controller.errors import LiquidNodeError
 
-CellType = Literal["cfc", "ltc", "ncp"]
+CellType = Literal["cfc", "ltc", "ncp", "lstm", "gru", "mlp"]
 
 #: Folder that default run folders go under, relative to the working directory.
 DEFAULT_RUN_ROOT = Path("runs") / "train"
@@ -39,6 +39,9 @@ class TrainConfig:
     """Hidden units of the cell (state size). For ncp: total neurons of the AutoNCP wiring."""
     backbone_units: int = 64
     """Width of the CfC backbone layer (cfc only)."""
+    frames: int = 1
+    """Observations the mlp cell sees: the current one and FRAMES-1 previous ones, stacked
+    (mlp only; 1 = memoryless)."""
     steps: int = 200_000
     """Total environment steps to train for (summed over all parallel environments)."""
     envs: int = 4
@@ -127,9 +130,13 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check the values; raises :class:`LiquidNodeError` naming the offending one."""
-        if self.cell not in ("cfc", "ltc", "ncp"):
-            raise LiquidNodeError(f"unknown cell {self.cell!r}; choose cfc, ltc or ncp")
-        for name in ("units", "steps", "envs", "rollout_steps", "seq_len", "minibatches"):
+        if self.cell not in ("cfc", "ltc", "ncp", "lstm", "gru", "mlp"):
+            raise LiquidNodeError(
+                f"unknown cell {self.cell!r}; choose cfc, ltc, ncp, lstm, gru or mlp"
+            )
+        if self.frames != 1 and self.cell != "mlp":
+            raise LiquidNodeError(f"--frames is for --cell mlp only, got --cell {self.cell}")
+        for name in ("units", "frames", "steps", "envs", "rollout_steps", "seq_len", "minibatches"):
             if getattr(self, name) < 1:
                 raise LiquidNodeError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"

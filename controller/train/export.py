@@ -1,8 +1,9 @@
 """Export the trained actor to the runtime: torch modules -> :class:`controller.policy.Policy`.
 
-The cell weights go through :func:`controller.ncps_import.from_ncps` (the runtime's own
-importer of ncps modules, tested for equivalence separately); this module adds what the
-trainer owns, through the :class:`~controller.policy.Policy` constructor:
+The cell weights of a liquid cell go through :func:`controller.ncps_import.from_ncps` (the
+runtime's own importer of ncps modules, tested for equivalence separately), those of a
+baseline cell through its :meth:`~controller.train.baselines.BaselineCell.runtime_cell`; this
+module adds what the trainer owns, through the :class:`~controller.policy.Policy` constructor:
 
 | policy field | value |
 |---|---|
@@ -30,7 +31,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from liquidnode.controller import cells
 from liquidnode.controller.policy import Policy
+from liquidnode.controller.policy_file import PolicyMetadata
+from liquidnode.controller.train.baselines import BaselineCell
 from liquidnode.controller.train.envs import EnvInfo
 from liquidnode.controller.train.normalization import ObsNormalizer
 
@@ -41,7 +45,8 @@ class ExportSpec:
 
     Attributes:
         info: the env's sizes, bounds and control period.
-        cell: ``--cell`` (``cfc``/``ltc``/``ncp``), recorded in the provenance.
+        cell: ``--cell`` (``cfc``/``ltc``/``ncp``/``lstm``/``gru``/``mlp``), recorded in the
+            provenance.
         squash: ``"tanh"`` or ``"none"``.
         time_scale: cell time input per second of dt.
         act_scale: half-range of the action space, ``(act_dim,)``.
@@ -69,7 +74,7 @@ def export_policy(
     """Build the runtime policy for the current weights and frozen normalisation.
 
     Args:
-        cell_module: the actor's ncps.torch ``CfC`` / ``LTC`` module.
+        cell_module: the actor's ncps.torch ``CfC`` / ``LTC`` module or baseline cell.
         obs_norm: the observation normaliser (its current statistics are frozen in).
         spec: the env / action-mapping description.
         provenance: extra provenance entries (``trained: true`` is always set).
@@ -78,9 +83,7 @@ def export_policy(
         A :class:`Policy` (numpy only) whose ``step`` reproduces the trainer's deterministic
         actions.
     """
-    from liquidnode.controller.ncps_import import from_ncps
-
-    base = from_ncps(cell_module)
+    base = _runtime_policy(cell_module)
     info = spec.info
     meta = dataclasses.replace(
         base.metadata,
@@ -109,3 +112,15 @@ def export_policy(
         action_scale=np.asarray(spec.act_scale, np.float32),
         action_offset=np.asarray(spec.act_offset, np.float32),
     )
+
+
+def _runtime_policy(cell_module: nn.Module) -> Policy:
+    """The bare runtime policy (identity mappings) whose cell equals ``cell_module``."""
+    if isinstance(cell_module, BaselineCell):
+        config, tensors = cell_module.runtime_cell()
+        cell = cells.build_cell(config, tensors)
+        meta = PolicyMetadata(cell=config, obs_dim=cell.input_size, act_dim=cell.output_dim)
+        return Policy(meta, cell)
+    from liquidnode.controller.ncps_import import from_ncps
+
+    return from_ncps(cell_module)

@@ -103,7 +103,15 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     act_offset = (info.act_high + info.act_low) / 2.0
 
     actor = Actor(
-        build_cell(cfg.cell, info.obs_dim, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed),
+        build_cell(
+            cfg.cell,
+            info.obs_dim,
+            info.act_dim,
+            cfg.units,
+            cfg.backbone_units,
+            cfg.seed,
+            frames=cfg.frames,
+        ),
         info.act_dim,
         SQUASH,
         cfg.init_log_std,

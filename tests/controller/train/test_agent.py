@@ -11,7 +11,7 @@ def _actor(cell: str) -> Actor:
     return Actor(build_cell(cell, 4, 2, 12, 16, seed=3), 2, "tanh", -0.5)
 
 
-@pytest.mark.parametrize("cell", ["cfc", "ltc", "ncp"])
+@pytest.mark.parametrize("cell", ["cfc", "ltc", "ncp", "lstm", "gru"])
 def test_start_flag_discards_the_carried_state(cell):
     actor = _actor(cell)
     x = torch.randn(3, 4)
@@ -25,7 +25,7 @@ def test_start_flag_discards_the_carried_state(cell):
     assert not torch.allclose(carried, fresh)
 
 
-@pytest.mark.parametrize("cell", ["cfc", "ltc"])
+@pytest.mark.parametrize("cell", ["cfc", "ltc", "lstm", "gru"])
 def test_unroll_resets_at_episode_starts_inside_a_sequence(cell):
     actor = _actor(cell)
     length, k = 10, 6

@@ -43,7 +43,7 @@ def _setup(cell: str, seed: int = 0):
     return actor, norm, spec, rng
 
 
-@pytest.mark.parametrize("cell", ["cfc", "ltc", "ncp"])
+@pytest.mark.parametrize("cell", ["cfc", "ltc", "ncp", "lstm", "gru", "mlp"])
 def test_runtime_matches_torch_over_1000_steps_with_variable_dt(cell, tmp_path):
     actor, norm, spec, rng = _setup(cell)
     policy = export_policy(actor.cell, norm, spec, {"note": "test"})
