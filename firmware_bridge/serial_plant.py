@@ -58,6 +58,9 @@ from liquidnode.firmware_bridge.protocol import (
     Status,
 )
 
+#: Link events kept for the summary (the log has all of them).
+_MAX_EVENT_HISTORY = 100
+
 
 def _event(kind: str, **detail: Any) -> Event:
     return Event(kind, wall_time_ns=time.time_ns(), mono_time_ns=time.monotonic_ns(), detail=detail)
@@ -126,6 +129,8 @@ class SerialPlant(Plant):
         self._time_hi = 0
         self._estop_seen = False
         self.give_up_at: float | None = None
+        #: The link events drained so far (kind and detail), for the summary.
+        self.event_history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------ set-up
     @property
@@ -405,8 +410,11 @@ class SerialPlant(Plant):
             self.link = None
 
     def drain_events(self) -> list[Event]:
-        """``link_lost`` / ``link_restored`` / ``fault`` / ``estop`` events since the last call."""
+        """``link_lost`` / ``link_restored`` / ``protocol_mismatch`` / ``fault`` / ``estop``
+        events since the last call (also kept for :meth:`summary`, the first 100)."""
         events, self._events = self._events, []
+        room = _MAX_EVENT_HISTORY - len(self.event_history)
+        self.event_history.extend({"kind": e.kind, **e.detail} for e in events[: max(room, 0)])
         return events
 
     @property
@@ -429,6 +437,7 @@ class SerialPlant(Plant):
             "stale_observations": self.stale_observations,
             "reconnects": self.reconnects,
             "link_losses": self.link_losses,
+            "events": list(self.event_history),
         }
         out: dict[str, Any] = {"link": link}
         if self.device is not None:

@@ -114,6 +114,7 @@ def test_link_loss_sends_safe_then_estop_logs_it_and_exits_3(tmp_path):
     assert "lost: no observation within 300 ms" in err and "Traceback" not in err
     summary = json.loads(out)
     assert summary["error"] and summary["stop_reason"] == "LinkError"
+    assert [e["kind"] for e in summary["link"]["events"]] == ["link_lost"]
     contents = read_log(log)
     assert contents.complete
     lost = [e for e in contents.events if e["kind"] == "link_lost"]
