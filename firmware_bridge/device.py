@@ -8,7 +8,10 @@ States, faults and rules are those of PROTOCOL.md sections 3-4: DISARMED after r
 the safe action; ARM -> ARMED (fault cleared, watchdog restarted); in ARMED a valid COMMAND
 (right length, all finite) is clamped to the channel limits, applied and feeds the watchdog;
 no valid COMMAND within ``watchdog_timeout_ms`` -> WATCHDOG (fault 1) with the safe action
-until the next ARM; ESTOP -> ESTOP (fault 2) with the safe action.
+until the next ARM; ESTOP from the host -> ESTOP (fault 2) with the safe action. The
+device's own e-stop input (:meth:`DeviceCore.button_estop`) latches ESTOP with fault 5: ARM is
+refused while it is set (the reply STATUS still says ESTOP, fault 5) and only
+:meth:`DeviceCore.local_reset` with the input released clears it.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ class DeviceCore:
         armed_count: number of ARM transitions into ARMED (the twin starts an episode on each).
     """
 
-    def __init__(self, config: DeviceConfig) -> None:
+    def __init__(self, config: DeviceConfig, boot_fault: Fault = Fault.NONE) -> None:
         self.config = config
         spec = config.spec
         self.low = np.asarray(spec.action_low, dtype=np.float64)
@@ -128,6 +131,15 @@ class DeviceCore:
         self.dropped_frames = 0
         self.armed_count = 0
         self._last_cmd_us = 0
+        if boot_fault is Fault.ESTOP_LATCHED:
+            self.state, self.fault = DeviceState.ESTOP, Fault.ESTOP_LATCHED
+        elif boot_fault is Fault.WATCHDOG_RESET:
+            self.fault = Fault.WATCHDOG_RESET
+
+    @property
+    def estop_latched(self) -> bool:
+        """True while the device's own e-stop latch is set (ESTOP, fault 5)."""
+        return self.state is DeviceState.ESTOP and self.fault is Fault.ESTOP_LATCHED
 
     # ------------------------------------------------------------ inputs
     def handle(self, frame: Frame, now_us: int) -> list[Message]:
@@ -137,7 +149,7 @@ class DeviceCore:
             self.dropped_frames += 1
             return []
         if isinstance(msg, Hello):
-            return [self.config.identity(), *self.config.channels()]
+            return [self.config.identity(), *self.config.channels(), self.status(now_us)]
         if isinstance(msg, Command):
             self._command(msg, frame.seq, now_us)
             return []
@@ -146,7 +158,8 @@ class DeviceCore:
         if isinstance(msg, Arm):
             return self.arm(now_us)
         if isinstance(msg, Estop):
-            return self._enter(DeviceState.ESTOP, Fault.ESTOP, now_us, always_status=True)
+            fault = Fault.ESTOP_LATCHED if self.estop_latched else Fault.ESTOP
+            return self._enter(DeviceState.ESTOP, fault, now_us, always_status=True)
         self.dropped_frames += 1  # a device->host type sent to the device
         return []
 
@@ -165,13 +178,34 @@ class DeviceCore:
             self.last_cmd_seq = seq
 
     def arm(self, now_us: int) -> list[Message]:
-        """ARM: -> ARMED, clear the fault, restart the watchdog; reply STATUS."""
+        """ARM: -> ARMED, clear the fault, restart the watchdog; reply STATUS.
+
+        Refused while the e-stop latch is set: nothing changes, the reply STATUS says
+        ESTOP with fault 5.
+        """
+        if self.estop_latched:
+            return [self.status(now_us)]
         if self.state is not DeviceState.ARMED:
             self.armed_count += 1
         self.state = DeviceState.ARMED
         self.fault = Fault.NONE
         self._last_cmd_us = now_us
         return [self.status(now_us)]
+
+    def button_estop(self, now_us: int) -> list[Message]:
+        """The device's own e-stop input: safe action, ESTOP with the latch set (fault 5);
+        returns ESTOP(source 1) and STATUS (nothing when already latched)."""
+        if self.estop_latched:
+            return []
+        return [Estop(1), *self._enter(DeviceState.ESTOP, Fault.ESTOP_LATCHED, now_us, True)]
+
+    def local_reset(self, now_us: int, estop_pressed: bool = False) -> list[Message]:
+        """A local reset action on the device (its clear input): with the e-stop input
+        released, clears the latch -> DISARMED (fault 0) and returns STATUS; the host must
+        ARM again. No effect while the input is still pressed or without a latch."""
+        if not self.estop_latched or estop_pressed:
+            return []
+        return self._enter(DeviceState.DISARMED, Fault.NONE, now_us, always_status=True)
 
     # ------------------------------------------------------------ time
     @property

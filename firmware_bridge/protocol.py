@@ -71,6 +71,8 @@ class Fault(IntEnum):
     ESTOP = 2  # an ESTOP frame or button
     BAD_COMMAND = 3  # a COMMAND with a non-finite value was rejected
     TERMINATED = 4  # the plant ended its episode (virtual robot: pendulum fell)
+    ESTOP_LATCHED = 5  # the device's own e-stop input latched it; only a local reset clears it
+    WATCHDOG_RESET = 6  # the MCU was restarted by its hardware watchdog (reported until ARM)
 
 
 class ChannelKind(IntEnum):

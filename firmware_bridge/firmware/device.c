@@ -128,7 +128,12 @@ static void go_safe(device_t *d, uint8_t state, uint8_t fault)
     set_state(d, state, fault);
 }
 
-void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us)
+int device_estop_latched(const device_t *d)
+{
+    return d->state == PROTO_STATE_ESTOP && d->fault == PROTO_FAULT_ESTOP_LATCHED;
+}
+
+void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us, uint8_t boot_fault)
 {
     memset(d, 0, sizeof(*d));
     d->schema = schema;
@@ -140,6 +145,12 @@ void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us)
     d->next_status_us = now_us;
     d->last_cmd_us = now_us;
     apply_safe_action(d);
+    if (boot_fault == PROTO_FAULT_ESTOP_LATCHED) {
+        d->state = PROTO_STATE_ESTOP;
+        d->fault = PROTO_FAULT_ESTOP_LATCHED;
+    } else if (boot_fault == PROTO_FAULT_WATCHDOG_RESET) {
+        d->fault = PROTO_FAULT_WATCHDOG_RESET;
+    }
 }
 
 /* COMMAND payload: f32 values[n_act]. */
@@ -187,16 +198,24 @@ static void dispatch(device_t *d, const proto_frame_t *f, uint32_t now_us)
         on_command(d, f, now_us);
         break;
     case PROTO_MSG_PING:
+#ifdef FW_TEST_HANG
+        if (get_u32(f->payload) == FW_TEST_HANG_TOKEN) {
+            for (;;) { /* test build only: the main loop hangs, the hardware watchdog must act */
+            }
+        }
+#endif
         d->pong_token = get_u32(f->payload);
         d->pong_pending = 1;
         break;
     case PROTO_MSG_ESTOP:
-        go_safe(d, PROTO_STATE_ESTOP, PROTO_FAULT_ESTOP);
+        go_safe(d, PROTO_STATE_ESTOP, device_estop_latched(d) ? PROTO_FAULT_ESTOP_LATCHED : PROTO_FAULT_ESTOP);
         d->status_pending = 1;
         break;
     case PROTO_MSG_ARM:
-        set_state(d, PROTO_STATE_ARMED, PROTO_FAULT_NONE);
-        d->last_cmd_us = now_us;
+        if (!device_estop_latched(d)) { /* the host cannot clear the device's own e-stop */
+            set_state(d, PROTO_STATE_ARMED, PROTO_FAULT_NONE);
+            d->last_cmd_us = now_us;
+        }
         d->status_pending = 1;
         break;
     default:
@@ -215,13 +234,24 @@ void device_rx_byte(device_t *d, uint8_t byte, uint32_t now_us)
 void device_estop_button(device_t *d, uint32_t now_us)
 {
     (void)now_us;
-    if (d->state == PROTO_STATE_ESTOP) {
+    if (device_estop_latched(d)) {
         return;
     }
-    go_safe(d, PROTO_STATE_ESTOP, PROTO_FAULT_ESTOP);
+    go_safe(d, PROTO_STATE_ESTOP, PROTO_FAULT_ESTOP_LATCHED);
+    hal_estop_latch(1);
     uint8_t *p = payload();
     p = put_u8(p, 1); /* source: device button */
     send_frame(d, PROTO_MSG_ESTOP, (uint8_t)(p - payload()));
+}
+
+void device_local_reset(device_t *d, uint32_t now_us)
+{
+    (void)now_us;
+    if (!device_estop_latched(d)) {
+        return;
+    }
+    hal_estop_latch(0);
+    go_safe(d, PROTO_STATE_DISARMED, PROTO_FAULT_NONE);
 }
 
 /* Send what is pending while the TX queue has room, strictly in this order:
@@ -250,8 +280,15 @@ static void flush_pending(device_t *d, uint32_t now_us)
             return;
         }
         d->handshake_next++;
+        if (d->handshake_next == n_frames) {
+            d->status_pending = 1; /* the handshake ends with STATUS: state, latched fault */
+        }
     }
     d->handshake_next = -1;
+    if (d->status_pending && send_status(d, now_us)) {
+        d->status_pending = 0;
+        d->next_status_us = now_us + DEVICE_STATUS_PERIOD_US;
+    }
 }
 
 void device_poll(device_t *d, uint32_t now_us)

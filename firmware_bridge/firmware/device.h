@@ -2,10 +2,17 @@
  * device.h - the device side of wire protocol v1: state machine, watchdog,
  * clamping of commands to channel limits, safe action, counters.
  *
- * States (PROTO_STATE_*): after reset DISARMED with the safe action applied.
+ * States (PROTO_STATE_*): after reset DISARMED with the safe action applied
+ * (or ESTOP with fault 5 when the HAL kept the e-stop latch across a reset).
  *   ARM               DISARMED/WATCHDOG/ESTOP/ARMED -> ARMED, fault cleared,
- *                     watchdog restarted, STATUS sent.
- *   ESTOP             any -> ESTOP (fault 2), safe action, STATUS sent.
+ *                     watchdog restarted, STATUS sent. Refused (STATUS sent,
+ *                     nothing changes) while the e-stop latch is set.
+ *   ESTOP frame       any -> ESTOP (fault 2), safe action, STATUS sent; a set
+ *                     latch keeps fault 5.
+ *   e-stop input      any -> ESTOP (fault 5, the latch), safe action, ESTOP
+ *                     (source 1) + STATUS sent. Only device_local_reset() with
+ *                     the input released, or a power-on/reset-pin restart,
+ *                     clears the latch; the host cannot.
  *   watchdog          ARMED and no valid COMMAND for watchdog_timeout_ms ->
  *                     WATCHDOG (fault 1), safe action, STATUS sent; stays safe
  *                     until the next ARM.
@@ -35,6 +42,8 @@
 #define DEVICE_MAX_OBS 16u /* limits of this implementation, not of the protocol */
 #define DEVICE_MAX_ACT 8u
 #define DEVICE_STATUS_PERIOD_US 1000000u /* unsolicited STATUS, microseconds */
+/* Test builds only (-DFW_TEST_HANG): a PING with this token hangs the main loop. */
+#define FW_TEST_HANG_TOKEN 0xDEAD0001UL
 
 /* One observation or action channel, as announced in a CHANNEL frame. */
 typedef struct {
@@ -76,8 +85,10 @@ typedef struct {
     float obs[DEVICE_MAX_OBS];          /* last sensor read, channel units */
 } device_t;
 
-/* Reset to DISARMED, apply the safe action. now_us: hal_time_us(). */
-void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us);
+/* Reset to DISARMED, apply the safe action. now_us: hal_time_us().
+ * boot_fault: hal_boot_fault(): PROTO_FAULT_ESTOP_LATCHED starts in ESTOP with
+ * the latch set, PROTO_FAULT_WATCHDOG_RESET starts DISARMED reporting it. */
+void device_init(device_t *d, const device_schema_t *schema, uint32_t now_us, uint8_t boot_fault);
 
 /* Feed one byte received from the host. */
 void device_rx_byte(device_t *d, uint8_t byte, uint32_t now_us);
@@ -88,7 +99,16 @@ void device_poll(device_t *d, uint32_t now_us);
 /* Latest time by which device_poll() must run again, microseconds. */
 uint32_t device_next_deadline(const device_t *d);
 
-/* Device e-stop button (source 1): safe action, ESTOP, STATUS + ESTOP sent. */
+/* Device e-stop input (source 1): safe action, ESTOP with the latch set
+ * (fault 5, hal_estop_latch(1)), STATUS + ESTOP sent. */
 void device_estop_button(device_t *d, uint32_t now_us);
+
+/* A local reset action (the board's clear input); the caller checks that the
+ * e-stop input is released (fw_main.c). Clears the latch, ESTOP -> DISARMED (fault 0), STATUS sent. The
+ * host must ARM afterwards. No effect unless the latch is set. */
+void device_local_reset(device_t *d, uint32_t now_us);
+
+/* 1 while the e-stop latch is set (state ESTOP, fault 5). */
+int device_estop_latched(const device_t *d);
 
 #endif /* LIQUIDNODE_DEVICE_H */

@@ -36,6 +36,24 @@ void hal_idle(uint32_t deadline_us);
 /* 1 while the e-stop button is pressed (boards without one return 0). */
 int hal_estop_button(void);
 
+/* 1 while the board's local clear input (an e-stop reset button) is pressed;
+ * boards without one return 0 and clear the latch only by a power-on or
+ * reset-pin restart. */
+int hal_local_reset_button(void);
+
+/* Remember (1) or forget (0) the e-stop latch across restarts by the hardware
+ * watchdog (a power-on or reset-pin restart always forgets it). */
+void hal_estop_latch(uint8_t latched);
+
+/* Why the MCU started, as the fault the device reports from boot:
+ * PROTO_FAULT_ESTOP_LATCHED (the latch survived a watchdog restart),
+ * PROTO_FAULT_WATCHDOG_RESET (the hardware watchdog restarted it), or
+ * PROTO_FAULT_NONE. */
+uint8_t hal_boot_fault(void);
+
+/* Feed the hardware watchdog; fw_run() calls it once per main-loop pass. */
+void hal_watchdog_feed(void);
+
 /* The board's schema: channel names, units, limits, period, watchdog. */
 const device_schema_t *hal_schema(void);
 

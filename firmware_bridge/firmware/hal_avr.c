@@ -17,11 +17,16 @@
  *   ADC      AVcc reference, clk/128 = 125 kHz, channels 0 and 1, 104 us per
  *            conversion (polled).
  *   PD2      e-stop button to ground (internal pull-up; pressed = low).
+ *   WDT      hardware watchdog, HW_WATCHDOG_MS (default 120 ms), fed once per
+ *            main-loop pass: a hung loop restarts the MCU, which comes up
+ *            with the actuators at their safe values and reports fault 6
+ *            (or keeps the e-stop latch, fault 5, if it was set).
  * The CPU sleeps (IDLE) whenever there is nothing to do.
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/sleep.h>
+#include <avr/wdt.h>
 #include <util/atomic.h>
 
 #include "board.h"
@@ -35,6 +40,29 @@
 #define BAUD 115200UL /* bit/s */
 #endif
 
+#ifndef HW_WATCHDOG_MS
+#define HW_WATCHDOG_MS 120 /* hardware watchdog period, ms: 15, 30, 60, 120, 250, 500, 1000 or 2000 */
+#endif
+#if HW_WATCHDOG_MS == 15
+#define HW_WDTO WDTO_15MS
+#elif HW_WATCHDOG_MS == 30
+#define HW_WDTO WDTO_30MS
+#elif HW_WATCHDOG_MS == 60
+#define HW_WDTO WDTO_60MS
+#elif HW_WATCHDOG_MS == 120
+#define HW_WDTO WDTO_120MS
+#elif HW_WATCHDOG_MS == 250
+#define HW_WDTO WDTO_250MS
+#elif HW_WATCHDOG_MS == 500
+#define HW_WDTO WDTO_500MS
+#elif HW_WATCHDOG_MS == 1000
+#define HW_WDTO WDTO_1S
+#elif HW_WATCHDOG_MS == 2000
+#define HW_WDTO WDTO_2S
+#else
+#error "HW_WATCHDOG_MS must be 15, 30, 60, 120, 250, 500, 1000 or 2000"
+#endif
+
 #define UBRR_VALUE ((F_CPU + 4UL * BAUD) / (8UL * BAUD) - 1UL) /* U2X: 8 samples/bit */
 #define RX_SIZE 64u                                            /* power of two */
 #define TX_SIZE 256u                                           /* u8 indices wrap */
@@ -46,6 +74,29 @@ static volatile uint8_t tx_buf[TX_SIZE];
 static volatile uint8_t tx_head; /* written by the main loop */
 static volatile uint8_t tx_tail; /* written by the UDRE ISR */
 static volatile uint32_t t1_overflows;
+
+/* Reset cause and e-stop latch. .noinit: the C start-up code leaves them
+ * alone, so the latch survives a watchdog restart (SRAM is kept on a reset
+ * that is not a power-on). The latch counts only when both words agree. */
+#define LATCH_MAGIC 0x5AE7u
+static uint8_t reset_flags __attribute__((section(".noinit")));
+static uint16_t latch_word __attribute__((section(".noinit")));
+static uint16_t latch_check __attribute__((section(".noinit")));
+
+/* Runs before the C start-up code: take the reset cause (MCUSR, or r2 where a
+ * bootloader such as Optiboot cleared MCUSR and passed it there) and stop the
+ * watchdog, which stays enabled across the reset it caused. */
+void early_reset_cause(void) __attribute__((naked, used, section(".init3")));
+void early_reset_cause(void)
+{
+    uint8_t flags = MCUSR;
+    if (flags == 0) {
+        __asm__ __volatile__("mov %0, r2" : "=r"(flags));
+    }
+    reset_flags = flags;
+    MCUSR = 0;
+    wdt_disable();
+}
 
 static const device_schema_t schema = {
     "avr-atmega328p ref-fw 0.1", BOARD_N_OBS, BOARD_N_ACT, board_obs, board_act, CONTROL_PERIOD_US, WATCHDOG_MS,
@@ -81,6 +132,10 @@ EMPTY_INTERRUPT(TIMER2_COMPA_vect) /* 1 kHz wake-up from IDLE sleep */
 
 static void hal_init(void)
 {
+    float safe_action[BOARD_N_ACT];
+    for (uint8_t i = 0; i < BOARD_N_ACT; i++) {
+        safe_action[i] = board_act[i].safe;
+    }
     UBRR0H = (uint8_t)(UBRR_VALUE >> 8);
     UBRR0L = (uint8_t)UBRR_VALUE;
     UCSR0A = (1u << U2X0);
@@ -96,6 +151,7 @@ static void hal_init(void)
     TCCR2B = (1u << CS22);               /* clk/64 */
     TIMSK2 = (1u << OCIE2A);
 
+    hal_write_actuators(safe_action); /* compare values first: the pins start at the safe action */
     DDRD |= (1u << PD6) | (1u << PD5);
     TCCR0A = (1u << COM0A1) | (1u << COM0B1) | (1u << WGM00); /* phase-correct PWM */
     TCCR0B = (1u << CS01) | (1u << CS00);                     /* clk/64 */
@@ -105,6 +161,7 @@ static void hal_init(void)
 
     DDRD &= (uint8_t)~(1u << PD2);
     PORTD |= (1u << PD2); /* pull-up for the e-stop button */
+    wdt_enable(HW_WDTO);
     sei();
 }
 
@@ -199,6 +256,33 @@ void hal_idle(uint32_t deadline_us)
 int hal_estop_button(void)
 {
     return (PIND & (1u << PD2)) == 0;
+}
+
+int hal_local_reset_button(void)
+{
+    return 0; /* the demo board has no clear button: power-cycle or press RESET */
+}
+
+void hal_estop_latch(uint8_t latched)
+{
+    latch_word = latched ? LATCH_MAGIC : 0u;
+    latch_check = (uint16_t)~latch_word;
+}
+
+uint8_t hal_boot_fault(void)
+{
+    uint8_t watchdog_only = reset_flags == (1u << WDRF);
+    uint8_t latched = latch_word == LATCH_MAGIC && latch_check == (uint16_t)~LATCH_MAGIC;
+    if (!watchdog_only) {
+        hal_estop_latch(0); /* power-on, reset pin, brown-out: a local reset */
+        return PROTO_FAULT_NONE;
+    }
+    return latched ? PROTO_FAULT_ESTOP_LATCHED : PROTO_FAULT_WATCHDOG_RESET;
+}
+
+void hal_watchdog_feed(void)
+{
+    wdt_reset();
 }
 
 const device_schema_t *hal_schema(void)

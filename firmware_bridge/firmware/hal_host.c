@@ -5,7 +5,8 @@
  *   default  speak the protocol on stdin (input) and stdout (output), raw bytes
  *   --pty    create a pseudo-terminal, print "port: /dev/pts/N" as the first
  *            line on stdout, and speak the protocol on it
- * SIGINT/SIGTERM exit cleanly; SIGUSR1 presses the e-stop button once.
+ * SIGINT/SIGTERM exit cleanly; SIGUSR1 presses the e-stop button once;
+ * SIGUSR2 presses the local clear (e-stop reset) button once.
  *
  * Simulated plant behind the demo board's channels (board.h):
  *   adc_a0 = 5 V * pwm_d6 through an RC low-pass, tau = 50 ms
@@ -44,6 +45,7 @@ static size_t rx_len, rx_pos;
 static struct timespec t0;
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t estop_requests;
+static volatile sig_atomic_t clear_requests;
 
 static device_schema_t schema = {
     "host ref-fw 0.1", BOARD_N_OBS, BOARD_N_ACT, board_obs, board_act, CONTROL_PERIOD_US, WATCHDOG_MS,
@@ -64,6 +66,12 @@ static void on_estop(int sig)
 {
     (void)sig;
     estop_requests = 1;
+}
+
+static void on_clear(int sig)
+{
+    (void)sig;
+    clear_requests = 1;
 }
 
 uint32_t hal_time_us(void)
@@ -149,7 +157,7 @@ void hal_write_actuators(const float *act)
 void hal_idle(uint32_t deadline_us)
 {
     tx_flush();
-    if (rx_pos < rx_len || stop_requested || estop_requests) {
+    if (rx_pos < rx_len || stop_requested || estop_requests || clear_requests) {
         return;
     }
     int32_t wait_us = (int32_t)(deadline_us - hal_time_us());
@@ -172,6 +180,29 @@ int hal_estop_button(void)
         return 1;
     }
     return 0;
+}
+
+int hal_local_reset_button(void)
+{
+    if (clear_requests) {
+        clear_requests = 0;
+        return 1;
+    }
+    return 0;
+}
+
+void hal_estop_latch(uint8_t latched)
+{
+    (void)latched; /* a restarted process is a power cycle: nothing survives it */
+}
+
+uint8_t hal_boot_fault(void)
+{
+    return PROTO_FAULT_NONE;
+}
+
+void hal_watchdog_feed(void)
+{
 }
 
 const device_schema_t *hal_schema(void)
@@ -235,6 +266,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_stop);
     signal(SIGTERM, on_stop);
     signal(SIGUSR1, on_estop);
+    signal(SIGUSR2, on_clear);
     signal(SIGPIPE, SIG_IGN);
     if (use_pty) {
         if (open_pty() < 0) {

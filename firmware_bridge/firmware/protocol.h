@@ -65,8 +65,19 @@ enum {
 /* Device states (OBSERVATION.state, STATUS.state). */
 enum { PROTO_STATE_DISARMED = 0, PROTO_STATE_ARMED = 1, PROTO_STATE_WATCHDOG = 2, PROTO_STATE_ESTOP = 3 };
 
-/* Latched faults (STATUS.fault). */
-enum { PROTO_FAULT_NONE = 0, PROTO_FAULT_WATCHDOG = 1, PROTO_FAULT_ESTOP = 2, PROTO_FAULT_BAD_COMMAND = 3 };
+/* Latched faults (STATUS.fault). ESTOP_LATCHED: the device's own e-stop input
+ * latched it; only a local reset clears it, never the host's ARM.
+ * WATCHDOG_RESET: the MCU was restarted by its hardware watchdog (reported
+ * from boot until the next ARM). */
+enum {
+    PROTO_FAULT_NONE = 0,
+    PROTO_FAULT_WATCHDOG = 1,
+    PROTO_FAULT_ESTOP = 2,
+    PROTO_FAULT_BAD_COMMAND = 3,
+    PROTO_FAULT_TERMINATED = 4,
+    PROTO_FAULT_ESTOP_LATCHED = 5,
+    PROTO_FAULT_WATCHDOG_RESET = 6
+};
 
 /* CHANNEL.kind */
 enum { PROTO_KIND_OBS = 0, PROTO_KIND_ACT = 1 };

@@ -309,6 +309,12 @@ int main(int argc, char **argv)
         if (state == cpu_Done || state == cpu_Crashed) {
             break;
         }
+        if (avr->pc == 0 && !estop_release) {
+            /* the MCU restarted (hardware watchdog): simavr cleared the pin
+             * registers, so drive the released button's level again */
+            avr_raise_irq(estop_pin, 0);
+            avr_raise_irq(estop_pin, 1);
+        }
         if (avr->cycle < next_sync) {
             continue;
         }

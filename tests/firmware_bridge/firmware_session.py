@@ -64,6 +64,7 @@ WATCHDOG_MS = 100  #: the demo board's watchdog timeout, ms
 N_OBS, N_ACT = 4, 2
 STATE_DISARMED, STATE_ARMED, STATE_WATCHDOG, STATE_ESTOP = 0, 1, 2, 3
 FAULT_NONE, FAULT_WATCHDOG, FAULT_ESTOP, FAULT_BAD_COMMAND = 0, 1, 2, 3
+FAULT_ESTOP_LATCHED, FAULT_WATCHDOG_RESET = 5, 6
 SAFE_READBACK = (0.0, 128 / 255 * 2 - 1)  #: pwm_d6_rb, motor_d5_rb under the safe action
 #: readback tolerance: one step of an 8-bit compare register on the [-1, 1] channel (2/255)
 READBACK_TOL = 1.01 * 2 / 255
@@ -302,6 +303,15 @@ class DeviceSession:
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
+
+    def reopen(self) -> None:
+        """Close the pty and open it again, as a host that reconnects does."""
+        import serial
+
+        self.serial.close()
+        self.serial = serial.Serial(self.port, 115200, timeout=0.005, exclusive=True)
+        self.serial.reset_input_buffer()
+        self.deframer = Deframer()
 
     def close(self) -> str:
         """Stop the process (SIGTERM, then SIGKILL); return its stderr."""
@@ -588,8 +598,52 @@ class DeviceBehaviour:
             1.0,
             "STATUS(ESTOP) after the button",
         )[1].message
-        assert isinstance(status, Status) and status.fault == FAULT_ESTOP
+        assert isinstance(status, Status) and status.fault == FAULT_ESTOP_LATCHED
         assert close_to(readbacks(device.observation()), SAFE_READBACK)
+
+    @stall_tolerant
+    def test_button_estop_latch_survives_arm_host_estop_and_reconnect(
+        self, device: DeviceSession
+    ) -> None:
+        device.arm()
+        device.command_for((0.5, 0.5), 0.05)
+        device.signal(signal.SIGUSR1)
+        device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_ESTOP_LATCHED,
+            1.0,
+            "STATUS(ESTOP, latched) after the button",
+        )
+        time.sleep(0.1)  # the button is released again (the harness holds it 50 ms)
+        for _ in range(3):  # ARM is refused: the reply STATUS still says latched
+            status = device.current_status(Arm())
+            assert (status.state, status.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        # a host e-stop on top does not turn the latch into a host-clearable fault 2
+        status = device.current_status(Estop(0))
+        assert (status.state, status.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        device.command_for((1.0, 1.0), 0.05)
+        obs = device.observation()
+        assert obs.state == STATE_ESTOP and close_to(readbacks(obs), SAFE_READBACK)
+        # a host that reconnects sees the latch in the STATUS that ends the handshake
+        device.reopen()
+        device.handshake()
+        _, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status), 0.5, "STATUS after the handshake"
+        )
+        assert isinstance(frame.message, Status)
+        assert (frame.message.state, frame.message.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        status = device.current_status(Arm())
+        assert (status.state, status.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        assert close_to(readbacks(device.observation()), SAFE_READBACK)
+
+    @stall_tolerant
+    def test_handshake_ends_with_status(self, device: DeviceSession) -> None:
+        device.arm()
+        device.handshake()
+        _, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status), 0.5, "STATUS after the handshake"
+        )
+        assert isinstance(frame.message, Status)
+        assert (frame.message.state, frame.message.fault) == (STATE_ARMED, FAULT_NONE)
 
     @stall_tolerant
     def test_ping_is_answered_with_pong(self, device: DeviceSession) -> None:

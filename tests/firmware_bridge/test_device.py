@@ -49,7 +49,8 @@ def core():
 def test_hello_answers_identity_then_channels_obs_first(core):
     out = core.handle(frame(Hello(1)), 0)
     assert out[0] == Identity(1, 2, 1, 10000, 30, "unit")
-    assert [(c.kind, c.index, c.name, c.unit) for c in out[1:]] == [
+    assert out[-1] == Status(0, 0, 0, 0, 0, 0)  # the handshake ends with STATUS
+    assert [(c.kind, c.index, c.name, c.unit) for c in out[1:-1]] == [
         (0, 0, "x", "m"),
         (0, 1, "theta", "rad"),
         (1, 0, "force", "N"),
@@ -104,3 +105,47 @@ def test_estop_and_ping(core):
 def test_foreign_version_frame_dropped(core):
     assert core.handle(Frame(2, 0, None, 1, b"\x02"), 0) == []
     assert core.dropped_frames == 1
+
+
+def test_button_estop_latches_and_host_arm_cannot_clear_it(core):
+    core.handle(frame(Arm()), 0)
+    core.handle(frame(Command((2.0,)), seq=1), 0)
+    out = core.button_estop(10)
+    assert out == [Estop(1), Status(3, 5, 0, 0, 1, 10)]
+    assert core.action.tolist() == [0.5] and core.estop_latched
+    assert core.button_estop(11) == []  # held: no repeat
+    for t in (20, 30):
+        assert core.handle(frame(Arm()), t) == [Status(3, 5, 0, 0, 1, t)]
+    # a host e-stop does not downgrade the latch to the host-clearable fault 2
+    assert core.handle(frame(Estop(0)), 40)[0].fault == Fault.ESTOP_LATCHED
+    core.handle(frame(Command((2.0,)), seq=2), 50)
+    assert core.action.tolist() == [0.5] and core.last_cmd_seq == 1
+    # a host that reconnects sees the latch at the end of its handshake
+    assert core.handle(frame(Hello(1)), 60)[-1] == Status(3, 5, 0, 0, 1, 60)
+    assert core.armed_count == 1
+
+
+def test_local_reset_clears_the_latch_only_with_the_button_released(core):
+    core.button_estop(0)
+    assert core.local_reset(5, estop_pressed=True) == []
+    assert core.estop_latched
+    assert core.local_reset(10) == [Status(0, 0, 0, 0, 0, 10)]
+    assert core.state is DeviceState.DISARMED  # not armed: the host must ARM
+    assert core.handle(frame(Arm()), 20)[0].state == DeviceState.ARMED
+    assert core.local_reset(30) == []  # nothing to clear
+
+
+def test_host_estop_is_cleared_by_arm(core):
+    core.handle(frame(Estop(0)), 0)
+    assert not core.estop_latched
+    assert core.handle(frame(Arm()), 5)[0] == Status(1, 0, 0, 0, 0, 5)
+
+
+def test_boot_faults_latch_and_watchdog_reset():
+    config = DeviceConfig(SPEC, watchdog_timeout_ms=30, device_id="unit")
+    latched = DeviceCore(config, boot_fault=Fault.ESTOP_LATCHED)
+    assert latched.estop_latched and latched.action.tolist() == [0.5]
+    assert latched.handle(frame(Arm()), 0)[0].state == DeviceState.ESTOP
+    rebooted = DeviceCore(config, boot_fault=Fault.WATCHDOG_RESET)
+    assert rebooted.status(0) == Status(0, 6, 0, 0, 0, 0)
+    assert rebooted.handle(frame(Arm()), 1)[0] == Status(1, 0, 0, 0, 0, 1)

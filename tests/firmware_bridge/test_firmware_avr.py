@@ -11,18 +11,25 @@ Skips (or fails under LIQUIDNODE_REQUIRE_ALL=1) without avr-gcc, avr-libc or sim
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from liquidnode.firmware_bridge.protocol import ObservationMsg
+from liquidnode.firmware_bridge.protocol import ObservationMsg, Ping, Pong, Status
 from tests.firmware_bridge.firmware_session import (
     BUILD_DIR,
+    FAULT_NONE,
+    FAULT_WATCHDOG_RESET,
+    SAFE_READBACK,
+    STATE_DISARMED,
     DeviceBehaviour,
     DeviceSession,
     build_firmware,
+    close_to,
+    readbacks,
     require_simavr,
     require_tools,
 )
@@ -119,6 +126,87 @@ class TestAvrFirmwareInSimavr(DeviceBehaviour):
     @pytest.fixture
     def device_factory(self, avr_build: dict[str, int]) -> Callable[[], DeviceSession]:
         return start_avr
+
+
+HANG_ELF = BUILD_DIR / "fw_avr_hang.elf"
+HANG_TOKEN = 0xDEAD0001  #: PING token that hangs the main loop of the test-only build
+
+
+@pytest.fixture(scope="module")
+def avr_hang_build(avr_build: dict[str, int]) -> Path:
+    """The test-only AVR build (-DFW_TEST_HANG) whose main loop a PING can hang."""
+    build_firmware("avr-test-hang")
+    return HANG_ELF
+
+
+def test_hardware_watchdog_restarts_a_hung_main_loop_into_the_safe_state(
+    avr_hang_build: Path,
+) -> None:
+    """A hung main loop (the test build hangs on PING 0xDEAD0001) stops feeding the
+    AVR's hardware watchdog: the MCU restarts, its actuators read their safe values from
+    the first observation on, and STATUS reports fault 6 (watchdog reset) until ARM."""
+    session = DeviceSession([str(HARNESS), str(avr_hang_build)])
+    try:
+        session.arm()
+        last = session.command_for((0.8, 0.5), 0.1)
+        session.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg) and f.message.ack_seq == last,
+            0.5,
+            "ack of the command",
+        )
+        assert close_to(readbacks(session.observation()), (0.8, 0.5))
+        session.skip_received()
+        session.send(Ping(HANG_TOKEN))
+        _, frame = session.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_WATCHDOG_RESET,
+            3.0,
+            "STATUS with fault 6 after the hang",
+        )
+        status = frame.message
+        assert isinstance(status, Status) and status.state == STATE_DISARMED
+        after = [
+            f.message
+            for _, f in session.frames[session.cursor - 1 :]
+            if isinstance(f.message, ObservationMsg)
+        ]
+        restarted = session.observation()
+        assert restarted.device_time_us < 1_000_000, "the device clock restarted"
+        assert restarted.state == STATE_DISARMED
+        assert all(close_to(readbacks(o), SAFE_READBACK) for o in [*after, restarted])
+        assert not any(
+            isinstance(f.message, Pong) and f.message.token == HANG_TOKEN for _, f in session.frames
+        ), "the hang PING was answered: the loop did not hang"
+        # the reset cause reaches a host that connects now, in the handshake's STATUS
+        session.handshake()
+        _, frame = session.wait_for(
+            lambda f: isinstance(f.message, Status), 0.5, "STATUS after the handshake"
+        )
+        assert isinstance(frame.message, Status)
+        assert frame.message.fault == FAULT_WATCHDOG_RESET
+        assert session.arm().fault == FAULT_NONE  # ARM acknowledges it
+    finally:
+        stderr = session.close()
+    assert "CRASHED" not in stderr, stderr
+
+
+def test_the_normal_build_is_not_reset_by_its_watchdog(avr_build: dict[str, int]) -> None:
+    """The hang token is an ordinary PING in the normal build: answered, no restart."""
+    session = start_avr()
+    try:
+        session.observation(timeout_s=2.0)
+        session.send(Ping(HANG_TOKEN))
+        session.wait_for(
+            lambda f: isinstance(f.message, Pong) and f.message.token == HANG_TOKEN,
+            1.0,
+            "PONG of the hang token",
+        )
+        frames = session.poll(0.3)
+        statuses = [f.message for f in frames if isinstance(f.message, Status)]
+        assert all(s.fault != FAULT_WATCHDOG_RESET for s in statuses)
+        seqs = [f.seq for f in frames]
+        assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs)), "restarted"
+    finally:
+        session.close()
 
 
 def test_harness_rejects_a_bad_adc_option(avr_build: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ tests of :class:`DeviceBehaviour` over a pty.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,9 +19,13 @@ from pathlib import Path
 import pytest
 
 from liquidnode.firmware_bridge.framing import Deframer
-from liquidnode.firmware_bridge.protocol import Hello, Identity, encode_wire
+from liquidnode.firmware_bridge.protocol import Arm, Hello, Identity, Status, encode_wire
 from tests.firmware_bridge.firmware_session import (
     BUILD_DIR,
+    FAULT_ESTOP_LATCHED,
+    FAULT_NONE,
+    STATE_DISARMED,
+    STATE_ESTOP,
     VECTORS_JSON,
     DeviceBehaviour,
     DeviceSession,
@@ -117,3 +122,28 @@ class TestHostFirmware(DeviceBehaviour):
     @pytest.fixture
     def device_factory(self, host_build: Path) -> Callable[[], DeviceSession]:
         return lambda: DeviceSession([str(host_build), "--pty"])
+
+
+def test_local_clear_button_releases_the_button_estop_latch(host_build: Path) -> None:
+    """Only the device's local clear input (SIGUSR2 in the host build) clears a button
+    e-stop; the device then waits DISARMED for the host's ARM."""
+    device = DeviceSession([str(host_build), "--pty"])
+    try:
+        device.arm()
+        device.signal(signal.SIGUSR1)
+        device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_ESTOP_LATCHED,
+            1.0,
+            "latched STATUS",
+        )
+        assert device.current_status(Arm()).state == STATE_ESTOP
+        device.signal(signal.SIGUSR2)
+        _, frame = device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.state == STATE_DISARMED,
+            1.0,
+            "STATUS(DISARMED) after the local clear",
+        )
+        assert isinstance(frame.message, Status) and frame.message.fault == FAULT_NONE
+        device.arm()  # asserts ARMED
+    finally:
+        device.close()
