@@ -234,6 +234,17 @@ def test_bad_arguments_get_one_line_and_exit_2(capsys, tmp_path, monkeypatch, ar
     assert not list(tmp_path.glob("runs/*/*.mcap"))  # no log left behind by a failed start
 
 
+def _logged_ticks(path: Path) -> int:
+    """Ticks a reader finds in a log that is still being written (0 before its first chunk)."""
+    from liquidnode.controller.errors import LogFileError
+    from liquidnode.controller.logs import load_episode
+
+    try:
+        return load_episode(path).ticks if path.exists() else 0
+    except LogFileError:
+        return 0
+
+
 def test_ctrl_c_still_prints_the_summary(tmp_path):
     import signal
     import time
@@ -248,7 +259,8 @@ def test_ctrl_c_still_prints_the_summary(tmp_path):
             str(PENDULUM_XML),
             "--policy",
             str(_pendulum_policy(tmp_path)),
-            "--no-log",
+            "--log",
+            str(tmp_path / "sim.mcap"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -262,7 +274,8 @@ def test_ctrl_c_still_prints_the_summary(tmp_path):
         line = ""
         while "sim:" not in line and time.monotonic() < deadline:
             line = proc.stderr.readline()  # the start line: the loop is about to run
-        time.sleep(1.0)
+        while _logged_ticks(tmp_path / "sim.mcap") < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)  # poll interval: wait until the loop has run 10 ticks
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

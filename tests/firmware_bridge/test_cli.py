@@ -98,12 +98,24 @@ def test_deploy_exits_with_a_clear_message_when_the_device_vanishes():
     assert out["error"] and out["link"]["reconnects"] == 0
 
 
+def _logged_ticks(path: Path) -> int:
+    """Ticks a reader finds in a log that is still being written (0 before its first chunk)."""
+    from liquidnode.controller.errors import LogFileError
+    from liquidnode.controller.logs import load_episode
+
+    try:
+        return load_episode(path).ticks if path.exists() else 0
+    except LogFileError:
+        return 0
+
+
 def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
     link = str(tmp_path / "robot")
     first = Twin("--env", "InvertedPendulum-v5", "--link", link)
     args = ["--port", link, "--policy", str(POLICY), "--duration", "5", "--reconnect", "--json"]
+    log = tmp_path / "deploy.mcap"
     proc = subprocess.Popen(
-        [*CLI, "deploy", "--no-log", *args],
+        [*CLI, "deploy", "--log", str(log), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,9 +123,11 @@ def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
     )
     second = None
     try:
-        time.sleep(2.0)
+        deadline = time.monotonic() + 60
+        while _logged_ticks(log) < 10 and time.monotonic() < deadline:  # the loop is running
+            time.sleep(0.02)  # poll interval
         first.stop()  # unplugged
-        time.sleep(0.5)
+        time.sleep(0.5)  # the cable stays out for 0.5 s: the outage under test
         second = Twin("--env", "InvertedPendulum-v5", "--link", link)  # plugged back in
         out_s, err = proc.communicate(timeout=30)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -78,20 +78,32 @@ def test_policy_is_attached(tmp_path: Path) -> None:
     assert len(log.metadata["policy"]["sha256"]) == 64
 
 
-def test_recorder_call_is_cheap(tmp_path: Path) -> None:
-    """tick() only copies and enqueues: its median stays in single-digit microseconds."""
+def test_recorder_call_only_copies_and_enqueues(tmp_path: Path) -> None:
+    """tick() serialises and writes nothing on the caller's thread (the writer thread does),
+    and copies the record's arrays, so the caller may reuse its buffers at once. What logging
+    costs a 1 kHz loop is measured by bench_overhead.py next to this file, not asserted here."""
     rng = np.random.default_rng(2)
     rows = [make_tick(0, i, rng, state_dim=64) for i in range(2000)]
-    costs = []
+    expected_obs = np.stack([r.obs for r in rows])
+    writer_threads: set[str] = set()
     with McapRecorder(tmp_path / "cheap.mcap") as rec:
+        for name in ("add_message", "flush"):
+            original = getattr(rec._writer, name)
+
+            def spy(*args, _original=original, **kwargs):
+                writer_threads.add(threading.current_thread().name)
+                return _original(*args, **kwargs)
+
+            setattr(rec._writer, name, spy)
         rec.start({})
         for r in rows:
-            t0 = time.perf_counter_ns()
             rec.tick(r)
-            costs.append(time.perf_counter_ns() - t0)
-            time.sleep(0)
-    assert np.median(costs) < 10_000, f"median tick() {np.median(costs)} ns"
-    assert load_episode(tmp_path / "cheap.mcap").ticks == 2000
+            r.obs[:] = np.nan  # the caller reuses its buffer
+        assert threading.current_thread().name not in writer_threads
+    assert writer_threads == {"liquidnode-log-cheap.mcap"}
+    ep = load_episode(tmp_path / "cheap.mcap")
+    assert ep.ticks == 2000
+    np.testing.assert_array_equal(ep.obs, expected_obs)
 
 
 def test_truncation_at_any_point_reads_a_prefix(tmp_path: Path) -> None:
