@@ -21,7 +21,18 @@ from liquidnode.controller.shutdown import (
 )
 
 #: Subcommands in the order ``--help`` lists them.
-SUBCOMMANDS = ("sim", "eval", "train", "deploy", "twin", "replay", "logs", "bench", "policies", "stress")
+SUBCOMMANDS = (
+    "sim",
+    "eval",
+    "train",
+    "deploy",
+    "twin",
+    "replay",
+    "logs",
+    "bench",
+    "policies",
+    "stress",
+)
 
 
 class _Parser(argparse.ArgumentParser):
