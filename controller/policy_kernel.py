@@ -1,8 +1,9 @@
 """``Policy.step`` in one compiled call: observation mapping, cell step, action mapping.
 
 A tick of a policy is three small stages around the cell (see :mod:`controller.policy`). In
-numpy each stage is a handful of ufunc calls of about 0.3-0.5 µs apiece, which for the small
-cells a robot runs costs more than the cell itself. :class:`PolicyKernel` runs the three stages
+numpy each stage is a handful of ufunc calls, each with a fixed call overhead, which for the
+small cells a robot runs adds up to more than the cell itself (the README's policy-latency
+benchmark compares the two paths). :class:`PolicyKernel` runs the three stages
 in ``lnk_policy_step`` (``controller/cells/cfc_kernel.c``) with the same arithmetic, in one
 ctypes call on preallocated buffers.
 

@@ -3,8 +3,8 @@
 One :class:`CycleTimer` paces a fixed-rate loop. Deadlines sit on an absolute grid
 ``t0 + k * period`` of ``time.monotonic_ns`` (never "now + period", which drifts). Waiting is
 hybrid: ``time.sleep`` until ``spin_s`` before the deadline (the OS wakes a sleeper tens of µs
-late), then a busy spin on the clock until the deadline, so a tick starts a few µs after its
-deadline instead of the ~75-185 µs of a plain sleep.
+late), then a busy spin on the clock until the deadline, so a tick starts when the deadline
+passes, not whenever the OS wakes a sleeper (the README's loop-timing benchmark compares both).
 
 On Linux the timer also lowers the thread's timer slack to 1 ns (``prctl(PR_SET_TIMERSLACK)``;
 the default 50 µs lets the kernel defer a sleeper's wake-up), so the sleep phase ends close to

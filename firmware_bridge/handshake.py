@@ -1,8 +1,9 @@
 """The HELLO -> IDENTITY + CHANNEL handshake and the schema check, host side.
 
 :func:`handshake` sends HELLO (repeated every 0.25 s, since the device may have missed it)
-and collects the device's IDENTITY and its n_obs + n_act CHANNEL frames, ignoring the
-OBSERVATIONs it streams meanwhile. It refuses an incompatible protocol version and a
+and collects the device's IDENTITY, its n_obs + n_act CHANNEL frames and the STATUS that
+ends the handshake (state and latched fault: a latched e-stop, a hardware-watchdog restart),
+ignoring the OBSERVATIONs it streams meanwhile. It refuses an incompatible protocol version and a
 malformed schema with a :class:`~controller.errors.LinkError` naming the offending value, and
 builds the :class:`~controller.plant.PlantSpec` the loop and the safety layer use.
 """
@@ -24,6 +25,7 @@ from liquidnode.firmware_bridge.protocol import (
     ChannelKind,
     Hello,
     Identity,
+    Status,
 )
 
 #: HELLO is repeated at this interval until IDENTITY arrives, s.
@@ -43,6 +45,7 @@ class DeviceInfo:
     identity: Identity
     channels: tuple[Channel, ...]
     spec: PlantSpec
+    status: Status | None = None  #: the STATUS that ends the handshake (None: none came)
 
 
 def _version_error(port: str, version: int) -> LinkError:
@@ -62,21 +65,29 @@ def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
     deadline = time.monotonic() + timeout_s
     identity: Identity | None = None
     channels: dict[tuple[int, int], Channel] = {}
+    status: Status | None = None
+    status_until: float | None = None  # after the channels: wait this long for STATUS
     next_hello = 0.0
     while True:
         now = time.monotonic()
-        if identity is not None and len(channels) == identity.n_obs + identity.n_act:
-            break
-        if now > deadline:
+        complete = identity is not None and len(channels) == identity.n_obs + identity.n_act
+        if complete:
+            if status is not None:
+                break
+            if status_until is None:
+                status_until = now + HELLO_RETRY_S
+            elif now > status_until:
+                break
+        elif now > deadline:
             got = "no IDENTITY" if identity is None else f"{len(channels)} CHANNEL frames"
             raise LinkError(
                 f"no handshake answer from {link.port!r} within {timeout_s:.1f} s ({got}); "
                 f"is a liquidnode protocol v{PROTOCOL_VERSION} device on that port?"
             )
-        if now >= next_hello:
+        if not complete and now >= next_hello:
             link.send(Hello(PROTOCOL_VERSION))
             next_hello = now + HELLO_RETRY_S
-        item = link.recv(min(0.05, max(0.0, deadline - now)))
+        item = link.recv(min(0.05, max(0.0, (status_until or deadline) - now)))
         if item is None:
             continue
         frame = item.frame
@@ -86,10 +97,12 @@ def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
         if isinstance(msg, Identity):
             if msg.protocol_version != PROTOCOL_VERSION:
                 raise _version_error(link.port, msg.protocol_version)
-            identity, channels = msg, {}
+            identity, channels, status, status_until = msg, {}, None, None
         elif isinstance(msg, Channel) and identity is not None:
             channels[(msg.kind, msg.index)] = msg
-    return DeviceInfo(identity, tuple(channels.values()), build_spec(identity, channels))
+        elif isinstance(msg, Status) and status_until is not None:
+            status = msg
+    return DeviceInfo(identity, tuple(channels.values()), build_spec(identity, channels), status)
 
 
 def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> PlantSpec:

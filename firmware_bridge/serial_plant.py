@@ -11,7 +11,9 @@ Life cycle::
     connect()   open the port, HELLO -> IDENTITY + CHANNEL frames, validate the schema
                 (protocol version, sizes against the policy's, limits) -> PlantSpec
     reset()     ARM (the device clears its fault and restarts its watchdog), wait for the
-                first fresh OBSERVATION
+                first fresh OBSERVATION; a device whose own e-stop is latched refuses ARM
+                and :class:`DeviceEstopLatchedError` says so (never retried, also not
+                by ``reconnect``: only a local action at the device clears it)
     act(a)      COMMAND(a); every ``ping_every`` ticks also a PING (round-trip time)
     observe()   the freshest OBSERVATION (older queued ones are dropped and counted),
                 waiting at most ``obs_timeout_s``; STATUS/PONG/ESTOP handled on the way
@@ -60,6 +62,20 @@ from liquidnode.firmware_bridge.protocol import (
 
 #: Link events kept for the summary (the log has all of them).
 _MAX_EVENT_HISTORY = 100
+
+
+class DeviceEstopLatchedError(LinkError):
+    """The device's own e-stop latched it (STATUS fault 5): it refuses the host's ARM until
+    someone clears it at the device (e-stop released, then the board's clear button, a reset
+    or a power cycle)."""
+
+
+def _latched_error(port: str) -> DeviceEstopLatchedError:
+    return DeviceEstopLatchedError(
+        f"device on {port!r} is e-stopped by its own e-stop input (latched on the device, "
+        "fault 5) and refuses ARM; the host cannot clear it: release the e-stop, press the "
+        "board's clear button or reset/power-cycle the board, then start again"
+    )
 
 
 def _event(kind: str, **detail: Any) -> Event:
@@ -169,6 +185,8 @@ class SerialPlant(Plant):
                 f"{self.spec.obs_names} / {self.spec.act_names}"
             )
         self.link, self.device, self.spec = link, info, info.spec
+        if info.status is not None:
+            self._status(info.status)
 
     def _check_sizes(self, info: DeviceInfo) -> None:
         s = info.spec
@@ -189,6 +207,8 @@ class SerialPlant(Plant):
         self._terminated = self._fault_truncated = False
         try:
             self._arm()
+        except DeviceEstopLatchedError:
+            raise
         except LinkError as exc:
             self._lost(str(exc))
         return self.observe()
@@ -210,6 +230,8 @@ class SerialPlant(Plant):
                     self._armed = True
                     self._estop_seen = False
                     return
+                if isinstance(msg, Status) and msg.fault == Fault.ESTOP_LATCHED:
+                    raise _latched_error(self.port)
             if time.monotonic() > deadline:
                 raise LinkError(f"device on {self.port!r} did not confirm ARM")
 
@@ -333,6 +355,19 @@ class SerialPlant(Plant):
             if not self._estop_seen:  # the ESTOP frame itself got lost
                 self._estop_seen = True
                 self._events.append(_event("estop", source="status"))
+        elif msg.fault == Fault.ESTOP_LATCHED and msg.state == DeviceState.ESTOP:
+            self._fault_truncated = True
+            if not self._estop_seen:  # latched before we connected, or its ESTOP got lost
+                self._estop_seen = True
+                self._events.append(_event("estop", source="device", latched=True))
+        elif msg.fault == Fault.WATCHDOG_RESET:
+            self._events.append(
+                _event(
+                    "fault",
+                    code="watchdog_reset",
+                    message="the device was restarted by its hardware watchdog",
+                )
+            )
         elif msg.fault == Fault.BAD_COMMAND:
             self._events.append(
                 _event("fault", code="bad_command", message="device rejected a command")
@@ -365,7 +400,7 @@ class SerialPlant(Plant):
                 self.connect()
                 self._arm()
                 break
-            except SpaceMismatchError:
+            except (SpaceMismatchError, DeviceEstopLatchedError):
                 raise
             except LinkError as exc:
                 if self.link is not None:

@@ -2,8 +2,8 @@
 
 The writer thread shares the GIL with the loop. If it is busy (serialising, finishing a
 chunk) when the loop wakes for its next deadline, the loop waits for the GIL and the tick
-starts late; at 1 kHz a 200 µs chunk flush landing at a random moment makes about one tick
-in a hundred late, which is the whole p99. The loop's rhythm is simple, though: it starts a
+starts late; at 1 kHz, flushes landing at random moments make enough ticks late to set the
+p99 lateness. The loop's rhythm is simple, though: it starts a
 tick at each deadline, works (observe, policy, act), hands the tick to the recorder and
 sleeps until ``spin_s`` before the next deadline. :class:`WriterPacer` times the writer into
 that sleep:
@@ -15,8 +15,8 @@ that sleep:
 - work (one item, one chunk flush) is started only if its estimated cost (the writer thread's
   CPU time, a decaying maximum of what it measured) ends ``guard_s`` before the next deadline;
 - when the loop has not ticked for 1.5 periods (episode reset, end of run) nothing is
-  protected, and work pending longer than ``max_defer_s`` is done regardless (the crash-safety
-  promise: ticks older than 100 ms are on disk).
+  protected, and work pending longer than ``max_defer_s`` is done regardless (so a killed run
+  loses only its last few chunks' worth of ticks).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """McapRecorder: writes the loop's ticks and events to an MCAP log from a background thread.
 
 The loop thread only enqueues: :meth:`McapRecorder.tick` copies the record's arrays into a
-tuple and appends it to a deque (~2 µs: no serialisation, no I/O, no thread wake-up). A
-writer thread wakes every ``poll_s`` (~2 ms), turns queued items into JSON messages, adds them
-to the current MCAP chunk and finishes the chunk every ``flush_interval_s`` (20 ms), handing
-it to the OS. After a ``kill -9`` the file therefore holds every tick older than about
-``flush_interval_s + poll_s`` (tested against 100 ms).
+tuple and appends it to a deque (no serialisation, no I/O, no thread wake-up). A writer
+thread wakes every ``poll_s`` (2 ms by default), turns queued items into JSON messages, adds
+them to the current MCAP chunk and finishes the chunk every ``flush_interval_s`` (20 ms by
+default), handing it to the OS. After a ``kill -9`` the file therefore holds every finished
+chunk: all ticks but those of the last ``flush_interval_s + poll_s`` or so, plus however long
+the writer thread was kept from running.
 
 The writer shares the GIL with the loop, so it works only in the loop's idle time, right
 after a tick is handed over and well before the next deadline (:mod:`.pacing`): logging

@@ -3,7 +3,8 @@
 A log is an MCAP file (https://mcap.dev) whose messages are JSON encoded (message encoding
 ``json``) with a JSON Schema per channel (schema encoding ``jsonschema``), so Foxglove,
 PlotJuggler and Rerun plot every field without extra definitions. Chunks are uncompressed
-and written every ~50 ms, so a reader recovers all but the last instants of a run that was
+and finished every ``flush_interval_s`` of the recorder (20 ms by default), so a reader
+recovers all but the last instants of a run that was
 killed (the footer and summary are then missing; :mod:`controller.logs.episode` reads the
 file sequentially and stops at the truncated record).
 

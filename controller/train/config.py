@@ -93,6 +93,15 @@ class TrainConfig:
     dt_jitter: float = 0.0
     """Randomise each tick's control period by up to +-FRAC (e.g. 0.2) by varying the MuJoCo
     sub-steps; the true dt is fed to the cell."""
+    randomize: str | None = None
+    """Domain randomisation of every training env: a preset name (e.g. InvertedPendulum-v5,
+    see sim/randomization/) or a TOML spec file (actuation latency, dt jitter, observation
+    noise, masses, pushes...); recorded in the policy's provenance."""
+    randomize_seed: int | None = None
+    """Base seed of the randomisation (default: --seed)."""
+    smoothness: float = 0.0
+    """Weight of the action-smoothness loss: mean |mean_t - mean_(t-1)| of the deterministic
+    action between consecutive ticks of an episode (normalised units, [-1, 1]); 0 disables it."""
     eval_interval: int = 10
     """Deterministic evaluation (numpy runtime) every N rollouts; 0 disables it."""
     eval_episodes: int = 5
@@ -153,6 +162,8 @@ class TrainConfig:
             )
         if not 0.0 <= self.dt_jitter < 1.0:
             raise LiquidNodeError(f"--dt-jitter must be in [0, 1), got {self.dt_jitter}")
+        if not self.smoothness >= 0.0:
+            raise LiquidNodeError(f"--smoothness must be >= 0, got {self.smoothness}")
         if self.cell == "ncp" and self.units < 4:
             raise LiquidNodeError(f"--units {self.units} is too small for an AutoNCP wiring")
 

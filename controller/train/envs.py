@@ -180,26 +180,67 @@ class ControlPeriodJitter(gym.Wrapper):
         else:
             obs, reward, terminated, truncated, info = self.env.step(action)
         info = dict(info)
-        info["dt"] = dt
+        if self.jitter > 0 or "dt" not in info:  # a randomised env inside reports its own
+            info["dt"] = dt
         return obs, reward, terminated, truncated, info
 
 
-def env_factory(env_id: str, jitter: float, seed: int) -> Callable[[], gym.Env]:
-    """A picklable constructor of one training env (for vector envs)."""
+def env_factory(
+    env_id: str,
+    jitter: float,
+    seed: int,
+    randomize: str | None = None,
+    randomize_seed: int | None = None,
+) -> Callable[[], gym.Env]:
+    """A picklable constructor of one training env (for vector envs).
+
+    ``randomize`` (a spec preset name or TOML path) asks the simulator for a randomised env
+    (``make_env(env_id, randomize=..., randomize_seed=...)``), which reports each tick's true
+    period as ``info["dt"]``.
+    """
 
     def _make() -> gym.Env:
-        return ControlPeriodJitter(make_env(env_id), jitter=jitter, seed=seed)
+        kwargs: dict[str, Any] = {}
+        if randomize is not None:
+            rseed = seed if randomize_seed is None else randomize_seed
+            kwargs = {"randomize": randomize, "randomize_seed": rseed}
+        return ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
 
     return _make
 
 
-def make_vector_env(env_id: str, num_envs: int, jitter: float, seed: int) -> gym.vector.VectorEnv:
+def randomization_record(env_id: str, randomize: str) -> dict[str, Any]:
+    """The randomisation spec ``randomize`` resolves to, as a dict (for provenance).
+
+    Raises:
+        LiquidNodeError: the spec cannot be read or does not fit the env.
+    """
+    env = make_env(env_id, randomize=randomize, randomize_seed=0)
+    try:
+        return dict(env.get_wrapper_attr("randomization").to_dict())
+    finally:
+        env.close()
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    jitter: float,
+    seed: int,
+    randomize: str | None = None,
+    randomize_seed: int | None = None,
+) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one,
     in-process otherwise. Episodes auto-reset in the same step (the final observation is in
-    ``info["final_obs"]``)."""
+    ``info["final_obs"]``). Env ``i`` is seeded ``seed + 7919 i`` (its randomisation
+    ``randomize_seed + 7919 i``, default ``seed + 7919 i``)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-    fns = [env_factory(env_id, jitter, seed + 7919 * i) for i in range(num_envs)]
+    base = seed if randomize_seed is None else randomize_seed
+    fns = [
+        env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i)
+        for i in range(num_envs)
+    ]
     if num_envs > 1:
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)

@@ -40,7 +40,7 @@ from liquidnode.controller.train.agent import (
     to_tensor,
 )
 from liquidnode.controller.train.config import TrainConfig, run_paths, with_run_paths
-from liquidnode.controller.train.envs import env_info, make_vector_env
+from liquidnode.controller.train.envs import env_info, make_vector_env, randomization_record
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.gae import compute_gae
@@ -91,6 +91,8 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     paths = run_paths(cfg)
     t_start = time.perf_counter()
     info = env_info(cfg.env)  # raises on unknown ids and non-Box action spaces
+    # The spec as resolved (raises on a bad one before any work); recorded in provenance.
+    randomization = randomization_record(cfg.env, cfg.randomize) if cfg.randomize else None
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -150,7 +152,9 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     def make_policy(provenance: dict[str, Any] | None = None):
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
-    envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed)
+    envs = make_vector_env(
+        cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed, cfg.randomize, cfg.randomize_seed
+    )
     writer = _tensorboard(cfg, paths.tensorboard)
     planned = cfg.planned_steps(global_step)
     bar = _progress(cfg, global_step, planned)
@@ -256,6 +260,11 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                     v_loss = 0.5 * ((critic(mb["obs"]) - mb["returns"]) ** 2).mean()
                     entropy = dist.entropy().sum(-1).mean()
                     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                    if cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode
+                        same = 1.0 - mb["starts"][:, 1:]
+                        delta = (mean[:, 1:] - mean[:, :-1]).abs().mean(-1)
+                        smooth = (delta * same).sum() / same.sum().clamp(min=1.0)
+                        loss = loss + cfg.smoothness * smooth
                     optimizer.zero_grad()
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(
@@ -270,6 +279,8 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                         "entropy": entropy.item(),
                         "approx_kl": approx_kl,
                     }
+                    if cfg.smoothness > 0:
+                        stats["smoothness"] = smooth.item()
                 if cfg.target_kl is not None and stats["approx_kl"] > cfg.target_kl:
                     break
 
@@ -327,6 +338,8 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     evaluation = evaluate_policy(make_policy(), cfg.env, cfg.final_eval_episodes, final_seed)
     wall = prior_wall + time.perf_counter() - t_start
     provenance = _provenance(cfg, command, global_step, wall, evaluation)
+    provenance["randomization"] = randomization
+    provenance["smoothness_weight"] = cfg.smoothness
     policy = make_policy(provenance)
     policy.save(out)
     return TrainResult(out, global_step, wall, evaluation, history)

@@ -147,3 +147,48 @@ def test_local_clear_button_releases_the_button_estop_latch(host_build: Path) ->
         device.arm()  # asserts ARMED
     finally:
         device.close()
+
+
+@pytest.mark.parametrize("reconnect", [False, True])
+def test_serial_plant_reports_a_latched_button_estop_instead_of_rearming(
+    host_build: Path, reconnect: bool
+) -> None:
+    """SerialPlant (deploy's plant) cannot re-arm a device whose own e-stop is latched: reset()
+    raises DeviceEstopLatchedError naming the local action (also with ``reconnect``, which
+    must not retry it), the device stays safe; after the local clear, reset() arms again."""
+    from liquidnode.firmware_bridge.serial_plant import DeviceEstopLatchedError, SerialPlant
+
+    session = DeviceSession([str(FW_HOST), "--pty"])
+    session.serial.close()
+    plant = SerialPlant(session.port, obs_dim=4, act_dim=2, reconnect=reconnect)
+    try:
+        plant.reset()
+        session.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 2.0
+        while not plant.observe().truncated:
+            assert time.monotonic() < deadline, "the button e-stop was not seen"
+        with pytest.raises(DeviceEstopLatchedError, match="cannot clear it"):
+            plant.reset()
+        events = plant.drain_events()
+        assert any(e.kind == "estop" for e in events), events
+        assert plant.last_status is not None
+        assert (plant.last_status.state, plant.last_status.fault) == (
+            STATE_ESTOP,
+            FAULT_ESTOP_LATCHED,
+        )
+        obs = plant.observe()
+        assert obs.truncated and obs.values[2:].tolist() == pytest.approx([0.0, 1 / 255], abs=1e-6)
+        # a new connection (a second deploy) learns the latch in the handshake
+        plant.disconnect()
+        plant.connect()
+        assert plant.device is not None and plant.device.status is not None
+        assert plant.device.status.fault == FAULT_ESTOP_LATCHED
+        with pytest.raises(DeviceEstopLatchedError):
+            plant.reset()
+        session.signal(signal.SIGUSR2)  # the local clear button
+        time.sleep(0.05)
+        assert not plant.reset().truncated
+        assert plant.last_status is not None and plant.last_status.state == 1
+    finally:
+        plant.disconnect()
+        session.close()
