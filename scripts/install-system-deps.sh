@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: the AVR toolchain and simavr (the reference firmware
-# runs in an emulated ATmega328P), and OSMesa/EGL for MuJoCo's offscreen renderer (--video).
+# runs in an emulated ATmega328P), the Cortex-M toolchain (exported policies are compiled for it),
+# and OSMesa/EGL for MuJoCo's offscreen renderer (--video).
 set -euo pipefail
 pkgs=(gcc make pkg-config gcc-avr binutils-avr avr-libc simavr libsimavr-dev libelf-dev
+      gcc-arm-none-eabi libnewlib-arm-none-eabi
       libosmesa6 libegl1 libgl1 libglfw3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -32,6 +32,7 @@ SUBCOMMANDS = (
     "bench",
     "policies",
     "stress",
+    "export",
 )
 
 

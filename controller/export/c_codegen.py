@@ -1,0 +1,349 @@
+"""Float32 C export: ``<prefix>.h`` + ``<prefix>.c`` doing exactly what ``Policy.step`` does.
+
+The arithmetic follows the runtime's compiled step (``controller/cells/cfc_kernel.c``): float32
+throughout, every weighted sum in input order with the bias last, ``exp`` by the same
+Cephes-style range reduction and polynomial (within 2 ulp of ``expf``), ``tanh`` and
+``sigmoid`` built on it. Differences to ``Policy.step``: the observation mapping and the action
+mapping run in float32 instead of float64 (about 1e-7 relative), ``gelu`` uses an ``erf``
+approximation with absolute error below 1.5e-7 (Abramowitz-Stegun 7.1.26), the pure mode's
+``exp`` is the Cephes one instead of libm's. No libm is linked.
+
+The generated code is C99 with no allocation and no VLAs; it compiles with
+``-std=c99 -Wall -Wextra -Werror`` on gcc, avr-gcc (weights in ``PROGMEM``) and
+arm-none-eabi-gcc. ``float`` must be IEEE single precision (it is on all three).
+"""
+
+from __future__ import annotations
+
+from liquidnode.controller.export.c_source import FLASH_MACROS, CUnit, c_float, header
+from liquidnode.controller.export.lowering import (
+    CfCPlan,
+    Dense,
+    ExportError,
+    LTCPlan,
+    PolicyPlan,
+    WiredPlan,
+)
+
+HELPERS = {
+    "ln_exp": """\
+/* exp(v), Cephes-style: range reduction by ln 2, degree-6 polynomial, exponent from bits. */
+static float ln_exp(float v) {
+    union { int32_t i; float f; } scale;
+    float n, r, p;
+    v = v > 88.0f ? 88.0f : (v < -87.0f ? -87.0f : v);
+    n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    r = (v - n * 0.693359375f) + n * 2.12194440e-4f;
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    scale.i = ((int32_t)n + 127) << 23;
+    return p * scale.f;
+}
+""",
+    "ln_tanh": """\
+/* tanh(v) = sign(v) (1 - 2 / (exp(2|v|) + 1)). */
+static float ln_tanh(float v) {
+    const float a = v < 0.0f ? -v : v;
+    const float t = 1.0f - 2.0f / (ln_exp(2.0f * a) + 1.0f);
+    return v < 0.0f ? -t : t;
+}
+""",
+    "ln_sigmoid": """\
+static float ln_sigmoid(float v) { return 1.0f / (1.0f + ln_exp(-v)); }
+""",
+    "ln_erf": """\
+/* erf(v), Abramowitz-Stegun 7.1.26 (absolute error below 1.5e-7). */
+static float ln_erf(float v) {
+    const float a = v < 0.0f ? -v : v;
+    const float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    p = 1.0f - p * t * ln_exp(-a * a);
+    return v < 0.0f ? -p : p;
+}
+""",
+    "ln_dense": """\
+/* y = W a + b, W row-major (n_out x n_in) in flash; products summed in input order, bias last. */
+static void ln_dense(const float *w, const float *b, const float *a, unsigned int n_in,
+                     unsigned int n_out, float *y) {
+    unsigned int r, i;
+    for (r = 0; r < n_out; ++r) {
+        float acc = 0.0f;
+        for (i = 0; i < n_in; ++i) acc += LN_RD_F32(w++) * a[i];
+        y[r] = acc + LN_RD_F32(&b[r]);
+    }
+}
+""",
+}
+# helpers that call other helpers
+_NEEDS = {"ln_tanh": ("ln_exp",), "ln_sigmoid": ("ln_exp",), "ln_erf": ("ln_exp",)}
+_ORDER = ("ln_exp", "ln_tanh", "ln_sigmoid", "ln_erf", "ln_dense")
+
+_ACT_CODE = {
+    "lecun_tanh": "{y} = 1.7159f * ln_tanh(0.666f * {y});",
+    "tanh": "{y} = ln_tanh({y});",
+    "relu": "{y} = {y} > 0.0f ? {y} : 0.0f;",
+    "silu": "{y} = {y} / (1.0f + ln_exp(-{y}));",
+    "gelu": "{y} = 0.5f * {y} * (1.0f + ln_erf({y} * 0.70710678118654752f));",
+}
+_ACT_HELPERS = {
+    "lecun_tanh": ("ln_tanh",),
+    "tanh": ("ln_tanh",),
+    "relu": (),
+    "silu": ("ln_exp",),
+    "gelu": ("ln_erf",),
+}
+
+
+class _Float(CUnit):
+    def use(self, *names: str) -> None:
+        for name in names:
+            super().use(*_NEEDS.get(name, ()))
+            super().use(name)
+
+    def dense(self, name: str, layer: Dense, a: str, y: str) -> None:
+        w = self.array(f"{name}_w", "float", layer.weight)
+        b = self.array(f"{name}_b", "float", layer.bias)
+        self.use("ln_dense")
+        self.emit(f"    ln_dense({w}, {b}, {a}, {layer.n_in}u, {layer.n_out}u, {y});")
+
+
+def _cfc(u: _Float, c: CfCPlan, name: str, x: str, h: str, y: str | None) -> None:
+    """Emit one CfC step: input ``x`` (C expression, n_in floats), state ``h`` (in place),
+    readout into ``y`` when ``c.proj``. Work: ``z`` (n_in + H), ``ta``/``tb`` buffers."""
+    n, H = c.n_in, c.units
+    u.emit(f"    for (i = 0; i < {n}u; ++i) s->z[i] = {x}[i];")
+    u.emit(f"    for (i = 0; i < {H}u; ++i) s->z[{n}u + i] = {h}[i];")
+    a = "s->z"
+    for k, layer in enumerate(c.backbone):
+        dst = "s->a" if k % 2 == 0 else "s->b"
+        u.dense(f"{name}bb{k}", layer, a, dst)
+        u.use(*_ACT_HELPERS[c.activation])
+        act = _ACT_CODE[c.activation].format(y=f"{dst}[i]")
+        u.emit(f"    for (i = 0; i < {layer.n_out}u; ++i) {act}")
+        a = dst
+    u.dense(f"{name}heads", c.heads, a, "s->t")
+    if c.mode == "pure":
+        assert c.abs_w_tau is not None and c.A is not None
+        wt = u.array(f"{name}abs_w_tau", "float", c.abs_w_tau)
+        A = u.array(f"{name}A", "float", c.A)
+        u.use("ln_exp")
+        u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
+        u.emit("        const float f = s->t[i];")
+        u.emit(f"        const float A = LN_RD_F32(&{A}[i]);")
+        u.emit(
+            f"        const float e = ln_exp(-ts * (LN_RD_F32(&{wt}[i]) + (f < 0.0f ? -f : f)));"
+        )
+        u.emit(f"        {h}[i] = -A * e * f + A;")
+        u.emit("    }")
+    else:
+        u.use("ln_tanh", "ln_sigmoid")
+        u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
+        u.emit("        const float f1 = ln_tanh(s->t[i]);")
+        u.emit(f"        const float f2 = ln_tanh(s->t[{H}u + i]);")
+        u.emit(f"        const float g = ln_sigmoid(s->t[{2 * H}u + i] * ts + s->t[{3 * H}u + i]);")
+        if c.mode == "no_gate":
+            u.emit(f"        {h}[i] = f1 + g * f2;")
+        else:
+            u.emit(f"        {h}[i] = f1 * (1.0f - g) + g * f2;")
+        u.emit("    }")
+    if c.proj is not None and y is not None:
+        u.dense(f"{name}proj", c.proj, h, y)
+
+
+def _ltc(u: _Float, c: LTCPlan, x: str) -> None:
+    S, N, M = c.n_in, c.units, c.out_dim
+    arr = {
+        k: u.array(k, "float", getattr(c, k))
+        for k in (
+            "in_w",
+            "in_b",
+            "s_mu",
+            "s_sigma",
+            "s_we",
+            "s_w",
+            "mu",
+            "sigma",
+            "we",
+            "w",
+            "cm",
+            "gleak",
+            "gl_vl",
+            "out_w",
+            "out_b",
+        )
+    }
+    u.use("ln_exp")
+    u.emit("    {")
+    u.emit("        unsigned int j, k;")
+    u.emit("        const float *m, *sg, *a, *b;")
+    u.emit(f"        const float step = ts / {c_float(c.unfolds)};")
+    u.emit(f"        for (j = 0; j < {N}u; ++j) {{ s->num[j] = 0.0f; s->den[j] = 0.0f; }}")
+    u.emit(
+        f"        m = {arr['s_mu']}; sg = {arr['s_sigma']}; a = {arr['s_we']}; b = {arr['s_w']};"
+    )
+    u.emit(f"        for (i = 0; i < {S}u; ++i) {{")
+    u.emit(
+        f"            const float xi = {x}[i] * LN_RD_F32(&{arr['in_w']}[i]) + "
+        f"LN_RD_F32(&{arr['in_b']}[i]);"
+    )
+    u.emit(f"            for (j = 0; j < {N}u; ++j) {{")
+    u.emit(
+        "                const float g = 1.0f / (1.0f + ln_exp(-((xi - LN_RD_F32(m++)) * "
+        "LN_RD_F32(sg++))));"
+    )
+    u.emit("                s->num[j] += g * LN_RD_F32(a++);")
+    u.emit("                s->den[j] += g * LN_RD_F32(b++);")
+    u.emit("            }")
+    u.emit("        }")
+    u.emit(f"        for (j = 0; j < {N}u; ++j) {{")
+    u.emit(f"            s->cmt[j] = LN_RD_F32(&{arr['cm']}[j]) / step;")
+    u.emit(f"            s->num_c[j] = LN_RD_F32(&{arr['gl_vl']}[j]) + s->num[j];")
+    u.emit(
+        f"            s->den_c[j] = ((s->cmt[j] + LN_RD_F32(&{arr['gleak']}[j])) + s->den[j]) "
+        f"+ {c_float(c.epsilon)};"
+    )
+    u.emit("        }")
+    u.emit(f"        for (k = 0; k < {c.unfolds}u; ++k) {{")
+    u.emit(f"            for (j = 0; j < {N}u; ++j) {{ s->num[j] = 0.0f; s->den[j] = 0.0f; }}")
+    u.emit(f"            m = {arr['mu']}; sg = {arr['sigma']}; a = {arr['we']}; b = {arr['w']};")
+    u.emit(f"            for (i = 0; i < {N}u; ++i) {{")
+    u.emit("                const float vi = s->h[i];")
+    u.emit(f"                for (j = 0; j < {N}u; ++j) {{")
+    u.emit(
+        "                    const float g = 1.0f / (1.0f + ln_exp(-((vi - LN_RD_F32(m++)) * "
+        "LN_RD_F32(sg++))));"
+    )
+    u.emit("                    s->num[j] += g * LN_RD_F32(a++);")
+    u.emit("                    s->den[j] += g * LN_RD_F32(b++);")
+    u.emit("                }")
+    u.emit("            }")
+    u.emit(f"            for (j = 0; j < {N}u; ++j)")
+    u.emit(
+        "                s->h[j] = ((s->cmt[j] * s->h[j] + s->num_c[j]) + s->num[j]) / "
+        "(s->den_c[j] + s->den[j]);"
+    )
+    u.emit("        }")
+    u.emit(
+        f"        for (j = 0; j < {M}u; ++j) s->y[j] = s->h[j] * LN_RD_F32(&{arr['out_w']}[j]) "
+        f"+ LN_RD_F32(&{arr['out_b']}[j]);"
+    )
+    u.emit("    }")
+
+
+def _work_fields(plan: PolicyPlan) -> list[tuple[str, int]]:
+    """The float scratch arrays of the state struct for this plan."""
+    cell = plan.cell
+    fields = [("x", plan.obs_dim)]
+    if isinstance(cell, LTCPlan):
+        n = cell.units
+        return (
+            fields
+            + [(k, n) for k in ("num", "den", "cmt", "num_c", "den_c")]
+            + [("y", cell.out_dim)]
+        )
+    layers = cell.layers if isinstance(cell, WiredPlan) else [cell]
+    z = max(c.n_in + c.units for c in layers)
+    t = max(c.heads.n_out for c in layers)
+    fields += [("z", z), ("t", t)]
+    bb = [d.n_out for c in layers for d in c.backbone]
+    if bb:
+        fields.append(("a", max(bb)))
+    if len(bb) > 1:
+        fields.append(("b", max(bb)))
+    if isinstance(cell, CfCPlan) and cell.proj is not None:
+        fields.append(("y", cell.proj.n_out))
+    return fields
+
+
+def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
+    """``{"<prefix>.h": text, "<prefix>.c": text}`` for a float32 export of ``plan``."""
+    u = _Float(prefix)
+    up = prefix.upper()
+    cell = plan.cell
+    # observation mapping
+    if plan.normalise:
+        mean = u.array("obs_mean", "float", plan.mean)
+        inv = u.array("obs_inv_std", "float", plan.inv_std)
+        u.emit(f"    for (i = 0; i < {plan.obs_dim}u; ++i) {{")
+        u.emit(f"        float v = (obs[i] - LN_RD_F32(&{mean}[i])) * LN_RD_F32(&{inv}[i]);")
+    else:
+        u.emit(f"    for (i = 0; i < {plan.obs_dim}u; ++i) {{")
+        u.emit("        float v = obs[i];")
+    if plan.clip is not None:
+        clip = c_float(plan.clip)
+        u.emit(f"        v = v > {clip} ? {clip} : v;")
+        u.emit(f"        v = v < -{clip} ? -{clip} : v;")
+    u.emit("        s->x[i] = v;")
+    u.emit("    }")
+    u.emit(f"    ts = dt * {c_float(plan.time_scale)};")
+    # cell
+    if isinstance(cell, CfCPlan):
+        _cfc(u, cell, "", "s->x", "s->h", "s->y")
+        y = "s->y" if cell.proj is not None else "s->h"
+    elif isinstance(cell, WiredPlan):
+        start, inp = 0, "s->x"
+        for k, layer in enumerate(cell.layers):
+            h = f"(s->h + {start}u)"
+            _cfc(u, layer, f"l{k}_", inp, h, None)
+            inp, start = h, start + layer.units
+        y = f"(s->h + {start - cell.layers[-1].units}u)"
+    elif isinstance(cell, LTCPlan):
+        _ltc(u, cell, "s->x")
+        y = "s->y"
+    else:  # pragma: no cover - lower() only builds the three
+        raise ExportError(f"no C generator for {type(cell).__name__}")
+    # action mapping
+    if plan.affine:
+        scale = u.array("act_scale", "float", plan.scale)
+        offset = u.array("act_offset", "float", plan.offset)
+    u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
+    if plan.tanh:
+        u.use("ln_tanh")
+        u.emit(f"        float a = ln_tanh({y}[i]);")
+    else:
+        u.emit(f"        float a = {y}[i];")
+    if plan.affine:
+        u.emit(f"        a = a * LN_RD_F32(&{scale}[i]) + LN_RD_F32(&{offset}[i]);")
+    u.emit("        action[i] = a;")
+    u.emit("    }")
+
+    fields = [("h", plan.state_dim), *_work_fields(plan)]
+    struct = "".join(f"    float {n}[{size}];\n" for n, size in fields)
+    helpers = "\n".join(HELPERS[h] for h in _ORDER if h in u.helpers)
+    source = f"""/* {prefix}.c: generated by `liquidnode export --target c --precision f32`. */
+#include "{prefix}.h"
+
+{FLASH_MACROS}
+{u.arrays_source()}
+{helpers}
+void {prefix}_reset({prefix}_state *s) {{
+    unsigned int i;
+    for (i = 0; i < {up}_STATE_DIM; ++i) s->h[i] = 0.0f;
+}}
+
+void {prefix}_state_read(const {prefix}_state *s, float *h) {{
+    unsigned int i;
+    for (i = 0; i < {up}_STATE_DIM; ++i) h[i] = s->h[i];
+}}
+
+void {prefix}_state_write({prefix}_state *s, const float *h) {{
+    unsigned int i;
+    for (i = 0; i < {up}_STATE_DIM; ++i) s->h[i] = h[i];
+}}
+
+void {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{
+    unsigned int i;
+    float ts;
+{chr(10).join(u.lines)}
+}}
+"""
+    return {f"{prefix}.h": header(plan, prefix, "f32", struct), f"{prefix}.c": source}

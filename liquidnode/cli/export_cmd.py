@@ -1,0 +1,94 @@
+"""``liquidnode export``: a policy as C source (float32 or q15 fixed point) or an ONNX model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from liquidnode.cli.arguments import non_negative_int
+from liquidnode.policies import DEFAULT_POLICY
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``export`` subcommand."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a policy as C99 source (microcontrollers) or an ONNX model",
+        description=(
+            "Write a policy's step (normalisation, cell, action mapping, exactly as "
+            "Policy.step) as self-contained C99 (<prefix>.h + <prefix>.c: const weights in "
+            "flash, a caller-owned state struct, <prefix>_step(state, obs, dt, action)) or as "
+            "an ONNX model with inputs obs, dt, state and outputs action, state_out."
+        ),
+    )
+    p.add_argument(
+        "--policy",
+        metavar="PATH",
+        default=None,
+        help=f"policy file (.safetensors); default: the shipped policies/{DEFAULT_POLICY}",
+    )
+    p.add_argument("--target", choices=("c", "onnx"), required=True, help="what to write")
+    p.add_argument(
+        "--precision",
+        choices=("f32", "q15"),
+        default="f32",
+        help=(
+            "f32: float32 (default); q15: int16 weights and activations, int32 accumulators "
+            "(C only; for MCUs without an FPU; the per-step error bound is in the source)"
+        ),
+    )
+    p.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    p.add_argument(
+        "--prefix",
+        default="policy",
+        help="C prefix of every public name and of the file names (default: policy)",
+    )
+    p.add_argument(
+        "--check",
+        type=non_negative_int,
+        default=0,
+        metavar="STEPS",
+        help=(
+            "then run the export (C built with the host compiler, ONNX in onnxruntime) and "
+            "Policy.step side by side for STEPS ticks with variable dt; print max |Δaction| "
+            "and |Δstate|"
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object (files, check)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export ``args.policy``; returns 0 (errors raise ExportError/PolicyFileError -> exit 2)."""
+    from liquidnode.controller.export import export_policy
+    from liquidnode.controller.policy import Policy
+    from liquidnode.policies import default_policy_path
+
+    path = args.policy or default_policy_path(None)
+    policy = Policy.load(path)
+    files = export_policy(policy, args.out, args.target, args.precision, args.prefix)
+    result: dict[str, Any] = {
+        "policy": str(path),
+        "target": args.target,
+        "precision": args.precision,
+        "files": [str(f) for f in files],
+    }
+    if args.check:
+        from liquidnode.controller.export.check import compare
+
+        result["check"] = compare(policy, args.out, args.target, args.prefix, args.check)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for f in files:
+        print(f"wrote {f}")
+    if "check" in result:
+        c = result["check"]
+        print(
+            f"check: {c['steps']} steps vs Policy.step: max |Δaction| {c['max_abs_action']:.3g}, "
+            f"max |Δstate| {c['max_abs_state']:.3g}",
+            file=sys.stdout,
+        )
+    return 0

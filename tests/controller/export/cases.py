@@ -1,0 +1,52 @@
+"""Policies every exporter is held to: each cell type and mode, and the shipped policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from liquidnode.controller.policy import Policy, random_policy
+from liquidnode.policies import shipped_policies
+
+
+def _random(kind: str, **options: object) -> Callable[[], Policy]:
+    def make() -> Policy:
+        rng = np.random.default_rng(3)
+        return random_policy(
+            5,
+            2,
+            cell=kind,
+            units=12,
+            seed=7,
+            obs_mean=rng.normal(size=5),
+            obs_std=rng.uniform(0.5, 2.0, 5),
+            action_scale=np.array([2.0, 0.5]),
+            action_offset=np.array([0.1, -0.3]),
+            normalization={"clip": 3.0},
+            action={"squash": "tanh"},
+            time_scale=25.0,
+            control_rate_hz=25.0,
+            cell_options=options,
+        )
+
+    return make
+
+
+RANDOM = {
+    "cfc-default-backbone": _random("cfc"),
+    "cfc-pure": _random("cfc", mode="pure"),
+    "cfc-no_gate-gelu-2layers": _random(
+        "cfc", mode="no_gate", backbone_layers=2, activation="gelu"
+    ),
+    "cfc-no-backbone": _random("cfc", backbone_layers=0),
+    "cfc-silu": _random("cfc", activation="silu"),
+    "cfc-relu-2layers": _random("cfc", activation="relu", backbone_layers=2),
+    "wired_cfc-default": _random("wired_cfc"),
+    "wired_cfc-pure": _random("wired_cfc", mode="pure"),
+    "wired_cfc-no_gate": _random("wired_cfc", mode="no_gate"),
+    "ltc-ncp": _random("ltc"),
+    "ltc-fully-connected": _random("ltc_fc"),
+}
+SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
+ALL = {**RANDOM, **SHIPPED}

@@ -1,0 +1,64 @@
+"""``liquidnode export``: files, --check figures, one-line errors; no onnx in the runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from liquidnode.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_export_c_with_check_prints_json(tmp_path, capsys):
+    policy = ROOT / "policies" / "InvertedPendulum-v5-ncp.safetensors"
+    rc = main(
+        [
+            "export",
+            "--policy",
+            str(policy),
+            "--target",
+            "c",
+            "--out",
+            str(tmp_path),
+            "--prefix",
+            "ncp",
+            "--check",
+            "200",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(Path(f).name for f in out["files"]) == ["ncp.c", "ncp.h"]
+    assert out["check"]["steps"] == 200
+    assert out["check"]["max_abs_action"] <= 1e-5
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert main(["export", "--target", "c", "--out", str(tmp_path), "--prefix", "9lives"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a C identifier" in err[0]
+    missing = tmp_path / "nope.safetensors"
+    assert (
+        main(["export", "--target", "onnx", "--policy", str(missing), "--out", str(tmp_path)]) == 2
+    )
+    assert "nope.safetensors" in capsys.readouterr().err
+
+
+def test_runtime_never_imports_onnx():
+    script = (
+        "import sys, numpy as np\n"
+        "from liquidnode.controller.policy import Policy\n"
+        "from liquidnode.controller.export import lower\n"
+        "import liquidnode.cli.export_cmd\n"
+        f"p = Policy.load({str(ROOT / 'policies' / 'InvertedPendulum-v5-cfc.safetensors')!r})\n"
+        "p.step(np.zeros(4), 0.04); lower(p)\n"
+        "print('onnx' in sys.modules, 'onnxruntime' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert proc.stdout.split() == ["False", "False"]

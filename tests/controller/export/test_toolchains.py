@@ -1,0 +1,91 @@
+"""The generated C compiles with -Werror for the AVR (weights in flash) and the Cortex-M4F."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from liquidnode.controller.export import export_policy
+from liquidnode.controller.export.host_build import WARN_FLAGS
+from tests.controller.export.cases import ALL, SHIPPED
+
+MAIN = """\
+#include "{p}.h"
+static {p}_state s;
+volatile float sensor[{P}_OBS_DIM];
+volatile float actuator[{P}_ACT_DIM];
+int main(void) {{
+    float obs[{P}_OBS_DIM], act[{P}_ACT_DIM];
+    unsigned int i;
+    {p}_reset(&s);
+    for (;;) {{
+        for (i = 0; i < {P}_OBS_DIM; ++i) obs[i] = sensor[i];
+        {p}_step(&s, obs, 0.04f, act);
+        for (i = 0; i < {P}_ACT_DIM; ++i) actuator[i] = act[i];
+    }}
+}}
+"""
+
+
+def _build_avr(tmp_path, policy, precision):
+    export_policy(policy, tmp_path, "c", precision, prefix="pol")
+    (tmp_path / "main.c").write_text(MAIN.format(p="pol", P="POL"))
+    elf = tmp_path / "pol.elf"
+    cmd = [
+        "avr-gcc",
+        "-mmcu=atmega328p",
+        *WARN_FLAGS,
+        "-Os",
+        "-o",
+        str(elf),
+        str(tmp_path / "main.c"),
+        str(tmp_path / "pol.c"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    size = subprocess.run(
+        ["avr-size", "-A", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    sections = {ln.split()[0]: int(ln.split()[1]) for ln in size.splitlines() if ln.startswith(".")}
+    flash = sections.get(".text", 0) + sections.get(".data", 0)
+    ram = sections.get(".data", 0) + sections.get(".bss", 0)
+    return flash, ram
+
+
+@pytest.mark.avr
+@pytest.mark.parametrize(
+    "name", ["InvertedPendulum-v5-cfc", "InvertedPendulum-v5-ncp", "InvertedPendulum-v5-ltc"]
+)
+def test_avr_gcc_builds_the_shipped_pendulum_policy(name, tmp_path):
+    if shutil.which("avr-gcc") is None:
+        pytest.fail("avr-gcc missing: run scripts/install-system-deps.sh")
+    flash, ram = _build_avr(tmp_path, SHIPPED[name](), "f32")
+    print(f"{name} f32 on ATmega328P: flash {flash} B, RAM {ram} B")
+    assert flash <= 32 * 1024 and ram <= 2048
+    assert ram > 4 * SHIPPED[name]().state_dim  # the state struct is in .bss
+
+
+@pytest.mark.parametrize(
+    "name", ["InvertedPendulum-v5-cfc", "cfc-no_gate-gelu-2layers", "wired_cfc-pure", "ltc-ncp"]
+)
+def test_arm_none_eabi_gcc_builds_for_cortex_m4f(name, tmp_path):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.fail("arm-none-eabi-gcc missing: run scripts/install-system-deps.sh")
+    export_policy(ALL[name](), tmp_path, "c", "f32", prefix="pol")
+    cmd = [
+        "arm-none-eabi-gcc",
+        "-mcpu=cortex-m4",
+        "-mthumb",
+        "-mfloat-abi=hard",
+        "-mfpu=fpv4-sp-d16",
+        *WARN_FLAGS,
+        "-O2",
+        "-c",
+        "-o",
+        str(tmp_path / "pol.o"),
+        str(tmp_path / "pol.c"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
