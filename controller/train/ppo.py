@@ -128,11 +128,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     global_step, prior_wall = 0, 0.0
     if cfg.resume:
         state = ckpt.load(cfg.resume, info, cfg)
-        actor.load_state_dict(state["actor"])
-        critic.load_state_dict(state["critic"])
-        optimizer.load_state_dict(state["optimizer"])
-        obs_norm.rms.load_state_dict(state["obs_rms"])
-        reward_scaler.rms.load_state_dict(state["ret_rms"])
+        ckpt.restore(cfg.resume, state, actor, critic, optimizer, obs_norm, reward_scaler)
         global_step, prior_wall = int(state["global_step"]), float(state["wall_time_s"])
         if global_step >= cfg.steps:
             raise LiquidNodeError(

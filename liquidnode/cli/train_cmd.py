@@ -61,7 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             kind = next(a for a in args if a is not type(None))
         metavar = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
         metavar = metavar.get(f.name)
-        metavar = metavar or {"dt_jitter": "FRAC", "randomize": "SPEC", "smoothness": "W"}.get(f.name)
+        more = {"dt_jitter": "FRAC", "randomize": "SPEC", "smoothness": "W"}
+        metavar = metavar or more.get(f.name)
         metavar = metavar or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
