@@ -1,6 +1,6 @@
 """``python -m liquidnode.benchmarks [--quick] [--json] [--update-readme] [--only NAME ...]``.
 
-Runs the comparisons of issue 6 in one process, prints a table (or, with ``--json``, one JSON
+Runs the side-by-side comparisons in one process, prints a table (or, with ``--json``, one JSON
 object on stdout) and optionally rewrites the README's benchmark section. Every BLAS / OpenMP
 pool is pinned to one thread before numpy loads (as torch is): on a small shared machine a
 multi-threaded BLAS turns a 0.2 ms matrix-vector product into several ms of contention.

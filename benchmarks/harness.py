@@ -18,7 +18,7 @@ from typing import Any
 
 @dataclass
 class Check:
-    """One target of the issue: what was measured against what was asked.
+    """One target: what was measured against what was asked.
 
     Attributes:
         name: the target, e.g. ``"CfC-64: >= 10x faster than ncps torch"``.

@@ -8,7 +8,7 @@ over whole episodes; the same loop with the larger CfC-64 latency model for comp
 Two baselines on ``gymnasium.make(env)`` (same id, same episode length), actions prepared
 before the timing so the baseline pays nothing but ``env.step`` and resets:
 
-- *random actions*: uniform in the action box (as the issue asks);
+- *random actions*: uniform in the action box (the target's own definition);
 - *same actions*: the actions the node sent, replayed from the same reset seeds. MuJoCo's cost
   per step depends on the state (contacts: a HalfCheetah on its back costs far more than one
   running), so only this baseline follows the node's trajectory and isolates its overhead.
