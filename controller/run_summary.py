@@ -85,8 +85,9 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object (``episodes``, ``rate_hz``, ``lateness_us``, ``overruns``,
         ``sections_us``, ``plant``, ``faults``) plus ``mode``, ``nominal_rate_hz``,
-        ``skipped_ticks``, ``interrupted``, ``stop_reason``, ``error`` and ``log_errors``. NaN
-        section times become null."""
+        ``skipped_ticks``, ``interrupted``, ``stop_reason``, ``error`` (the exception that
+        ended the run, else the log's write errors, else null) and ``log_errors``. NaN section
+        times become null."""
         t = self.timing
         return {
             "episodes": [e.to_json() for e in self.episodes],
@@ -105,7 +106,7 @@ class RunSummary:
             "skipped_ticks": t.skipped_ticks,
             "interrupted": self.interrupted,
             "stop_reason": self.stop_reason,
-            "error": self.error,
+            "error": self.error or ("; ".join(self.log_errors) or None),
             "log_errors": list(self.log_errors),
         }
 

@@ -96,3 +96,28 @@ def test_exit_codes():
     assert run_exit_code(None, ["writing log x failed (No space left on device)"]) == 4
     assert run_exit_code(KeyboardInterrupt()) == 130
     assert run_exit_code(Interrupted(signal.SIGHUP)) == 129
+
+
+def test_a_full_disk_mid_run_is_not_reported_as_success(tmp_path):
+    import resource
+
+    policy = tmp_path / "pendulum.safetensors"
+    random_policy(3, 1, seed=0).save(policy)
+    log = tmp_path / "run.mcap"
+
+    def small_disk():  # writes past 256 kB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256_000, 256_000))
+
+    argv = ["sim", "--env", str(PENDULUM_XML), "--policy", str(policy), "--log", str(log)]
+    r = subprocess.run(
+        [sys.executable, "-m", "liquidnode", *argv, "--fast", "--max-ticks", "4000", "--json"],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_disk,
+        timeout=120,
+    )
+    assert r.returncode == 4, r.stderr  # log incomplete
+    out = json.loads(r.stdout)
+    assert out["log_errors"] and "failed" in out["error"]
+    assert out["episodes"][0]["ticks"] == 4000  # the control loop went on
+    assert "Traceback" not in r.stderr
