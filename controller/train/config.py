@@ -33,8 +33,8 @@ class TrainConfig:
     env: str = "InvertedPendulum-v5"
     """Gymnasium environment id (must have a Box action space), e.g. InvertedPendulum-v5."""
     cell: CellType = "cfc"
-    """Liquid cell: cfc (CfC, fully connected), ltc (LTC, fully connected) or ncp (CfC with
-    AutoNCP wiring)."""
+    """Policy cell: cfc (CfC, fully connected), ltc (LTC, fully connected), ncp (CfC with
+    AutoNCP wiring), or a baseline: lstm, gru, mlp (two tanh layers of --units)."""
     units: int = 32
     """Hidden units of the cell (state size). For ncp: total neurons of the AutoNCP wiring."""
     backbone_units: int = 64
