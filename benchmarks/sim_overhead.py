@@ -35,9 +35,9 @@ ENV_ID = "HalfCheetah-v5"
 
 def _bare(env_id: str, episodes: list[np.ndarray], seed: int) -> float:
     """Steps/s of bare ``env.step`` over ``episodes`` (action arrays), reset with seed + i."""
-    import gymnasium as gym
+    from liquidnode.sim import make_env
 
-    env = gym.make(env_id, max_episode_steps=max(len(a) for a in episodes))
+    env = make_env(env_id, max_episode_steps=max(len(a) for a in episodes))
     steps = sum(len(a) for a in episodes)
     t0 = time.perf_counter()
     for i, actions in enumerate(episodes):
@@ -52,9 +52,11 @@ def _bare(env_id: str, episodes: list[np.ndarray], seed: int) -> float:
 
 
 def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]:
-    import gymnasium as gym
+    from liquidnode.sim import make_env
 
-    space = gym.make(env_id).action_space
+    env = make_env(env_id)
+    space = env.action_space
+    env.close()
     rng = np.random.default_rng(0)
     return [
         rng.uniform(space.low, space.high, size=(length, *space.shape)).astype(space.dtype)

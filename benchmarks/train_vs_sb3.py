@@ -69,17 +69,18 @@ def run_liquidnode(
 
 def run_sb3(env_id: str, steps: int, seed: int, episodes: int, eval_seed: int) -> dict[str, Any]:
     """Train SB3 PPO (MlpPolicy, defaults) and evaluate it deterministically."""
-    import gymnasium as gym
     from stable_baselines3 import PPO
 
-    env = gym.make(env_id)
+    from liquidnode.sim import make_env
+
+    env = make_env(env_id)
     model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - t0
     env.close()
 
-    eval_env = gym.make(env_id)
+    eval_env = make_env(env_id)
     returns = []
     for k in range(episodes):
         obs, _ = eval_env.reset(seed=eval_seed + k)

@@ -34,24 +34,50 @@ _DIVERGENCE_WARNINGS = {
 #: MuJoCo compiler notices about Gymnasium's bundled model files (HalfCheetah's
 #: ``settotalmass``): printed on every ``gymnasium.make`` and nothing a user can act on.
 _BUNDLED_ASSET_NOTICES = ("compiler attribute 'settotalmass' is deprecated",)
+#: Warnings :func:`mujoco_warning` has printed (each distinct text is printed once).
+_SHOWN: set[str] = set()
+
+
+def mujoco_warning(message: str) -> None:
+    """liquidnode's handler of MuJoCo warnings (``mju_warning``).
+
+    Drops the notices about Gymnasium's own XML files, prints every other warning once per
+    distinct text on stderr as ``MuJoCo warning: ...``, and writes no file. (MuJoCo without a
+    handler prints ``WARNING: ...`` on stdout, into a ``--json`` output, and appends it to
+    ``MUJOCO_LOG.TXT`` in the working directory.) The divergence guard does not depend on
+    it: it reads the ``MjData`` warning counters, which MuJoCo keeps with any handler.
+    """
+    if message.startswith(_BUNDLED_ASSET_NOTICES) or message in _SHOWN:
+        return
+    _SHOWN.add(message)
+    print(f"MuJoCo warning: {message}", file=sys.stderr)
+
+
+def install_warning_handler() -> None:
+    """Make :func:`mujoco_warning` MuJoCo's warning handler unless one is already set.
+
+    Runs when this module is imported, so every liquidnode plant and environment has it.
+    """
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(mujoco_warning)
+
+
+install_warning_handler()
 
 
 @contextlib.contextmanager
 def quiet_bundled_asset_notices() -> Iterator[None]:
     """Inside the block, drop MuJoCo's deprecation notices about Gymnasium's own XML files.
 
-    Every other MuJoCo warning goes where it went before (the previous handler, or MuJoCo's
-    default ``WARNING: ...`` on stderr). The previous handler is restored on exit.
+    Every other MuJoCo warning goes where it went before (the previous handler, or
+    :func:`mujoco_warning`). The previous handler is restored on exit.
     """
     previous = mujoco.get_mju_user_warning()
 
     def handler(message: str) -> None:
         if message.startswith(_BUNDLED_ASSET_NOTICES):
             return
-        if previous is not None:
-            previous(message)
-        else:
-            print(f"WARNING: {message}", file=sys.stderr)
+        (previous or mujoco_warning)(message)
 
     mujoco.set_mju_user_warning(handler)
     try:
