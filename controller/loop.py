@@ -260,13 +260,14 @@ class ControlLoop:
             reason, error = stop_reason(exc), str(exc)
             raise
         finally:
-            self._shutdown(reason, error, interrupted)
-        return self.summary
+            summary = self._shutdown(reason, error, interrupted)
+        return summary
 
-    def _shutdown(self, reason: str, error: str | None, interrupted: bool) -> None:
+    def _shutdown(self, reason: str, error: str | None, interrupted: bool) -> RunSummary:
         """The one shutdown path: plant to its safe state first, then the plant's last events
-        and a ``run_end`` event with ``reason`` into the log, the log closed, the summary built.
-        A signal arriving meanwhile does not cut it short (see :mod:`controller.shutdown`)."""
+        and a ``run_end`` event with ``reason`` into the log, the log closed, the summary built
+        and returned. A signal arriving meanwhile does not cut it short (see
+        :mod:`controller.shutdown`)."""
         recorder = self.recorder
         try:
             self.plant.safe_stop()
@@ -281,7 +282,8 @@ class ControlLoop:
                 if recorder is not None:
                     recorder.close()
             finally:
-                self.summary = self._summarize(interrupted, reason, error)
+                summary = self.summary = self._summarize(interrupted, reason, error)
+        return summary
 
     def _emit_plant_events(self, episode: int, tick: int) -> int:
         """Log the plant's pending events; return how many were faults."""
@@ -382,6 +384,7 @@ class ControlLoop:
                         skipped = max(1, round(dt / period) - 1)
                         self._extra_overruns += 1
                         self._extra_skipped += skipped
+                        detail: dict[str, Any]
                         detail = {"late_us": (dt - period) * 1e6, "skipped_ticks": skipped}
                         self._emit(Event("overrun", detail=detail), index, ticks)
                 elif realtime:

@@ -207,7 +207,7 @@ def metadata_problems(raw: Any) -> list[str]:
 
 def expected_tensors(meta: PolicyMetadata) -> dict[str, tuple[tuple[int, ...], str]]:
     """Name -> (shape, dtype) of every tensor a file with this metadata must hold."""
-    specs = {
+    specs: dict[str, tuple[tuple[int, ...], str]] = {
         "obs_mean": ((meta.obs_dim,), "float32"),
         "obs_std": ((meta.obs_dim,), "float32"),
         "action_scale": ((meta.act_dim,), "float32"),

@@ -56,8 +56,8 @@ class PolicyKernel:
         self.action = self._io[n_obs:]
         self.state = cell_kernel._h  # the state slot of the cell's scratch
         d, p, s = cell_kernel._args
-        self._head = (self._io_dims.ctypes.data, self._io_params.ctypes.data, self._io.ctypes.data)
-        self._head += (d, p, s)
+        io = (self._io_dims.ctypes.data, self._io_params.ctypes.data, self._io.ctypes.data)
+        self._head = (*io, d, p, s)
         self._out_ptr = cell_kernel._out_ptr
         self._fn = lib.lnk_policy_step
 
@@ -106,13 +106,11 @@ def make_policy_kernel(
         k = cell._kernel
         ck = _kernel.LTCKernel(lib, k._dims, k._params)
         kind, y_offset = 1, cell.state_dim
-    elif (
-        isinstance(cell, WiredCfCCell)
-        and proj is None
-        and all(c._kernel is not None for c in cell._cells)
-    ):
-        layers = [_kernel.CfCKernel(lib, c._kernel._dims, c._kernel._params) for c in cell._cells]
-        ck = _kernel.WiredKernel(lib, layers)
+    elif isinstance(cell, WiredCfCCell) and proj is None:
+        kernels = [c._kernel for c in cell._cells if c._kernel is not None]
+        if len(kernels) < len(cell._cells):
+            return None
+        ck = _kernel.WiredKernel(lib, [_kernel.CfCKernel(lib, k._dims, k._params) for k in kernels])
         kind, y_offset = 2, cell.state_dim - cell.output_dim
     else:
         return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from liquidnode.controller.errors import SpaceMismatchError
+from liquidnode.controller.plant import PlantSpec
 from liquidnode.controller.records import Event
 
 
@@ -73,14 +74,9 @@ class SafetyLayer:
         self._hi = np.minimum(self.high, big)
 
     @classmethod
-    def for_spec(cls, spec: object, max_rate: float | np.ndarray | None = None) -> SafetyLayer:
-        """Build from a :class:`controller.plant.PlantSpec` (its limits and safe action)."""
-        return cls(
-            spec.action_low,  # type: ignore[attr-defined]
-            spec.action_high,  # type: ignore[attr-defined]
-            spec.safe_action,  # type: ignore[attr-defined]
-            max_rate=max_rate,
-        )
+    def for_spec(cls, spec: PlantSpec, max_rate: float | np.ndarray | None = None) -> SafetyLayer:
+        """Build from a plant's spec (its action limits and safe action)."""
+        return cls(spec.action_low, spec.action_high, spec.safe_action, max_rate=max_rate)
 
     @property
     def act_dim(self) -> int:

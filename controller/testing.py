@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from liquidnode.controller.logs.episode import read_log
-from liquidnode.controller.logs.replay import PolicyReplay, SimReplay, replay_policy, replay_sim
+from liquidnode.controller.logs.replay import (
+    PolicyReplay,
+    PolicySource,
+    SimReplay,
+    replay_policy,
+    replay_sim,
+)
 
 
 def assert_replays(
     log_path: str | os.PathLike[str],
-    policy: Any = None,
+    policy: PolicySource = None,
     tol: float = 0.0,
     *,
     sim: bool = False,

@@ -321,6 +321,7 @@ class CycleTimer:
         """
         n = self._ticks - since
         kept = min(n, self._capacity)
+        idx: np.ndarray | list[int]
         idx = (np.arange(self._ticks - kept, self._ticks) % self._capacity) if kept > 0 else []
         lateness = np.frombuffer(self._lateness, dtype=np.float64)[idx] / 1e3
         sections: dict[str, float] = {}

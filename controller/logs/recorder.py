@@ -180,8 +180,10 @@ class McapRecorder:
         """Attach the MJCF file of a simulation built from one (small; makes --sim portable)."""
         plant = metadata.get("plant")
         info = plant.get("info") if isinstance(plant, dict) else None
-        model = info.get("model_file") if isinstance(info, dict) else None
-        if not model or info.get("source") != "mjcf":
+        if not isinstance(info, dict) or info.get("source") != "mjcf":
+            return
+        model = info.get("model_file")
+        if not model:
             return
         try:
             data = Path(model).read_bytes()

@@ -22,12 +22,33 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
 from liquidnode.controller.errors import LogFileError
 from liquidnode.controller.logs.episode import Episode
+from liquidnode.controller.plant import Plant
+
+
+class ReplayablePolicy(Protocol):
+    """What a policy replay needs (:class:`controller.policy.Policy` is one).
+
+    ``step`` maps an observation ``(obs_dim,)`` and the tick's ``dt`` in seconds to a raw
+    action ``(act_dim,)``; ``state`` is the hidden state, set to the logged initial state
+    before the first tick when the log has one.
+    """
+
+    obs_dim: int
+    act_dim: int
+    state: np.ndarray
+
+    def reset(self) -> None: ...
+    def step(self, obs: np.ndarray, dt: float) -> np.ndarray: ...
+
+
+#: A policy object, a path to a policy file, or None (the policy the log names).
+PolicySource: TypeAlias = ReplayablePolicy | str | os.PathLike[str] | None
 
 
 @dataclass
@@ -87,7 +108,7 @@ class SimReplay:
         return dict(self.__dict__)
 
 
-def load_policy_for(episode: Episode, policy: Any = None) -> tuple[Any, str]:
+def load_policy_for(episode: Episode, policy: PolicySource = None) -> tuple[ReplayablePolicy, str]:
     """The policy to replay ``episode`` with, and a label saying where it came from.
 
     Args:
@@ -125,7 +146,7 @@ def load_policy_for(episode: Episode, policy: Any = None) -> tuple[Any, str]:
     )
 
 
-def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
+def replay_policy(episode: Episode, policy: PolicySource = None) -> PolicyReplay:
     """Feed the logged observations and dt to a policy and compare actions (see module doc).
 
     Args:
@@ -148,10 +169,10 @@ def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
     if initial is not None:
         pol.state = initial
     replayed = np.full_like(episode.action, np.nan)
-    compare_state = (
-        episode.state is not None and getattr(pol, "state_dim", None) == (episode.state.shape[1])
-    )
-    states = np.full(episode.state.shape, np.nan, np.float32) if compare_state else None
+    logged_state = episode.state
+    states = None
+    if logged_state is not None and getattr(pol, "state_dim", None) == logged_state.shape[1]:
+        states = np.full(logged_state.shape, np.nan, np.float32)
     stepped = np.zeros(n, dtype=bool)
     for i in range(n):
         obs = episode.obs[i]
@@ -185,7 +206,7 @@ def replay_policy(episode: Episode, policy: Any = None) -> PolicyReplay:
     )
 
 
-def plant_from_metadata(episode: Episode) -> Any:
+def plant_from_metadata(episode: Episode) -> Plant:
     """Rebuild the simulated plant a log was recorded on (from its ``plant`` metadata).
 
     A Gymnasium plant is rebuilt from its id; an MJCF plant from its model file as recorded,
@@ -221,7 +242,7 @@ def plant_from_metadata(episode: Episode) -> Any:
     )
 
 
-def replay_sim(episode: Episode, plant: Any = None) -> SimReplay:
+def replay_sim(episode: Episode, plant: Plant | None = None) -> SimReplay:
     """Re-drive the simulation with the logged sent actions and measure observation drift.
 
     Args:

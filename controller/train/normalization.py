@@ -55,7 +55,7 @@ class RunningMeanStd:
         """Restore from :meth:`state_dict`."""
         self.mean = np.asarray(state["mean"], dtype=np.float64).copy()
         self.var = np.asarray(state["var"], dtype=np.float64).copy()
-        self.count = float(state["count"])  # type: ignore[arg-type]
+        self.count = float(state["count"])
 
 
 class ObsNormalizer:
