@@ -31,6 +31,7 @@ import numpy as np
 
 from liquidnode.controller import cells
 from liquidnode.controller.errors import PolicyFileError
+from liquidnode.controller.untrusted import loads_bounded, read_bounded
 
 FORMAT_VERSION = 1
 METADATA_KEY = "liquidnode"
@@ -38,6 +39,10 @@ SQUASHES = ("none", "tanh")
 POLICY_TENSORS = ("obs_mean", "obs_std", "action_scale", "action_offset")
 _DTYPES = {"F32": ("float32", np.dtype("<f4")), "I32": ("int32", np.dtype("<i4"))}
 _MAX_HEADER = 100_000_000
+#: Largest policy file read, bytes (the largest shipped policy is well under 1 MB).
+MAX_POLICY_BYTES = 256 * 1024 * 1024
+#: Longest metadata JSON, characters.
+MAX_METADATA_CHARS = 1_000_000
 
 
 @dataclass
@@ -180,6 +185,21 @@ def metadata_problems(raw: Any) -> list[str]:
                 problems.append(f"{space_key}.names must be strings, got {vals!r}")
             elif key != "names" and not all(v is None or _is_num(v) for v in vals):
                 problems.append(f"{space_key}.{key} must hold numbers or null, got {vals!r}")
+        low, high = space.get("low"), space.get("high")
+        if (
+            isinstance(low, list)
+            and isinstance(high, list)
+            and len(low) == len(high) == dim
+            and all(v is None or _is_num(v) for v in low + high)
+        ):
+            reversed_ = [
+                i for i, (lo, hi) in enumerate(zip(low, high, strict=True))
+                if lo is not None and hi is not None and lo > hi
+            ]  # fmt: skip
+            if reversed_:
+                problems.append(
+                    f"{space_key} has low > high at index {reversed_}: low {low!r}, high {high!r}"
+                )
     norm = raw.get("normalization", {"clip": None})
     clip = norm.get("clip") if isinstance(norm, dict) else None
     if not isinstance(norm, dict):
@@ -244,12 +264,7 @@ def tensor_problems(meta: PolicyMetadata, tensors: dict[str, np.ndarray]) -> lis
 def read_policy_file(path: str | os.PathLike[str]) -> tuple[PolicyMetadata, dict[str, np.ndarray]]:
     """Read and validate a policy file; raises PolicyFileError naming the problem and the path."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise PolicyFileError(f"policy file {path} does not exist") from None
-    except OSError as exc:
-        raise PolicyFileError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    data = read_bounded(path, "policy file", PolicyFileError, MAX_POLICY_BYTES)
 
     def fail(msg: str) -> PolicyFileError:
         return PolicyFileError(f"policy file {path}: {msg}")
@@ -262,17 +277,22 @@ def read_policy_file(path: str | os.PathLike[str]) -> tuple[PolicyMetadata, dict
             f"not a safetensors file or truncated (header claims {n} bytes, file has {len(data)})"
         )
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = loads_bounded(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise fail(f"not a safetensors file (header is not JSON: {exc})") from None
     if not isinstance(header, dict):
         raise fail("not a safetensors file (header is not a JSON object)")
     extra = header.pop("__metadata__", None)
     if not isinstance(extra, dict) or METADATA_KEY not in extra:
         raise fail(f"no liquidnode metadata (missing __metadata__ key {METADATA_KEY!r})")
+    text = extra[METADATA_KEY]
+    if not isinstance(text, str) or len(text) > MAX_METADATA_CHARS:
+        size = len(text) if isinstance(text, str) else type(text).__name__
+        raise fail(f"metadata {METADATA_KEY!r} must be a JSON string of at most "
+                   f"{MAX_METADATA_CHARS} characters, got {size}")  # fmt: skip
     try:
-        raw = json.loads(extra[METADATA_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:
+        raw = loads_bounded(text)
+    except ValueError as exc:
         raise fail(f"metadata {METADATA_KEY!r} is not valid JSON ({exc})") from None
     problems = metadata_problems(raw)
     if problems:
