@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from liquidnode.controller import simulators
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
@@ -106,12 +107,26 @@ def control_period(env: gym.Env) -> float:
     return float(dt)
 
 
+def box_space(space: gym.Space[Any], what: str) -> gym.spaces.Box:
+    """``space`` as a :class:`gymnasium.spaces.Box` (``what`` names it in the error).
+
+    Raises:
+        LiquidNodeError: the space is not a one-dimensional Box.
+    """
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise LiquidNodeError(
+            f"the {what} space is {space}; liquidnode trains on one-dimensional Box spaces"
+        )
+    return space
+
+
 @cache
 def env_info(env_id: str) -> EnvInfo:
     """Inspect ``env_id`` (creates and closes an instance; cached per id)."""
     env = make_env(env_id)
     try:
-        obs_space, act_space = env.observation_space, env.action_space
+        obs_space = box_space(env.observation_space, "observation")
+        act_space = box_space(env.action_space, "action")
         return EnvInfo(
             env_id=env_id,
             obs_dim=int(obs_space.shape[0]),
@@ -159,17 +174,20 @@ class ControlPeriodJitter(gym.Wrapper):
         self.jitter = float(jitter)
         self.rng = np.random.default_rng(seed)
         base = env.unwrapped
+        self._mujoco = base if isinstance(base, MujocoEnv) else None
         self.nominal_skip = int(getattr(base, "frame_skip", 1))
-        self.nominal_substep = float(base.model.opt.timestep) if hasattr(base, "model") else None
+        self.nominal_substep = (
+            None if self._mujoco is None else float(self._mujoco.model.opt.timestep)
+        )
         self.nominal_dt = control_period(env)
 
-    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step with this tick's (possibly jittered) period; ``info["dt"]`` is that period."""
         dt = self.nominal_dt
-        if self.jitter > 0 and self.nominal_substep is not None:
+        base = self._mujoco
+        if self.jitter > 0 and base is not None and self.nominal_substep is not None:
             dt = self.nominal_dt * (1.0 + self.rng.uniform(-self.jitter, self.jitter))
             skip = max(1, round(dt / self.nominal_substep))
-            base = self.env.unwrapped
             base.frame_skip = skip
             base.model.opt.timestep = dt / skip
             try:

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller.policy import Policy
-from liquidnode.controller.train.envs import check_dims, control_period, env_info, make_env
+from liquidnode.controller.train.envs import (
+    box_space,
+    check_dims,
+    control_period,
+    env_info,
+    make_env,
+)
 
 
 def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> dict[str, Any]:
@@ -31,8 +37,9 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> di
     env = make_env(env_id)
     try:
         dt = control_period(env)
-        low = np.asarray(env.action_space.low, np.float64)
-        high = np.asarray(env.action_space.high, np.float64)
+        space = box_space(env.action_space, "action")
+        low = np.asarray(space.low, np.float64)
+        high = np.asarray(space.high, np.float64)
         returns = []
         for k in range(episodes):
             policy.reset()

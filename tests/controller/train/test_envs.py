@@ -1,11 +1,17 @@
 """Env construction errors and the control-period jitter wrapper."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
 from liquidnode.controller.policy import random_policy
-from liquidnode.controller.train.envs import ControlPeriodJitter, env_info, make_env
+from liquidnode.controller.train.envs import (
+    ControlPeriodJitter,
+    box_space,
+    env_info,
+    make_env,
+)
 from liquidnode.controller.train.evaluate import evaluate_policy
 
 
@@ -17,6 +23,15 @@ def test_unknown_env_id_is_one_clear_error():
 def test_discrete_action_space_is_refused_with_its_name():
     with pytest.raises(LiquidNodeError, match=r"Discrete action space.*needs a Box action space"):
         make_env("CartPole-v1")
+
+
+def test_box_space_refuses_other_spaces_with_their_description():
+    box = gym.spaces.Box(-1.0, 1.0, (2,))
+    assert box_space(box, "action") is box
+    with pytest.raises(LiquidNodeError, match=r"the action space is Discrete\(3\)"):
+        box_space(gym.spaces.Discrete(3), "action")
+    with pytest.raises(LiquidNodeError, match="one-dimensional Box"):
+        box_space(gym.spaces.Box(-1.0, 1.0, (2, 2)), "observation")
 
 
 def test_env_info_of_inverted_pendulum():
