@@ -21,7 +21,14 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 #: Comparisons in the order they run and print.
-NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
+NAMES = (
+    "policy_latency",
+    "constant_cost",
+    "loop_timing",
+    "serial_rtt",
+    "sim_overhead",
+    "robustness",
+)
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -66,7 +73,7 @@ def run_all(names: Sequence[str], quick: bool, tiny: bool = False, log=None) -> 
     for name in names:
         if log:
             log(f"running {name} ...")
-        module = importlib.import_module(f"benchmarks.{name}")
+        module = importlib.import_module(f"liquidnode.benchmarks.{name}")
         t0 = time.perf_counter()
         try:
             sec = module.run(quick=quick, tiny=tiny)

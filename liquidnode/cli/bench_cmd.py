@@ -5,9 +5,10 @@ one thread before numpy loads, as torch is pinned) with the same options, and pa
 output and exit status through. Comparisons: policy step latency (runtime vs. ncps torch vs.
 a C floor), constant cost over 100k ticks (liquid vs. a KV-cache transformer), loop timing
 (CycleTimer vs. time.sleep), serial round trip (bridge vs. raw pty echo), simulation overhead
-(closed loop vs. bare env.step). ``--json`` prints one object: ``meta`` (date, machine),
-``sections`` (per comparison: ``columns``, ``rows``, ``checks``, ``notes``, ``unavailable``,
-``data``) and ``targets`` (``target``, ``measured``, ``met``).
+(closed loop vs. bare env.step), and, in full mode only, robustness (CfC / NCP / LTC vs.
+LSTM / GRU / MLP trained alike, on a held-out stress grid). ``--json`` prints one object:
+``meta`` (date, machine), ``sections`` (per comparison: ``columns``, ``rows``, ``checks``,
+``notes``, ``unavailable``, ``data``) and ``targets`` (``target``, ``measured``, ``met``).
 """
 
 from __future__ import annotations
@@ -19,20 +20,27 @@ import sys
 
 from liquidnode.controller.errors import LiquidNodeError
 
-NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
+NAMES = (
+    "policy_latency",
+    "constant_cost",
+    "loop_timing",
+    "serial_rtt",
+    "sim_overhead",
+    "robustness",
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``bench``."""
     p = subparsers.add_parser(
         "bench",
-        help="run the benchmarks (policy latency, constant cost, loop timing, serial, sim)",
+        help="run the benchmarks (latency, constant cost, loop timing, serial, sim, robustness)",
         description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
     )
     p.add_argument(
         "--quick",
         action="store_true",
-        help="shorter runs (under 5 minutes on a 2-core machine); default is the full run",
+        help="shorter runs (under 5 minutes on a 2-core machine) instead of the full run",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument(

@@ -13,7 +13,14 @@ from liquidnode.benchmarks import report
 from liquidnode.benchmarks.harness import Check, Section, interleaved, percentile
 from liquidnode.benchmarks.transformer import CausalTransformerPolicy
 
-NAMES = ("policy_latency", "constant_cost", "loop_timing", "serial_rtt", "sim_overhead")
+NAMES = (
+    "policy_latency",
+    "constant_cost",
+    "loop_timing",
+    "serial_rtt",
+    "sim_overhead",
+    "robustness",
+)
 
 
 def test_end_to_end_tiny_run_json_and_readme(tmp_path):

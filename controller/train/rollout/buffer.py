@@ -93,7 +93,7 @@ def chunk(array: np.ndarray, seq_len: int) -> np.ndarray:
     rest = array.shape[2:]
     out = array.reshape(steps // seq_len, seq_len, envs, *rest)
     out = np.swapaxes(out, 1, 2)  # (chunks, N, L, ...)
-    return out.reshape(-1, seq_len, *rest)
+    return out.reshape(steps // seq_len * envs, seq_len, *rest)  # explicit: rest may hold a 0
 
 
 def chunk_start_states(hidden: np.ndarray, seq_len: int) -> np.ndarray:
@@ -101,7 +101,8 @@ def chunk_start_states(hidden: np.ndarray, seq_len: int) -> np.ndarray:
     steps = hidden.shape[0]
     if steps % seq_len:
         raise ValueError(f"rollout length {steps} is not a multiple of seq_len {seq_len}")
-    return hidden[::seq_len].reshape(-1, hidden.shape[-1])
+    starts = hidden[::seq_len]
+    return starts.reshape(starts.shape[0] * starts.shape[1], hidden.shape[-1])
 
 
 def sequences(buffer: RolloutBuffer, seq_len: int, **extra: np.ndarray) -> dict[str, np.ndarray]:

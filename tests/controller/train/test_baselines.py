@@ -101,3 +101,23 @@ def test_a_short_lstm_training_run_writes_a_trained_lstm_policy(tmp_path, monkey
     assert not np.allclose(trained["weight_hh"], initial.rnn.weight_hh.detach().numpy())
     action = policy.step(np.zeros(4), 0.04)
     assert action.shape == (1,) and -3.0 <= action[0] <= 3.0
+
+
+def test_a_memoryless_mlp_has_an_empty_state_through_the_rollout_chunks():
+    from liquidnode.controller.train.rollout.buffer import RolloutBuffer, sequences
+
+    buf = RolloutBuffer.empty(32, 3, 4, 1, 0)
+    buf.obs[:] = np.arange(32)[:, None, None]
+    seqs = sequences(buf, 16)
+    assert seqs["h0"].shape == (6, 0)
+    assert seqs["obs"].shape == (6, 16, 4)
+    # sequence c * envs + n holds env n's steps c * 16 .. c * 16 + 15
+    assert seqs["obs"][4, 0, 0] == 16.0
+    actor = Actor(build_cell("mlp", 4, 1, 8, 0, seed=0), 1, "tanh", 0.0)
+    means = actor.unroll(
+        torch.as_tensor(seqs["obs"]),
+        torch.ones(6, 16),
+        torch.as_tensor(seqs["starts"]),
+        torch.as_tensor(seqs["h0"]),
+    )
+    assert means.shape == (6, 16, 1)
