@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,6 +135,8 @@ class ControlLoop:
         recorder: receives run metadata, tick records and events (None: no log).
         policy_path: the file the policy was loaded from (its sha256 goes into the metadata).
         metadata: extra run metadata for the recorder (e.g. the command line).
+        on_episode_end: called on the loop's thread with each episode's result as soon as the
+            episode ends (one cut short too), before the next reset; e.g. to print a line.
 
     Raises:
         SpaceMismatchError: the policy's observation/action sizes differ from the plant's.
@@ -150,6 +153,7 @@ class ControlLoop:
         *,
         policy_path: str | os.PathLike[str] | None = None,
         metadata: dict[str, Any] | None = None,
+        on_episode_end: Callable[[EpisodeResult], None] | None = None,
     ) -> None:
         self.plant = plant
         self.policy = policy
@@ -157,6 +161,7 @@ class ControlLoop:
         self.recorder = recorder
         self.policy_path = policy_path
         self.extra_metadata = dict(metadata or {})
+        self.on_episode_end = on_episode_end
         spec = plant.spec
         if (policy.obs_dim, policy.act_dim) != (spec.obs_dim, spec.act_dim):
             raise SpaceMismatchError(
@@ -467,3 +472,5 @@ class ControlLoop:
                 "truncated": truncated,
             }
             self._emit(Event("episode_end", detail=end), index, ticks)
+            if self.on_episode_end is not None:
+                self.on_episode_end(self._results[-1])

@@ -38,6 +38,22 @@ class EpisodeResult:
     overruns: int
     faults: int
 
+    @property
+    def end(self) -> str:
+        """How the episode ended: ``"terminated"``, ``"truncated"`` or ``"stopped"``."""
+        return "terminated" if self.terminated else "truncated" if self.truncated else "stopped"
+
+    def format_line(self) -> str:
+        """One line for a terminal, e.g. ``episode 0 (seed 7): return 1000.00, 1000 ticks,
+        late p99 35.2 µs, overruns 0, truncated``."""
+        seed = "" if self.seed is None else f" (seed {self.seed})"
+        faults = f", faults {self.faults}" if self.faults else ""
+        return (
+            f"episode {self.index}{seed}: return {self.return_:.2f}, {self.ticks} ticks, "
+            f"late p99 {self.lateness_p99_us:.1f} µs, overruns {self.overruns}{faults}, "
+            f"{self.end}"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """JSON-able dict; ``return`` and ``ticks`` are the documented keys."""
         return {
@@ -117,10 +133,9 @@ class RunSummary:
             f"{'overruns':>8}  end"
         ]
         for e in self.episodes:
-            end = "terminated" if e.terminated else "truncated" if e.truncated else "stopped"
             lines.append(
                 f"{e.index:>7}  {e.return_:>10.2f}  {e.ticks:>6}  {e.lateness_p99_us:>11.1f}  "
-                f"{e.overruns:>8}  {end}"
+                f"{e.overruns:>8}  {e.end}"
             )
         t = self.timing
         sec = ", ".join(f"{k} {v:.1f}" for k, v in t.sections_us.items())
@@ -131,11 +146,61 @@ class RunSummary:
             f"skipped), faults {self.faults}"
         )
         lines.append(f"median section times µs: {sec}")
-        if self.plant:
-            lines.append(f"plant: {self.plant}")
+        lines += format_plant_summary(self.plant)
         if self.interrupted:
             how = "Ctrl-C" if self.stop_reason == "SIGINT" else self.stop_reason
             lines.append(f"interrupted by {how}")
         for message in self.log_errors:
             lines.append(f"log error: {message}")
         return "\n".join(lines)
+
+
+#: Key suffixes of plant summaries that carry a unit, and the unit.
+_UNIT_SUFFIXES = (("_us", "µs"), ("_ms", "ms"), ("_hz", "Hz"), ("_s", "s"))
+
+
+def _number(value: float) -> str:
+    """A measured number for people: 4 significant digits, whole numbers from 10,000."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _plant_field(key: str, value: Any, unit: str | None = None) -> str:
+    name = key
+    for suffix, suffix_unit in _UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            name, unit = key[: -len(suffix)], suffix_unit
+            break
+    name = name.replace("_", " ")
+    if isinstance(value, dict):
+        inner = ", ".join(
+            _plant_field(str(k), v, None if k == "n" else unit) for k, v in value.items()
+        )
+        return f"{name} ({inner})"
+    if value is None:
+        text = "-"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, (int, float)):
+        text = _number(value) if isinstance(value, float) else str(value)
+        text += f" {unit}" if unit else ""
+    else:
+        text = str(value)
+    return f"{name} {text}"
+
+
+def format_plant_summary(plant: dict[str, Any]) -> list[str]:
+    """``plant.summary()`` as lines for people: ``plant: physics step 0.02 s, frame skip 2,
+    sim time 40 s``; each nested dict on a line of its own (``plant link: port ..., rtt (p50
+    92 µs, ...)``). Key suffixes give units (``_s``, ``_ms``, ``_us``, ``_hz``); floats get 4
+    significant digits. [] for an empty summary."""
+    scalars = [_plant_field(str(k), v) for k, v in plant.items() if not isinstance(v, dict)]
+    lines = [f"plant: {', '.join(scalars)}"] if scalars else []
+    for key, value in plant.items():
+        if isinstance(value, dict):
+            inner = ", ".join(_plant_field(str(k), v) for k, v in value.items())
+            lines.append(f"plant {str(key).replace('_', ' ')}: {inner}")
+    return lines
