@@ -20,7 +20,7 @@ Usage::
     python -m liquidnode.benchmarks.robustness --env InvertedPendulum-v5 --seeds 1 2 3 \\
         --steps 100000 --episodes 10 --jobs 2 --out runs/robustness
 
-``liquidnode bench`` runs it in full mode only (it trains 6 x 3 policies: about an hour on an
+``liquidnode bench`` runs it in full mode only (it trains 7 x 3 policies: about an hour on an
 idle 2-core machine).
 """
 
@@ -68,6 +68,8 @@ class Candidate:
 
 #: The CfC's backbone is the trainer default (64); LSTM / GRU / MLP widths give about the
 #: CfC-16's parameter count on InvertedPendulum (4 -> 1); NCP and LTC are the shipped sizes.
+#: ``MLP-3f`` sees the last three observations (stacked frames), the usual way to give a
+#: feed-forward policy some memory of the latency it acts under.
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate("CfC", "cfc", 16),
     Candidate("NCP", "ncp", 16),
@@ -75,6 +77,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("LSTM", "lstm", 32),
     Candidate("GRU", "gru", 40),
     Candidate("MLP", "mlp", 64),
+    Candidate("MLP-3f", "mlp", 64, frames=3),
 )
 
 
@@ -326,7 +329,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         return Section(
             key=KEY,
             title=TITLE,
-            unavailable="full mode only (trains 18 policies); or python -m "
+            unavailable="full mode only (trains 21 policies); or python -m "
             "liquidnode.benchmarks.robustness",
         )
     cfg = BenchConfig()
