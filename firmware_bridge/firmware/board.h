@@ -24,6 +24,7 @@
 #define BOARD_N_OBS 4u
 #define BOARD_N_ACT 2u
 #define BOARD_ADC_VREF 5.0f /* volts, AVcc */
+#define BOARD_DEVICE_ID "avr-atmega328p ref-fw 0.1" /* IDENTITY id of the AVR build */
 
 #ifndef CONTROL_PERIOD_US
 #define CONTROL_PERIOD_US 10000u /* default OBSERVATION period: 10 ms (100 Hz) */

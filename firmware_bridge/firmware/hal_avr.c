@@ -13,10 +13,9 @@
  *   Timer2   CTC, clk/64/250 = 1 kHz compare interrupt: the wake-up tick of
  *            hal_idle(); the last < 1.1 ms before a deadline is busy-waited,
  *            so periodic work starts within a few microseconds.
- *   Timer0   phase-correct PWM on OC0A (PD6) and OC0B (PD5), clk/64, 490 Hz.
- *   ADC      AVcc reference, clk/128 = 125 kHz, channels 0 and 1, 104 us per
- *            conversion (polled).
- *   PD2      e-stop button to ground (internal pull-up; pressed = low).
+ *   board    the board's own pins and peripherals (board_io.h): for the demo
+ *            board (board_io_avr.c) Timer0 PWM on OC0A (PD6) and OC0B (PD5),
+ *            ADC channels 0 and 1, e-stop button on PD2 to ground.
  *   WDT      hardware watchdog, HW_WATCHDOG_MS (default 120 ms), fed once per
  *            main-loop pass: a hung loop restarts the MCU, which comes up
  *            with the actuators at their safe values and reports fault 6
@@ -29,7 +28,11 @@
 #include <avr/wdt.h>
 #include <util/atomic.h>
 
-#include "board.h"
+/* <board.h>: found through -I$(BOARD_DIR) first, so that a generated board
+ * replaces the demo board's header in this directory. */
+#include <board.h>
+
+#include "board_io.h"
 #include "fw_main.h"
 #include "hal.h"
 
@@ -99,7 +102,7 @@ void early_reset_cause(void)
 }
 
 static const device_schema_t schema = {
-    "avr-atmega328p ref-fw 0.1", BOARD_N_OBS, BOARD_N_ACT, board_obs, board_act, CONTROL_PERIOD_US, WATCHDOG_MS,
+    BOARD_DEVICE_ID, BOARD_N_OBS, BOARD_N_ACT, board_obs, board_act, CONTROL_PERIOD_US, WATCHDOG_MS,
 };
 
 ISR(USART_RX_vect)
@@ -151,16 +154,7 @@ static void hal_init(void)
     TCCR2B = (1u << CS22);               /* clk/64 */
     TIMSK2 = (1u << OCIE2A);
 
-    hal_write_actuators(safe_action); /* compare values first: the pins start at the safe action */
-    DDRD |= (1u << PD6) | (1u << PD5);
-    TCCR0A = (1u << COM0A1) | (1u << COM0B1) | (1u << WGM00); /* phase-correct PWM */
-    TCCR0B = (1u << CS01) | (1u << CS00);                     /* clk/64 */
-
-    ADMUX = (1u << REFS0);                                            /* AVcc */
-    ADCSRA = (1u << ADEN) | (1u << ADPS2) | (1u << ADPS1) | (1u << ADPS0); /* clk/128 */
-
-    DDRD &= (uint8_t)~(1u << PD2);
-    PORTD |= (1u << PD2); /* pull-up for the e-stop button */
+    board_io_init(safe_action); /* the actuators start at their safe values */
     wdt_enable(HW_WDTO);
     sei();
 }
@@ -211,27 +205,14 @@ uint16_t hal_uart_write(const uint8_t *data, uint16_t len)
     return len;
 }
 
-static uint16_t adc_read(uint8_t channel)
-{
-    ADMUX = (uint8_t)((1u << REFS0) | (channel & 0x0Fu));
-    ADCSRA |= (1u << ADSC);
-    while (ADCSRA & (1u << ADSC)) {
-    }
-    return ADC;
-}
-
 void hal_read_sensors(float *obs)
 {
-    obs[0] = (float)adc_read(0) * (BOARD_ADC_VREF / 1024.0f);
-    obs[1] = (float)adc_read(1) * (BOARD_ADC_VREF / 1024.0f);
-    obs[2] = board_pwm_d6_readback(OCR0A);
-    obs[3] = board_motor_d5_readback(OCR0B);
+    board_io_read(obs);
 }
 
 void hal_write_actuators(const float *act)
 {
-    OCR0A = board_pwm_d6_register(act[0]);
-    OCR0B = board_motor_d5_register(act[1]);
+    board_io_write(act);
 }
 
 void hal_idle(uint32_t deadline_us)
@@ -255,12 +236,12 @@ void hal_idle(uint32_t deadline_us)
 
 int hal_estop_button(void)
 {
-    return (PIND & (1u << PD2)) == 0;
+    return board_io_estop();
 }
 
 int hal_local_reset_button(void)
 {
-    return 0; /* the demo board has no clear button: power-cycle or press RESET */
+    return board_io_clear();
 }
 
 void hal_estop_latch(uint8_t latched)
