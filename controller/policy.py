@@ -236,7 +236,9 @@ def random_policy(
         cell: ``"cfc"`` (with ``proj_size=act_dim`` unless ``units == act_dim``; extra cell
             options via ``cell_options={"mode": ..., "backbone_units": ...}``), ``"wired_cfc"``
             or ``"ltc"`` (AutoNCP wiring of ``units`` neurons, ``act_dim`` motor neurons;
-            ``units`` must exceed ``act_dim + 2``; ``"ltc_fc"`` = fully connected LTC).
+            ``units`` must exceed ``act_dim + 2``; ``"ltc_fc"`` = fully connected LTC), or a
+            baseline with a linear readout to ``act_dim``: ``"lstm"`` (state ``[h | c]``),
+            ``"gru"``, ``"mlp"`` (``cell_options={"frames": k, "hidden_layers": n}``).
         units: number of hidden units / neurons.
         seed: seed of the weights (and of the wiring).
         obs_mean, obs_std, action_scale, action_offset: as in :class:`Policy` (identity if None).

@@ -50,8 +50,9 @@ class PolicyMetadata:
     """The JSON metadata of a policy file.
 
     Attributes:
-        cell: cell config: ``type`` (``cfc``/``wired_cfc``/``ltc``), hyper-parameters, ``wiring``
-            (see :mod:`controller.cells`), optional ``proj_size``.
+        cell: cell config: ``type`` (``cfc``/``wired_cfc``/``ltc``, or the baselines
+            ``lstm``/``gru``/``mlp``), hyper-parameters, ``wiring`` (see
+            :mod:`controller.cells`), optional ``proj_size``.
         obs_dim: observation length (= the cell's ``input_size``).
         act_dim: action length (= the cell's output length).
         observation_space: ``low``/``high`` (lists of numbers, ``null`` entries = unbounded, or

@@ -8,8 +8,9 @@ in ``lnk_policy_step`` (``controller/cells/cfc_kernel.c``) with the same arithme
 ctypes call on preallocated buffers.
 
 It covers the cells the compiled kernel covers: CfC (any mode, with or without backbone and
-``proj_size``), wired CfC (NCP) and LTC. On a machine without the kernel the policy keeps the
-numpy stages (:func:`make_policy_kernel` returns None).
+``proj_size``), wired CfC (NCP) and LTC. On a machine without the kernel, and for the
+baseline cells (LSTM, GRU, MLP), the policy keeps the numpy stages (:func:`make_policy_kernel`
+returns None).
 """
 
 from __future__ import annotations
