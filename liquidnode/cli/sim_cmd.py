@@ -28,6 +28,7 @@ from liquidnode.cli.arguments import (
     rt_priority,
 )
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
+from liquidnode.cli.progress import RunProgress
 from liquidnode.controller.errors import LiquidNodeError
 
 
@@ -191,8 +192,17 @@ def run(args: argparse.Namespace) -> int:
             f"{args.episodes} episode(s), seed {seed}",
             file=sys.stderr,
         )
+    # Real time: a line as each episode ends and, on a terminal, a live status line.
+    progress = RunProgress(
+        loop.timer,
+        args.episodes,
+        sys.stderr,
+        live=args.realtime and sys.stderr.isatty(),
+        episode_lines=args.realtime,
+    )
+    loop.on_episode_end = progress.episode_ended
     try:
-        with rt_priority(args, "sim"):
+        with rt_priority(args, "sim"), progress:
             summary = loop.run(episodes=args.episodes, seed=seed)
     except BaseException:
         if loop.summary is not None and loop.summary.episodes:
