@@ -205,10 +205,12 @@ def sanitize(value: Any) -> Any:
 
 def decode_metadata(values: dict[str, str]) -> dict[str, Any]:
     """Inverse of :func:`encode_metadata`; values that are not JSON stay strings."""
+    from liquidnode.controller.untrusted import loads_bounded
+
     out: dict[str, Any] = {}
     for key, raw in values.items():
         try:
-            out[key] = json.loads(raw)
-        except ValueError:
+            out[key] = loads_bounded(raw)
+        except ValueError:  # also nesting deeper than a log ever writes
             out[key] = raw
     return out

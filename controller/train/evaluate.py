@@ -23,8 +23,13 @@ from liquidnode.controller.train.envs import (
 )
 
 
-def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> dict[str, Any]:
+def evaluate_policy(
+    policy: Policy, env_id: str, episodes: int, seed: int, randomize: str | None = None
+) -> dict[str, Any]:
     """Run ``episodes`` deterministic episodes with seeds ``seed .. seed + episodes - 1``.
+
+    With ``randomize`` (a randomisation spec preset or path) the env is randomised (seeded by
+    ``seed``) and the policy is fed each tick's true period (``info["dt"]``).
 
     Returns:
         ``{"mean_return", "std_return", "returns", "episodes", "seed"}`` (returns are the sum of
@@ -34,9 +39,12 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> di
         LiquidNodeError: unknown env id; SpaceMismatchError: the policy does not fit the env.
     """
     check_dims(env_info(env_id), policy.obs_dim, policy.act_dim, "the policy")
-    env = make_env(env_id)
+    kwargs: dict[str, Any] = {}
+    if randomize is not None:
+        kwargs = {"randomize": randomize, "randomize_seed": seed}
+    env = make_env(env_id, **kwargs)
     try:
-        dt = control_period(env)
+        nominal_dt = control_period(env)
         space = box_space(env.action_space, "action")
         low = np.asarray(space.low, np.float64)
         high = np.asarray(space.high, np.float64)
@@ -44,10 +52,11 @@ def evaluate_policy(policy: Policy, env_id: str, episodes: int, seed: int) -> di
         for k in range(episodes):
             policy.reset()
             obs, _ = env.reset(seed=seed + k)
-            total, done = 0.0, False
+            total, done, dt = 0.0, False, nominal_dt
             while not done:
                 action = np.clip(policy.step(np.asarray(obs, np.float64), dt), low, high)
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
+                dt = float(info.get("dt", nominal_dt))
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)
