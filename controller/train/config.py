@@ -110,6 +110,9 @@ class TrainConfig:
     """Episodes of the final evaluation recorded in the policy file's provenance."""
     eval_seed: int = 1_000_000
     """First seed of the evaluation episodes (training uses --seed .. --seed + envs)."""
+    eval_randomize: bool = True
+    """With --randomize: run the periodic evaluations (which choose the exported policy) under
+    the same randomisation, seeded by their episode seeds; the final evaluation stays nominal."""
     target_return: float | None = None
     """Stop early once a periodic evaluation reaches this mean return."""
     keep_best: bool = True

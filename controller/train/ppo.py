@@ -93,6 +93,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     info = env_info(cfg.env)  # raises on unknown ids and non-Box action spaces
     # The spec as resolved (raises on a bad one before any work); recorded in provenance.
     randomization = randomization_record(cfg.env, cfg.randomize) if cfg.randomize else None
+    eval_randomize = cfg.randomize if cfg.eval_randomize else None
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -170,7 +171,9 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
 
     try:
         if cfg.eval_interval:  # the starting point of the learning curve
-            ev = evaluate_policy(make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed)
+            ev = evaluate_policy(
+                make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed, eval_randomize
+            )
             history.append((global_step, ev["mean_return"]))
             if writer:
                 writer.add_scalar("eval/mean_return", ev["mean_return"], global_step)
@@ -297,7 +300,9 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                 bar.set_postfix(progress_postfix(mean_recent, best_return))
             last = update == num_updates
             if cfg.eval_interval and (update % cfg.eval_interval == 0 or last):
-                ev = evaluate_policy(make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed)
+                ev = evaluate_policy(
+                    make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed, eval_randomize
+                )
                 history.append((global_step, ev["mean_return"]))
                 if writer:
                     writer.add_scalar("eval/mean_return", ev["mean_return"], global_step)
