@@ -35,6 +35,7 @@ does not broadcast against ``(B, units)``; :func:`cell_step` therefore calls the
 from __future__ import annotations
 
 import math
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -90,9 +91,23 @@ def build_cell(
     raise LiquidNodeError(f"unknown cell {cell!r}; choose cfc, ltc, ncp, lstm, gru or mlp")
 
 
+class NcpsCell(Protocol):
+    """What :func:`cell_step` uses of an ``ncps.torch`` CfC / LTC module (ncps is untyped)."""
+
+    state_size: int
+
+    def rnn_cell(
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One tick: ``x (B, obs_dim)``, ``h (B, state)``, ``ts (B, 1)`` -> ``(y, h')``."""
+        ...
+
+
 def state_size(module: nn.Module) -> int:
     """Hidden state size of an ncps CfC / LTC module or a baseline cell."""
-    return int(module.state_size)
+    if isinstance(module, BaselineCell):
+        return int(module.state_size)
+    return int(cast(NcpsCell, module).state_size)
 
 
 def cell_step(
@@ -102,7 +117,7 @@ def cell_step(
     ``ts (B, 1)`` -> ``(y (B, act_dim), h' (B, state))``."""
     if isinstance(module, BaselineCell):
         return module.step(x, h, ts)
-    out, h_next = module.rnn_cell(x, h, ts)
+    out, h_next = cast(NcpsCell, module).rnn_cell(x, h, ts)
     fc = getattr(module, "fc", None)
     if fc is not None:
         out = fc(out)

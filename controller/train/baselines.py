@@ -138,10 +138,11 @@ class MLPActorCell(BaselineCell):
         super().__init__()
         self.input_size, self.units, self.frames = obs_dim, units, frames
         self.state_size = (frames - 1) * obs_dim
-        self.layers = nn.ModuleList([nn.Linear(frames * obs_dim, units), nn.Linear(units, units)])
-        for layer in self.layers:
+        hidden = [nn.Linear(frames * obs_dim, units), nn.Linear(units, units)]
+        for layer in hidden:
             nn.init.orthogonal_(layer.weight, math.sqrt(2))
             nn.init.zeros_(layer.bias)
+        self.layers = nn.ModuleList(hidden)
         self.fc = nn.Linear(units, act_dim)
 
     def step(

@@ -175,7 +175,8 @@ class TrainConfig:
 def field_docs() -> dict[str, str]:
     """The attribute docstring of every :class:`TrainConfig` field, whitespace-collapsed."""
     tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
+    (class_def,) = (node for node in tree.body if isinstance(node, ast.ClassDef))
+    body = class_def.body
     docs: dict[str, str] = {}
     for node, nxt in itertools.pairwise(body):
         if (

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +46,12 @@ from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.gae import compute_gae
 from liquidnode.controller.train.normalization import ObsNormalizer, RewardScaler
 from liquidnode.controller.train.rollout.buffer import RolloutBuffer, sequences
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from liquidnode.controller.policy import Policy
 
 SQUASH = "tanh"
 
@@ -146,7 +152,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
         act_offset=act_offset,
     )
 
-    def make_policy(provenance: dict[str, Any] | None = None):
+    def make_policy(provenance: dict[str, Any] | None = None) -> Policy:
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
     envs = make_vector_env(
@@ -401,7 +407,7 @@ def _provenance(
     }
 
 
-def _tensorboard(cfg: TrainConfig, log_dir: Path):
+def _tensorboard(cfg: TrainConfig, log_dir: Path) -> SummaryWriter | None:
     if not cfg.tensorboard:
         return None
     from torch.utils.tensorboard import SummaryWriter
@@ -409,7 +415,7 @@ def _tensorboard(cfg: TrainConfig, log_dir: Path):
     return SummaryWriter(log_dir=str(log_dir))
 
 
-def _progress(cfg: TrainConfig, initial: int, total: int):
+def _progress(cfg: TrainConfig, initial: int, total: int) -> tqdm | None:
     """A tqdm bar on stderr from ``initial`` to ``total`` steps (``cfg.steps`` rounded up to
     whole rollouts, said on the line before the bar), or None without ``cfg.progress``."""
     if not cfg.progress:
