@@ -1,0 +1,92 @@
+"""q15 C export: each step within the bound derived from its weights; closed loop within 1%."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liquidnode.controller.export import ExportError, export_policy, lower
+from liquidnode.controller.export.check import reference, sequence
+from liquidnode.controller.export.fixed_point import EPS_TANH, build
+from liquidnode.controller.export.host_build import CompiledPolicy
+from tests.controller.export.cases import ALL, SHIPPED
+
+Q15_CASES = [
+    "InvertedPendulum-v5-cfc",
+    "InvertedPendulum-v5-ncp",
+    "cfc-default-backbone",
+    "cfc-no-backbone",
+    "cfc-relu-2layers",
+    "wired_cfc-default",
+    "wired_cfc-no_gate",
+]
+
+
+def _compiled(policy, tmp_path):
+    files, info = build(lower(policy), "pq")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    compiled = CompiledPolicy(tmp_path, "pq", policy.obs_dim, policy.act_dim, policy.state_dim)
+    return compiled, info
+
+
+@pytest.mark.parametrize("name", Q15_CASES)
+def test_q15_step_within_the_derived_bound(name, tmp_path):
+    policy = ALL[name]()
+    compiled, info = _compiled(policy, tmp_path)
+    obs, dt = sequence(policy, 300, seed=4)
+    worst = 0.0
+    for k in range(len(dt)):
+        policy.state = compiled.state  # the same (quantised) state into both steps
+        expected = policy.step(obs[k].astype(np.float64), float(dt[k]))
+        action = compiled.step(obs[k], float(dt[k]))
+        assert np.all(np.abs(action - expected) <= info.bound_action), k
+        assert np.all(np.abs(compiled.state - policy.state) <= info.bound_state), k
+        worst = max(worst, float(np.max(np.abs(action - expected))))
+    assert worst > EPS_TANH / 10  # it really is the integer step (not a float one)
+
+
+@pytest.mark.parametrize("name", Q15_CASES)
+def test_q15_free_running_stays_close(name, tmp_path):
+    # measured: max |Δaction| 0.0005-0.0052 over 1,000 steps for these cases
+    policy = ALL[name]()
+    compiled, _ = _compiled(policy, tmp_path)
+    obs, dt = sequence(policy, 1000, seed=1)
+    ref_a, _ = reference(policy, obs, dt)
+    act, _ = compiled.run(obs, dt)
+    assert np.max(np.abs(act - ref_a)) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("ltc-ncp", "cfc and wired_cfc"),
+        ("cfc-pure", "not pure"),
+        ("cfc-no_gate-gelu-2layers", "not gelu"),
+    ],
+)
+def test_q15_refuses_what_it_cannot_express(name, message, tmp_path):
+    with pytest.raises(ExportError, match=message):
+        export_policy(ALL[name](), tmp_path, "c", "q15")
+
+
+@pytest.mark.parametrize("name", ["InvertedPendulum-v5-cfc", "InvertedPendulum-v5-ncp"])
+def test_q15_closed_loop_return_within_one_percent(name, tmp_path):
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant
+
+    policy = SHIPPED[name]()
+    compiled, _ = _compiled(policy, tmp_path)
+    compiled.metadata = policy.metadata
+    returns = {}
+    for label, runner in (("float", policy), ("q15", compiled)):
+        plant = make_plant("InvertedPendulum-v5", max_ticks=1000)
+        try:
+            loop = ControlLoop(plant, runner, LoopConfig(realtime=False, max_ticks=1000))
+            summary = loop.run(episodes=2, seed=11)
+        finally:
+            plant.disconnect()
+        returns[label] = float(np.mean([e.return_ for e in summary.episodes]))
+    print(f"{name}: return float {returns['float']:.1f}, q15 {returns['q15']:.1f}")
+    assert returns["float"] > 900
+    assert abs(returns["q15"] - returns["float"]) <= 0.01 * returns["float"]
