@@ -24,6 +24,7 @@ not a whole multiple of the physics step raises TimingError naming both numbers.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -33,6 +34,8 @@ import numpy as np
 from liquidnode.controller.errors import PlantError
 from liquidnode.controller.plant import Observation, PlantSpec
 from liquidnode.sim.physics import (
+    MAX_FRAME_SKIP,
+    MAX_TIMESTEP_S,
     MujocoPlant,
     action_limits,
     actuator_channels,
@@ -71,6 +74,13 @@ def _custom_numeric(model: mujoco.MjModel, name: str, default: float) -> float:
     if i < 0:
         return default
     return float(model.numeric_data[model.numeric_adr[i]])
+
+
+def _whole(value: float, name: str, where: Path, low: int, high: int) -> int:
+    """``value`` as an int if it is a whole number in ``[low, high]``; else PlantError."""
+    if not (math.isfinite(value) and value == int(value) and low <= value <= high):
+        raise PlantError(f"{where}: {name} must be a whole number in {low}..{high}, got {value}")
+    return int(value)
 
 
 class MjcfPlant(MujocoPlant):
@@ -115,18 +125,27 @@ class MjcfPlant(MujocoPlant):
         self._model = model
         self._data = mujoco.MjData(model)
         step = float(model.opt.timestep)
+        if not (math.isfinite(step) and 0 < step <= MAX_TIMESTEP_S):
+            raise PlantError(
+                f"{self.path}: timestep must be > 0 and <= {MAX_TIMESTEP_S} s, got {step}"
+            )
         if rate_hz is None:
-            skip = int(_custom_numeric(model, "liquidnode_frame_skip", 1))
-            if skip < 1:
-                raise PlantError(f"{self.path}: liquidnode_frame_skip must be >= 1, got {skip}")
+            numeric = _custom_numeric(model, "liquidnode_frame_skip", 1)
+            skip = _whole(numeric, "liquidnode_frame_skip", self.path, 1, MAX_FRAME_SKIP)
         else:
             skip = frame_skip_for_rate(rate_hz, step, str(self.path))
         self._skip = skip
         if max_ticks is None:
-            max_ticks = int(_custom_numeric(model, "liquidnode_max_ticks", 1000))
+            numeric = _custom_numeric(model, "liquidnode_max_ticks", 1000)
+            max_ticks = _whole(numeric, "liquidnode_max_ticks", self.path, 1, 2**62)
         self.max_ticks = max_ticks
         if reset_noise is None:
             reset_noise = _custom_numeric(model, "liquidnode_reset_noise", 0.01)
+        if not (math.isfinite(reset_noise) and reset_noise >= 0):
+            raise PlantError(
+                f"{self.path}: liquidnode_reset_noise must be a finite number >= 0, "
+                f"got {reset_noise}"
+            )
         self.reset_noise = float(reset_noise)
         self._rng = np.random.default_rng()
         self._ticks = 0

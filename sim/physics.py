@@ -119,17 +119,29 @@ class _DivergenceGuard:
 _SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_SLIDE), int(mujoco.mjtJoint.mjJNT_HINGE))
 
 
+#: Most physics steps per control tick (a tick that long is a mistake, not a control loop).
+MAX_FRAME_SKIP = 100_000
+#: Longest physics step accepted, s (MuJoCo's default is 0.002 s).
+MAX_TIMESTEP_S = 0.1
+
+
 def frame_skip_for_rate(rate_hz: float, timestep_s: float, where: str) -> int:
     """Physics steps per control period for a control rate.
 
     Raises:
         TimingError: the period ``1 / rate_hz`` is not a whole multiple (>= 1) of the physics
-            step ``timestep_s``; the message names both numbers and the nearest valid rates.
+            step ``timestep_s`` (the message names both numbers and the nearest valid rates),
+            or more than :data:`MAX_FRAME_SKIP` of them.
     """
     if not (np.isfinite(rate_hz) and rate_hz > 0):
         raise TimingError(f"control rate must be a positive number of Hz, got {rate_hz}")
     period = 1.0 / rate_hz
     steps = period / timestep_s
+    if steps > MAX_FRAME_SKIP:
+        raise TimingError(
+            f"control period {period:g} s ({rate_hz:g} Hz) is {steps:g} physics steps of "
+            f"{timestep_s:g} s in {where}; at most {MAX_FRAME_SKIP} steps per tick are allowed"
+        )
     k = round(steps)
     if k < 1 or abs(steps - k) > 1e-6 * max(1.0, steps):
         lo, hi = max(1, int(np.floor(steps))), max(1, int(np.ceil(steps)))
