@@ -14,6 +14,11 @@ steps once per control period on the twin's own monotonic clock:
   silently when it ends; every ARM into ARMED starts a fresh episode (as if an operator put
   the pendulum up before arming).
 
+A randomised plant (``make_twin_plant(..., randomize=spec)``, ``liquidnode twin
+--latency-ms/--jitter-ms/--noise``) models an imperfect robot: commands reach the actuators
+late, observations are noisy, and when its control period jitters the twin ticks at the
+simulated periods (each tick is as long on the wall clock as the period it simulated).
+
 Writes are non-blocking: with nobody reading, frames are lost as on a real UART.
 """
 
@@ -27,6 +32,7 @@ import select
 import threading
 import time
 import tty
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +106,8 @@ class VirtualRobot:
         self._tx_seq = 0
         self._resync = False
         self._t0 = time.monotonic_ns()
+        self._period_ns = round(spec.control_period_s * 1e9)
+        self._device_time: float | None = None
 
     # ------------------------------------------------------------ transport
     def open(self) -> str:
@@ -174,13 +182,20 @@ class VirtualRobot:
     def _new_episode(self) -> None:
         seed = None if self.seed is None else self.seed + self.episodes
         self.episodes += 1
-        self.plant.reset(seed)
+        self._device_time = self.plant.reset(seed).device_time_s
 
-    def _tick(self) -> None:
+    def _tick(self) -> int:
+        """One control period; returns its length in ns (the simulated period when the
+        plant timestamps its observations, else the nominal one)."""
         now = self.now_us()
         out = self.core.poll(now)
         self.plant.act(self.core.action)
         obs = self.plant.observe()
+        period_ns = self._period_ns
+        t = obs.device_time_s
+        if t is not None and self._device_time is not None and t > self._device_time:
+            period_ns = round((t - self._device_time) * 1e9)
+        self._device_time = t
         self.ticks += 1
         ended = obs.terminated  # a time limit means nothing to a device
         if ended and self.core.state is DeviceState.ARMED:
@@ -189,6 +204,7 @@ class VirtualRobot:
         self._send(out)
         if ended:
             self._new_episode()
+        return period_ns
 
     def serve(self, duration_s: float | None = None) -> None:
         """Run the device until :meth:`stop` (or ``duration_s``). Opens the pty if needed."""
@@ -216,8 +232,7 @@ class VirtualRobot:
             now = time.monotonic_ns()
             self._send(self.core.poll(self.now_us()))
             if now >= next_tick:
-                self._tick()
-                next_tick += period_ns
+                next_tick += self._tick()
                 if now - next_tick > period_ns:  # fell behind: skip, do not burst
                     missed = (now - next_tick) // period_ns
                     self.overruns += 1
@@ -236,13 +251,15 @@ class VirtualRobot:
         return thread
 
 
-def make_twin_plant(env_or_path: str, rate_hz: float | None = None) -> Plant:
+def make_twin_plant(env_or_path: str, rate_hz: float | None = None, **kwargs: Any) -> Plant:
     """The simulated plant behind the twin: :func:`sim.make_plant` without a time limit.
 
     Args:
         env_or_path: Gymnasium MuJoCo id or MJCF file (as for ``liquidnode sim``).
         rate_hz: control rate, Hz; None keeps the model's own.
+        **kwargs: further plant options, e.g. ``randomize`` (a randomisation spec) and
+            ``randomize_seed``.
     """
     from liquidnode.controller.simulators import make_plant
 
-    return make_plant(env_or_path, rate_hz=rate_hz, max_ticks=TWIN_MAX_TICKS)
+    return make_plant(env_or_path, rate_hz=rate_hz, max_ticks=TWIN_MAX_TICKS, **kwargs)

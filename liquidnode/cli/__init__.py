@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.shutdown import (
@@ -33,11 +34,19 @@ SUBCOMMANDS = (
     "policies",
     "stress",
     "export",
+    "board",
 )
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line: ``liquidnode sim: error: ...``."""
+    """ArgumentParser whose errors are one line: ``liquidnode sim: error: ...``, and whose
+    help shows every default one way (:class:`liquidnode.cli.arguments.HelpFormatter`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from liquidnode.cli.arguments import HelpFormatter
+
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
