@@ -49,13 +49,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     add_policy_env_arguments(p)
-    p.add_argument("--episodes", type=positive_int, default=1, metavar="N", help="episodes (1)")
+    p.add_argument("--episodes", type=positive_int, default=1, metavar="N", help="episodes to run")
     p.add_argument(
         "--seed",
         type=non_negative_int,
-        default=None,
+        default=0,
         metavar="S",
-        help="seed of episode 0's reset (episode i uses S+i); default: random, printed",
+        help="seed of episode 0's reset (episode i uses S+i); printed on the first line",
     )
     p.add_argument(
         "--rate",
@@ -73,7 +73,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="realtime",
         action="store_true",
         default=True,
-        help="pace ticks by the wall clock (default)",
+        help="pace ticks by the wall clock (default: on; --fast turns it off)",
     )
     mode.add_argument(
         "--fast",
