@@ -46,8 +46,8 @@ class TrainConfig:
     """Total environment steps to train for (summed over all parallel environments)."""
     envs: int = 4
     """Parallel environments; > 1 runs them in worker processes (AsyncVectorEnv)."""
-    seed: int = 1
-    """Seed of torch, numpy and the training environments."""
+    seed: int = 0
+    """Seed of torch, numpy and the training environments (printed on the first line)."""
     out: str | None = None
     """Path of the final policy file (default: <run dir>/policy.safetensors)."""
     run_dir: str | None = None

@@ -11,6 +11,25 @@ from typing import Any
 from liquidnode.policies import DEFAULT_POLICY
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """The one way every ``--help`` shows defaults: ``(default: X)`` at the end of the text.
+
+    Appended to every option whose default is a value (not None, not a ``store_true`` False);
+    an option whose default is not a plain value (None standing for "the environment's own
+    rate"...) says it in its help text in the same form, ``(default: the env's own)``, and
+    the formatter leaves such a text alone.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text is None or "(default" in text or not action.option_strings:
+            return text
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -80,8 +99,8 @@ def add_policy_env_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         default=None,
         help=(
-            "policy file (.safetensors); default: the shipped policies/<env>-cfc.safetensors "
-            f"for --env, else policies/{DEFAULT_POLICY}"
+            "policy file (.safetensors) (default: the shipped policies/<env>-cfc.safetensors "
+            f"for --env, else policies/{DEFAULT_POLICY})"
         ),
     )
     p.add_argument(
@@ -90,9 +109,26 @@ def add_policy_env_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=(
             "Gymnasium MuJoCo id (e.g. InvertedPendulum-v5, HalfCheetah-v5) or an MJCF .xml "
-            "file (e.g. sim/models/pendulum.xml); default: the policy's env_id"
+            "file (e.g. sim/models/pendulum.xml) (default: the policy's env_id)"
         ),
     )
+
+
+#: ``--seed`` of every command that draws random numbers: the same default everywhere.
+DEFAULT_SEED = 0
+
+
+def add_seed_argument(p: argparse.ArgumentParser, what: str) -> None:
+    """``--seed S`` (an integer >= 0, default :data:`DEFAULT_SEED`); ``what`` says what it
+    seeds, e.g. "episode 0's reset; episode i uses S+i". Commands print the seed they used."""
+    p.add_argument(
+        "--seed", type=non_negative_int, default=DEFAULT_SEED, metavar="S", help=f"seed of {what}"
+    )
+
+
+def add_json_argument(p: argparse.ArgumentParser, what: str = "the result") -> None:
+    """``--json``: print ``what`` as one JSON object on stdout (every command has it)."""
+    p.add_argument("--json", action="store_true", help=f"print {what} as one JSON object on stdout")
 
 
 def add_randomize_argument(p: argparse.ArgumentParser) -> None:

@@ -37,9 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="serial port or pyserial URL: /dev/ttyACM0, /dev/pts/N, socket://host:port",
     )
     p.add_argument("--policy", required=True, metavar="PATH", help="policy file (.safetensors)")
-    p.add_argument(
-        "--baud", type=int, default=115200, metavar="B", help="baud rate (default 115200)"
-    )
+    p.add_argument("--baud", type=int, default=115200, metavar="B", help="baud rate")
     p.add_argument(
         "--duration",
         type=float,

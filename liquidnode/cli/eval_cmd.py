@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from liquidnode.cli.arguments import (
+    add_json_argument,
     add_policy_env_arguments,
     add_randomize_argument,
-    non_negative_int,
+    add_seed_argument,
     positive_float,
     positive_int,
     randomize_options,
@@ -36,14 +37,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     add_policy_env_arguments(p)
-    p.add_argument("--episodes", type=positive_int, default=10, metavar="N", help="episodes (10)")
     p.add_argument(
-        "--seed",
-        type=non_negative_int,
-        default=0,
-        metavar="S",
-        help="seed of episode 0's reset; episode i uses S+i (default 0)",
+        "--episodes", type=positive_int, default=10, metavar="N", help="episodes to average over"
     )
+    add_seed_argument(p, "episode 0's reset; episode i uses S+i")
     p.add_argument(
         "--rate",
         type=positive_float,
@@ -59,9 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     add_randomize_argument(p)
-    p.add_argument(
-        "--json", action="store_true", help="print the result as one JSON object on stdout"
-    )
+    add_json_argument(p)
     p.set_defaults(run=run)
     return p
 

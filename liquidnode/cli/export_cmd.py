@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         "--policy",
         metavar="PATH",
         default=None,
-        help=f"policy file (.safetensors); default: the shipped policies/{DEFAULT_POLICY}",
+        help=f"policy file (.safetensors) (default: the shipped policies/{DEFAULT_POLICY})",
     )
     p.add_argument("--target", choices=("c", "onnx"), required=True, help="what to write")
     p.add_argument(
@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> None:
         choices=("f32", "q15"),
         default="f32",
         help=(
-            "f32: float32 (default); q15: int16 weights and activations, int32 accumulators "
+            "f32: float32; q15: int16 weights and activations, int32 accumulators "
             "(C only; for MCUs without an FPU; the per-step error bound is in the source)"
         ),
     )

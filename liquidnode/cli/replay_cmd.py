@@ -38,14 +38,14 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         metavar="N",
         default=None,
-        help="replay only episode N (from 0; negative counts from the end; default: all)",
+        help="replay only episode N (from 0; negative counts from the end) (default: all)",
     )
     p.add_argument(
         "--tol",
         type=float,
         default=0.0,
         metavar="X",
-        help="largest allowed |replayed - logged| action, env units (default 0: bit-for-bit)",
+        help="largest allowed |replayed - logged| action, env units; 0: bit-for-bit",
     )
     p.add_argument("--sim", action="store_true", help="also replay the logged actions in the sim")
     p.add_argument(
@@ -53,8 +53,7 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         default=1e-9,
         metavar="X",
-        help="largest allowed |simulated - logged| observation with --sim, env units "
-        "(default 1e-9)",
+        help="largest allowed |simulated - logged| observation with --sim, env units",
     )
     p.add_argument(
         "--no-policy",

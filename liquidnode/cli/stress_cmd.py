@@ -46,18 +46,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--grid",
         metavar="SPEC",
         default=None,
-        help="grid TOML file ([axes] perturbation = [values], [[combined]] tables); "
-        "default: sim/randomization/grids/default.toml",
+        help="grid TOML file ([axes] perturbation = [values], [[combined]] tables) "
+        "(default: sim/randomization/grids/default.toml)",
     )
     p.add_argument(
-        "--episodes", type=positive_int, default=50, metavar="N", help="episodes per cell (50)"
+        "--episodes", type=positive_int, default=50, metavar="N", help="episodes per cell"
     )
     p.add_argument(
         "--seed",
         type=non_negative_int,
         default=None,
         metavar="S",
-        help="first reset seed and randomisation seed (default 2000000)",
+        help="first reset seed and randomisation seed (default: 2000000, a seed training "
+        "never uses)",
     )
     p.add_argument("--plot", metavar="PNG", default=None, help="write a heatmap of retained %%")
     p.add_argument(

@@ -34,7 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "stderr. Example: liquidnode train --env InvertedPendulum-v5 --cell cfc --units 16 "
             "--steps 150000 --out pendulum.safetensors"
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     docs = field_docs()
     defaults = TrainConfig()
@@ -98,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     env_info(cfg.env)  # a bad env id is one error line before anything is written
     cfg = with_run_paths(cfg)
     paths = run_paths(cfg)
-    where = f"train: writing {paths.run_dir}/ (checkpoints/, tb/"
+    where = (
+        f"train: {cfg.env} {cfg.cell}, seed {cfg.seed}; writing {paths.run_dir}/ (checkpoints/, tb/"
+    )
     if paths.policy.parent == paths.run_dir:
         where += f", {paths.policy.name})"
     else:

@@ -99,9 +99,9 @@ def test_every_config_field_is_a_documented_flag():
 
 def test_unknown_cell_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
-        _parser().parse_args(["train", "--cell", "gru"])
+        _parser().parse_args(["train", "--cell", "rnn"])
     assert exc.value.code == 2
-    assert "invalid choice: 'gru'" in capsys.readouterr().err
+    assert "invalid choice: 'rnn'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

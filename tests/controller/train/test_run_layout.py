@@ -71,7 +71,8 @@ def test_default_run_writes_its_own_folder_and_nothing_into_policies(tmp_path, m
     assert rc == 0, err
     first = err.splitlines()[0]
     match = re.fullmatch(
-        r"train: writing (runs/train/\d{8}T\d{6}Z)/ \(checkpoints/, tb/, policy.safetensors\)",
+        r"train: InvertedPendulum-v5 cfc, seed 0; writing (runs/train/\d{8}T\d{6}Z)/ "
+        r"\(checkpoints/, tb/, policy.safetensors\)",
         first,
     )
     assert match, first
