@@ -366,7 +366,7 @@ class ControlLoop:
                 start = timer.wait()
                 if timer.overran:
                     overruns += 1
-                    detail = {
+                    detail: dict[str, Any] = {
                         "late_us": timer.last_late_ns / 1e3,
                         "skipped_ticks": timer.last_skipped,
                     }
@@ -389,7 +389,6 @@ class ControlLoop:
                         skipped = max(1, round(dt / period) - 1)
                         self._extra_overruns += 1
                         self._extra_skipped += skipped
-                        detail: dict[str, Any]
                         detail = {"late_us": (dt - period) * 1e6, "skipped_ticks": skipped}
                         self._emit(Event("overrun", detail=detail), index, ticks)
                 elif realtime:
