@@ -215,6 +215,10 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
     return lines
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               list: "an array"}  # fmt: skip
+
+
 class _Reader:
     """Typed field access that raises BoardFileError naming file, line and field."""
 
@@ -243,13 +247,13 @@ class _Reader:
         at = (*where, key)
         if key not in table:
             if default is ...:
-                raise self.error(at, f"missing (a {kind.__name__})")
+                raise self.error(at, f"missing ({_TYPE_NAMES[kind]})")
             return default
         value = table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.error(at, f"{value!r} is not a {kind.__name__}")
+            raise self.error(at, f"{value!r} is not {_TYPE_NAMES[kind]}")
         if kind is float and not math.isfinite(value):
             raise self.error(at, f"{value!r} is not finite")
         if kind is str and not value.isascii():
