@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from liquidnode.controller.loop import ControlLoop, LoopConfig
 from liquidnode.controller.policy import Policy
@@ -168,7 +170,7 @@ class _ActionRecorder:
         """Nothing to flush."""
 
 
-def smoothness(actions: list[np.ndarray], low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+def smoothness(actions: Sequence[ArrayLike], low: np.ndarray, high: np.ndarray) -> dict[str, float]:
     """``mean_delta_pct`` and ``sign_change_pct`` of one or more action sequences.
 
     Args:
@@ -177,8 +179,8 @@ def smoothness(actions: list[np.ndarray], low: np.ndarray, high: np.ndarray) -> 
     """
     span = np.where(np.isfinite(high - low), high - low, 1.0)
     deltas, flips = [], []
-    for a in actions:
-        a = np.asarray(a, np.float64)
+    for episode in actions:
+        a = np.asarray(episode, np.float64)
         if len(a) < 2:
             continue
         deltas.append(np.abs(np.diff(a, axis=0)) / span)

@@ -3,8 +3,9 @@
 Rendering does not run in the control loop: :class:`VideoRecorder` wraps a MuJoCo plant and,
 after each control period, notes which frames of the clip fall due: frame ``k`` shows the
 simulation ``k / fps`` seconds into the run (simulated time, episodes end to end), that is the
-latest state at or before that time. :meth:`VideoRecorder.write` renders the frames after the run with
-``mujoco.Renderer`` and writes them with imageio (mp4: ffmpeg/libx264, streamed; gif: pillow).
+latest state at or before that time. :meth:`VideoRecorder.write` renders the frames after the
+run with ``mujoco.Renderer`` and writes them with imageio (mp4: ffmpeg/libx264, streamed; gif:
+pillow).
 Episodes follow each other in one file, and ``N`` seconds of simulated time give an
 ``N``-second clip whatever the control rate (real time, when the loop ran in real time).
 
@@ -25,14 +26,19 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from liquidnode.controller.errors import LiquidNodeError, PlantError
 from liquidnode.controller.plant import Observation, Plant
 from liquidnode.controller.records import Event
+
+if TYPE_CHECKING:
+    from liquidnode.sim.physics import MujocoPlant
 
 #: File suffixes :meth:`VideoRecorder.write` can produce.
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -194,7 +200,7 @@ def scene_camera(model: Any, config: dict[str, Any]) -> Any:
     return cam
 
 
-def camera_config(plant: Any, camera: str | int | None) -> dict[str, Any]:
+def camera_config(plant: MujocoPlant, camera: str | int | None) -> dict[str, Any]:
     """The plant's own camera settings, or a model camera chosen by name or index.
 
     Raises:
@@ -229,7 +235,7 @@ class VideoRecorder(Plant):
 
     def __init__(
         self,
-        plant: Any,
+        plant: MujocoPlant,
         path: str | os.PathLike[str],
         *,
         fps: float | None = None,
@@ -347,7 +353,7 @@ class VideoRecorder(Plant):
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         return renderer
 
-    def iter_frames(self) -> Any:
+    def iter_frames(self) -> Iterator[np.ndarray]:
         """Render the clip frame by frame: uint8 ``(height, width, 3)`` RGB images.
 
         A state shown by several frames in a row is rendered once.
@@ -361,7 +367,7 @@ class VideoRecorder(Plant):
         renderer = self._renderer(model)
         data = mujoco.MjData(model)
         cam = scene_camera(model, self.camera)
-        shown, image = -1, None
+        shown = -1
         try:
             for index in self._frames:
                 if index != shown:
@@ -391,7 +397,7 @@ class VideoRecorder(Plant):
         if not self._frames:
             raise PlantError(f"video {self.path}: no frames were captured (no episode ran)")
         if self.path.suffix.lower() == ".gif":
-            frames = self.render_frames()
+            frames: list[ArrayLike] = list(self.iter_frames())
             delay_ms = 10 * round(100.0 / self.fps)  # whole hundredths of a second
             imageio.mimwrite(self.path, frames, duration=delay_ms, loop=0)
             return self.path

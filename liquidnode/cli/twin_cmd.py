@@ -4,24 +4,16 @@ Creates a pty, prints ``port: /dev/pts/N`` as the first line on stdout, and serv
 protocol (firmware_bridge/PROTOCOL.md) exactly as a device would, with a MuJoCo plant behind
 it stepping at its control period on its own clock, its own watchdog and safe action. Runs
 until Ctrl-C / SIGTERM or ``--duration``. Connect with ``liquidnode deploy --port /dev/pts/N``.
-
-``--json`` prints two JSON lines on stdout instead: one when the port is ready (``port``,
-``env``, ``device_id``, ``rate_hz``, ``obs_dim``, ``act_dim``, ``watchdog_ms``, ``seed``,
-``link``) and one when the twin stops (``ticks``, ``episodes``, ``overruns``, ``crc_errors``,
-``dropped``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
 from typing import Any
-
-from liquidnode.cli.arguments import add_json_argument, add_seed_argument
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -40,10 +32,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--env",
-        default=None,
-        metavar="ID|MJCF",
-        help="Gymnasium MuJoCo id (e.g. InvertedPendulum-v5) or an MJCF .xml file (default: "
-        "the env of the shipped default policy, as for 'liquidnode sim')",
+        required=True,
+        metavar="ID",
+        help="Gymnasium MuJoCo id (e.g. InvertedPendulum-v5) or an MJCF .xml file",
     )
     p.add_argument(
         "--rate",
@@ -69,11 +60,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "for 'deploy --reconnect')",
     )
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    add_seed_argument(p, "the first episode's reset (then +1 per episode)")
-    add_json_argument(
-        p,
-        "a line when the port is ready (port, env, device_id, rate_hz, ...) and one when the "
-        "twin stops (ticks, episodes, ...), each",
+    _add_link_arguments(p)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the first episode (then +1 per episode)"
     )
     p.set_defaults(run=run)
     return p
@@ -92,35 +81,20 @@ def run(args: argparse.Namespace) -> int:
 
     if args.watchdog_ms is not None and not 1 <= args.watchdog_ms <= 65535:
         raise LiquidNodeError(f"--watchdog-ms must be within 1..65535, got {args.watchdog_ms}")
-    env = args.env or _default_env()
-    plant = make_twin_plant(env, rate_hz=args.rate)
+    plant = make_twin_plant(args.env, rate_hz=args.rate, **_link_options(args, args.env, args.rate))
     robot = VirtualRobot(plant, watchdog_ms=args.watchdog_ms, seed=args.seed)
     port = robot.open()
     if args.link:
         _symlink(port, args.link)
+    print(f"port: {port}", flush=True)
     cfg = robot.config
-    ready = {
-        "port": port,
-        "env": env,
-        "device_id": cfg.device_id,
-        "rate_hz": 1 / cfg.spec.control_period_s,
-        "obs_dim": cfg.spec.obs_dim,
-        "act_dim": cfg.spec.act_dim,
-        "watchdog_ms": cfg.watchdog_timeout_ms,
-        "seed": args.seed,
-        "link": args.link,
-    }
-    if args.json:
-        print(json.dumps(ready), flush=True)
-    else:
-        print(f"port: {port}", flush=True)
-        print(
-            f"twin: {cfg.device_id} ({env}) on {port}: {ready['rate_hz']:g} Hz, "
-            f"{cfg.spec.obs_dim} observations, {cfg.spec.act_dim} actions, "
-            f"watchdog {cfg.watchdog_timeout_ms} ms, seed {args.seed}",
-            file=sys.stderr,
-            flush=True,
-        )
+    print(
+        f"twin: {cfg.device_id} on {port}: {1 / cfg.spec.control_period_s:g} Hz, "
+        f"{cfg.spec.obs_dim} observations, {cfg.spec.act_dim} actions, "
+        f"watchdog {cfg.watchdog_timeout_ms} ms",
+        file=sys.stderr,
+        flush=True,
+    )
     previous = signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:
         robot.serve(duration_s=args.duration)
@@ -135,33 +109,68 @@ def run(args: argparse.Namespace) -> int:
                     os.remove(args.link)
         with contextlib.suppress(Exception):
             plant.disconnect()
-    stats = robot.deframer.stats
-    if args.json:
-        end = {
-            "ticks": robot.ticks,
-            "episodes": robot.episodes,
-            "overruns": robot.overruns,
-            "crc_errors": stats.crc_errors,
-            "dropped": stats.dropped_total,
-        }
-        print(json.dumps(end), flush=True)
-    else:
-        print(
-            f"twin: {robot.ticks} ticks, {robot.episodes} episodes, {robot.overruns} overruns, "
-            f"received crc_errors {stats.crc_errors}, dropped {stats.dropped_total}",
-            file=sys.stderr,
-        )
+    print(
+        f"twin: {robot.ticks} ticks, {robot.episodes} episodes, {robot.overruns} overruns, "
+        f"received crc_errors {robot.deframer.stats.crc_errors}, dropped "
+        f"{robot.deframer.stats.dropped_total}",
+        file=sys.stderr,
+    )
     return 0
 
 
-def _default_env() -> str:
-    """The environment of the shipped default policy (what ``liquidnode sim`` runs)."""
-    from liquidnode.controller.errors import LiquidNodeError
-    from liquidnode.controller.policy import Policy
-    from liquidnode.policies import default_policy_path
+def _add_link_arguments(p: argparse.ArgumentParser) -> None:
+    """``--latency-ms``, ``--jitter-ms``, ``--noise``, ``--randomize``: an imperfect robot."""
+    from liquidnode.cli.arguments import add_randomize_argument
 
-    path = default_policy_path()
-    env = Policy.load(path).metadata.env_id
-    if not env:
-        raise LiquidNodeError(f"the default policy {path} names no environment; pass --env")
-    return env
+    p.add_argument(
+        "--latency-ms",
+        metavar="A[:B]",
+        default=None,
+        help="actuation latency: each command reaches the actuators A ms (or U(A, B) ms, "
+        "drawn per command, in order) after the observation it answers, resolved at the "
+        "physics step (default: none, the command acts at once)",
+    )
+    p.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=0.0,
+        metavar="J",
+        help="the device's control period varies by U(-J, J) ms per tick (the simulation "
+        "steps exactly that long, and the twin ticks at those intervals)",
+    )
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        metavar="FRAC",
+        help="observation noise: white noise of FRAC x each channel's standard deviation "
+        "(scales from the env's preset in sim/randomization/)",
+    )
+    add_randomize_argument(p)
+
+
+def _link_options(args: argparse.Namespace, env: str, rate_hz: float | None) -> dict[str, Any]:
+    """``make_twin_plant`` options for the link flags (empty when there are none)."""
+    if args.latency_ms is None and not args.jitter_ms and not args.noise and not args.randomize:
+        return {}
+    from liquidnode.controller.errors import LiquidNodeError
+    from liquidnode.firmware_bridge.twin import make_twin_plant
+    from liquidnode.sim import randomization_spec
+    from liquidnode.sim.randomization.link import channel_scales, link_spec, parse_latency_ms
+
+    try:
+        latency = None if args.latency_ms is None else parse_latency_ms(args.latency_ms)
+    except ValueError as exc:
+        raise LiquidNodeError(f"--latency-ms: {exc}") from None
+    nominal = make_twin_plant(env, rate_hz=rate_hz)
+    period = nominal.spec.control_period_s
+    nominal.disconnect()
+    spec = link_spec(
+        period,
+        base=None if args.randomize is None else randomization_spec(args.randomize),
+        latency_ms=latency,
+        jitter_ms=args.jitter_ms,
+        noise=args.noise,
+        obs_scale=channel_scales(env),
+    )
+    return {"randomize": spec, "randomize_seed": args.seed or 0}

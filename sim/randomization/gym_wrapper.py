@@ -14,10 +14,11 @@ reset seed; ``reset()`` without a seed continues the wrapper's own stream (seede
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.sim.randomization.perturbed_physics import EpisodeDraw, PerturbedPhysics
@@ -48,7 +49,7 @@ class RandomizedEnv(gym.Wrapper):
     ) -> None:
         super().__init__(env)
         base = env.unwrapped
-        if not hasattr(base, "_step_mujoco_simulation"):
+        if not isinstance(base, MujocoEnv):
             raise LiquidNodeError(
                 f"randomisation needs a Gymnasium MuJoCo environment, not {type(base).__name__}"
             )
@@ -64,7 +65,9 @@ class RandomizedEnv(gym.Wrapper):
         def simulate(ctrl: np.ndarray, n_frames: int) -> None:
             physics.run_tick(ctrl, n_frames, base.model.opt.timestep)
 
-        base._step_mujoco_simulation = simulate  # the instance's stepping, perturbed
+        # an instance attribute shadows MujocoEnv's stepping method: this env steps perturbed
+        base._step_mujoco_simulation = simulate  # type: ignore[method-assign]
+        self._base = base
 
     @property
     def draw(self) -> EpisodeDraw:
@@ -81,9 +84,9 @@ class RandomizedEnv(gym.Wrapper):
         self.physics.reset(self._rng)
         return self.physics.observe(obs), info
 
-    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """One tick of perturbed physics; ``info["dt"]`` is its period in seconds."""
-        base = self.env.unwrapped
+        base = self._base
         steps, substep, period = self.physics.draw_period(self._nominal_skip)
         jittered = steps != self._nominal_skip or substep != self._nominal_substep
         if jittered:
