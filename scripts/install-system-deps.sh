@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: the AVR toolchain and simavr (the reference firmware
 # runs in an emulated ATmega328P), the Cortex-M toolchain (exported policies are compiled for it),
-# and OSMesa/EGL for MuJoCo's offscreen renderer (--video).
+# OSMesa/EGL for MuJoCo's offscreen renderer (--video), and Xvfb, a virtual display on which
+# the test of MuJoCo's viewer window (--viewer) runs.
 set -euo pipefail
 pkgs=(gcc make pkg-config gcc-avr binutils-avr avr-libc simavr libsimavr-dev libelf-dev
       gcc-arm-none-eabi libnewlib-arm-none-eabi
-      libosmesa6 libegl1 libgl1 libglfw3)
+      libosmesa6 libegl1 libgl1 libglfw3 xvfb)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "system packages: all present"; exit 0; fi

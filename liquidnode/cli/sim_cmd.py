@@ -123,6 +123,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="video frame size in pixels (default: 480x360)",
     )
     p.add_argument(
+        "--viewer",
+        action="store_true",
+        help=(
+            "show the run live in MuJoCo's viewer window (needs a display: DISPLAY or "
+            "WAYLAND_DISPLAY; closing the window leaves the run going, Ctrl-C stops it)"
+        ),
+    )
+    p.add_argument(
         "--json", action="store_true", help="print the run summary as one JSON object on stdout"
     )
     from liquidnode.controller.logs.options import add_log_arguments
@@ -149,6 +157,16 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--fps", args.fps), ("--size", args.size)):
         if value is not None and not args.video:
             raise LiquidNodeError(f"{flag} sets the video: give --video PATH too")
+    if args.camera is not None and not (args.video or args.viewer):
+        raise LiquidNodeError("--camera aims the video or the viewer: give --video or --viewer")
+    if args.viewer and args.video:
+        raise LiquidNodeError(
+            "--viewer and --video cannot be combined (a window and offscreen rendering); choose one"
+        )
+    if args.viewer:
+        from liquidnode.sim.viewer import check_display
+
+        check_display()
     if args.video:
         from liquidnode.sim.video import check_video_path, configure_gl
 
@@ -172,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
         plant = video = VideoRecorder(
             plant, args.video, fps=args.fps, width=width, height=height, camera=args.camera
         )
+    if args.viewer:
+        from liquidnode.sim.viewer import ViewerPlant
+
+        plant = ViewerPlant(plant, camera=args.camera)
     config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
     loop = ControlLoop(plant, policy, config, policy_path=policy_path)  # validates dims/rate
     loop.recorder = open_recorder(
