@@ -4,16 +4,24 @@ Creates a pty, prints ``port: /dev/pts/N`` as the first line on stdout, and serv
 protocol (firmware_bridge/PROTOCOL.md) exactly as a device would, with a MuJoCo plant behind
 it stepping at its control period on its own clock, its own watchdog and safe action. Runs
 until Ctrl-C / SIGTERM or ``--duration``. Connect with ``liquidnode deploy --port /dev/pts/N``.
+
+``--json`` prints two JSON lines on stdout instead: one when the port is ready (``port``,
+``env``, ``device_id``, ``rate_hz``, ``obs_dim``, ``act_dim``, ``watchdog_ms``, ``seed``,
+``link``) and one when the twin stops (``ticks``, ``episodes``, ``overruns``, ``crc_errors``,
+``dropped``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
 from typing import Any
+
+from liquidnode.cli.arguments import add_json_argument, add_seed_argument
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,9 +40,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--env",
-        required=True,
-        metavar="ID",
-        help="Gymnasium MuJoCo id (e.g. InvertedPendulum-v5) or an MJCF .xml file",
+        default=None,
+        metavar="ID|MJCF",
+        help="Gymnasium MuJoCo id (e.g. InvertedPendulum-v5) or an MJCF .xml file (default: "
+        "the env of the shipped default policy, as for 'liquidnode sim')",
     )
     p.add_argument(
         "--rate",
@@ -61,8 +70,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     _add_link_arguments(p)
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of the first episode (then +1 per episode)"
+    add_seed_argument(p, "the first episode's reset (then +1 per episode)")
+    add_json_argument(
+        p,
+        "a line when the port is ready (port, env, device_id, rate_hz, ...) and one when the "
+        "twin stops (ticks, episodes, ...), each",
     )
     p.set_defaults(run=run)
     return p
@@ -81,20 +93,35 @@ def run(args: argparse.Namespace) -> int:
 
     if args.watchdog_ms is not None and not 1 <= args.watchdog_ms <= 65535:
         raise LiquidNodeError(f"--watchdog-ms must be within 1..65535, got {args.watchdog_ms}")
-    plant = make_twin_plant(args.env, rate_hz=args.rate, **_link_options(args, args.env, args.rate))
+    env = args.env or _default_env()
+    plant = make_twin_plant(env, rate_hz=args.rate, **_link_options(args, env, args.rate))
     robot = VirtualRobot(plant, watchdog_ms=args.watchdog_ms, seed=args.seed)
     port = robot.open()
     if args.link:
         _symlink(port, args.link)
-    print(f"port: {port}", flush=True)
     cfg = robot.config
-    print(
-        f"twin: {cfg.device_id} on {port}: {1 / cfg.spec.control_period_s:g} Hz, "
-        f"{cfg.spec.obs_dim} observations, {cfg.spec.act_dim} actions, "
-        f"watchdog {cfg.watchdog_timeout_ms} ms",
-        file=sys.stderr,
-        flush=True,
-    )
+    ready = {
+        "port": port,
+        "env": env,
+        "device_id": cfg.device_id,
+        "rate_hz": 1 / cfg.spec.control_period_s,
+        "obs_dim": cfg.spec.obs_dim,
+        "act_dim": cfg.spec.act_dim,
+        "watchdog_ms": cfg.watchdog_timeout_ms,
+        "seed": args.seed,
+        "link": args.link,
+    }
+    if args.json:
+        print(json.dumps(ready), flush=True)
+    else:
+        print(f"port: {port}", flush=True)
+        print(
+            f"twin: {cfg.device_id} ({env}) on {port}: {ready['rate_hz']:g} Hz, "
+            f"{cfg.spec.obs_dim} observations, {cfg.spec.act_dim} actions, "
+            f"watchdog {cfg.watchdog_timeout_ms} ms, seed {args.seed}",
+            file=sys.stderr,
+            flush=True,
+        )
     previous = signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:
         robot.serve(duration_s=args.duration)
@@ -109,13 +136,36 @@ def run(args: argparse.Namespace) -> int:
                     os.remove(args.link)
         with contextlib.suppress(Exception):
             plant.disconnect()
-    print(
-        f"twin: {robot.ticks} ticks, {robot.episodes} episodes, {robot.overruns} overruns, "
-        f"received crc_errors {robot.deframer.stats.crc_errors}, dropped "
-        f"{robot.deframer.stats.dropped_total}",
-        file=sys.stderr,
-    )
+    stats = robot.deframer.stats
+    if args.json:
+        end = {
+            "ticks": robot.ticks,
+            "episodes": robot.episodes,
+            "overruns": robot.overruns,
+            "crc_errors": stats.crc_errors,
+            "dropped": stats.dropped_total,
+        }
+        print(json.dumps(end), flush=True)
+    else:
+        print(
+            f"twin: {robot.ticks} ticks, {robot.episodes} episodes, {robot.overruns} overruns, "
+            f"received crc_errors {stats.crc_errors}, dropped {stats.dropped_total}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _default_env() -> str:
+    """The environment of the shipped default policy (what ``liquidnode sim`` runs)."""
+    from liquidnode.controller.errors import LiquidNodeError
+    from liquidnode.controller.policy import Policy
+    from liquidnode.policies import default_policy_path
+
+    path = default_policy_path()
+    env = Policy.load(path).metadata.env_id
+    if not env:
+        raise LiquidNodeError(f"the default policy {path} names no environment; pass --env")
+    return env
 
 
 def _add_link_arguments(p: argparse.ArgumentParser) -> None:
