@@ -21,7 +21,9 @@ from liquidnode.controller.export.lowering import (
     Dense,
     ExportError,
     LTCPlan,
+    MLPPlan,
     PolicyPlan,
+    RecurrentPlan,
     WiredPlan,
 )
 
@@ -239,10 +241,64 @@ def _ltc(u: _Float, c: LTCPlan, x: str) -> None:
     u.emit("    }")
 
 
+def _recurrent(u: _Float, c: RecurrentPlan, x: str) -> None:
+    """LSTM / GRU step on ``s->h`` in place; ``s->y`` gets the readout when ``c.proj``."""
+    H = c.units
+    u.dense("ih", c.ih, x, "s->gi")
+    u.dense("hh", c.hh, "s->h", "s->gh")
+    u.use("ln_tanh", "ln_sigmoid")
+    u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
+    if c.kind == "lstm":  # gates i, f, g, o; state [h | c]
+        u.emit("        const float gi = ln_sigmoid(s->gi[i] + s->gh[i]);")
+        u.emit(f"        const float gf = ln_sigmoid(s->gi[{H}u + i] + s->gh[{H}u + i]);")
+        u.emit(f"        const float gg = ln_tanh(s->gi[{2 * H}u + i] + s->gh[{2 * H}u + i]);")
+        u.emit(f"        const float go = ln_sigmoid(s->gi[{3 * H}u + i] + s->gh[{3 * H}u + i]);")
+        u.emit(f"        const float c = gf * s->h[{H}u + i] + gi * gg;")
+        u.emit(f"        s->h[{H}u + i] = c;")
+        u.emit("        s->h[i] = go * ln_tanh(c);")
+    else:  # gates r, z, n
+        u.emit("        const float r = ln_sigmoid(s->gi[i] + s->gh[i]);")
+        u.emit(f"        const float z = ln_sigmoid(s->gi[{H}u + i] + s->gh[{H}u + i]);")
+        u.emit(f"        const float n = ln_tanh(s->gi[{2 * H}u + i] + r * s->gh[{2 * H}u + i]);")
+        u.emit("        s->h[i] = (1.0f - z) * n + z * s->h[i];")
+    u.emit("    }")
+    if c.proj is not None:
+        u.dense("proj", c.proj, "s->h", "s->y")
+
+
+def _mlp(u: _Float, c: MLPPlan, x: str) -> str:
+    """MLP over stacked frames; returns the C expression of its output."""
+    n, keep = c.n_in, (c.frames - 1) * c.n_in
+    u.emit(f"    for (i = 0; i < {n}u; ++i) s->z[i] = {x}[i];")
+    if keep:
+        u.emit(f"    for (i = 0; i < {keep}u; ++i) s->z[{n}u + i] = s->h[i];")
+        u.emit(f"    for (i = 0; i < {keep}u; ++i) s->h[i] = s->z[i];")
+    a = "s->z"
+    for k, layer in enumerate(c.layers):
+        dst = "s->a" if k % 2 == 0 else "s->b"
+        u.dense(f"layer{k}", layer, a, dst)
+        u.use(*_ACT_HELPERS[c.activation])
+        act = _ACT_CODE[c.activation].format(y=f"{dst}[i]")
+        u.emit(f"    for (i = 0; i < {layer.n_out}u; ++i) {act}")
+        a = dst
+    if c.proj is not None:
+        u.dense("proj", c.proj, a, "s->y")
+        return "s->y"
+    return a
+
+
 def _work_fields(plan: PolicyPlan) -> list[tuple[str, int]]:
     """The float scratch arrays of the state struct for this plan."""
     cell = plan.cell
     fields = [("x", plan.obs_dim)]
+    if isinstance(cell, RecurrentPlan):
+        fields += [("gi", cell.ih.n_out), ("gh", cell.hh.n_out)]
+        return fields + ([("y", cell.proj.n_out)] if cell.proj is not None else [])
+    if isinstance(cell, MLPPlan):
+        widths = [d.n_out for d in cell.layers]
+        fields += [("z", cell.frames * cell.n_in), ("a", max(widths))]
+        fields += [("b", max(widths))] if len(widths) > 1 else []
+        return fields + ([("y", cell.proj.n_out)] if cell.proj is not None else [])
     if isinstance(cell, LTCPlan):
         n = cell.units
         return (
@@ -264,10 +320,16 @@ def _work_fields(plan: PolicyPlan) -> list[tuple[str, int]]:
     return fields
 
 
+def _state_loop(plan: PolicyPlan, body: str, empty: str) -> str:
+    """A loop over the state (``empty`` for a stateless policy: no loop to warn about)."""
+    if plan.state_dim == 0:
+        return f"    {empty}"
+    return f"    unsigned int i;\n    for (i = 0; i < {plan.state_dim}u; ++i) {body}"
+
+
 def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
     """``{"<prefix>.h": text, "<prefix>.c": text}`` for a float32 export of ``plan``."""
     u = _Float(prefix)
-    up = prefix.upper()
     cell = plan.cell
     # observation mapping
     if plan.normalise:
@@ -285,6 +347,8 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
     u.emit("        s->x[i] = v;")
     u.emit("    }")
     u.emit(f"    ts = dt * {c_float(plan.time_scale)};")
+    if isinstance(cell, (RecurrentPlan, MLPPlan)):
+        u.emit("    (void)ts; /* baseline cells assume the nominal period */")
     # cell
     if isinstance(cell, CfCPlan):
         _cfc(u, cell, "", "s->x", "s->h", "s->y")
@@ -299,6 +363,11 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
     elif isinstance(cell, LTCPlan):
         _ltc(u, cell, "s->x")
         y = "s->y"
+    elif isinstance(cell, RecurrentPlan):
+        _recurrent(u, cell, "s->x")
+        y = "s->y" if cell.proj is not None else "s->h"
+    elif isinstance(cell, MLPPlan):
+        y = _mlp(u, cell, "s->x")
     else:  # pragma: no cover - lower() only builds the three
         raise ExportError(f"no C generator for {type(cell).__name__}")
     # action mapping
@@ -316,7 +385,7 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
     u.emit("        action[i] = a;")
     u.emit("    }")
 
-    fields = [("h", plan.state_dim), *_work_fields(plan)]
+    fields = [("h", max(1, plan.state_dim)), *_work_fields(plan)]
     struct = "".join(f"    float {n}[{size}];\n" for n, size in fields)
     helpers = "\n".join(HELPERS[h] for h in _ORDER if h in u.helpers)
     source = f"""/* {prefix}.c: generated by `liquidnode export --target c --precision f32`. */
@@ -326,18 +395,15 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
 {u.arrays_source()}
 {helpers}
 void {prefix}_reset({prefix}_state *s) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) s->h[i] = 0.0f;
+{_state_loop(plan, "s->h[i] = 0.0f;", "(void)s;")}
 }}
 
 void {prefix}_state_read(const {prefix}_state *s, float *h) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) h[i] = s->h[i];
+{_state_loop(plan, "h[i] = s->h[i];", "(void)s; (void)h;")}
 }}
 
 void {prefix}_state_write({prefix}_state *s, const float *h) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) s->h[i] = h[i];
+{_state_loop(plan, "s->h[i] = h[i];", "(void)s; (void)h;")}
 }}
 
 void {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{

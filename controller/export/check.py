@@ -92,5 +92,5 @@ def compare(
     return {
         "steps": steps,
         "max_abs_action": float(np.max(np.abs(act - ref_a))),
-        "max_abs_state": float(np.max(np.abs(states - ref_s))),
+        "max_abs_state": float(np.max(np.abs(states - ref_s), initial=0.0)),
     }

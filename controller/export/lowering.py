@@ -136,7 +136,38 @@ class LTCPlan:
     out_b: np.ndarray
 
 
-CellPlan = CfCPlan | WiredPlan | LTCPlan
+@dataclass
+class RecurrentPlan:
+    """LSTM or GRU (torch gate order), state ``[h | c]`` (LSTM) or ``h`` (GRU).
+
+    ``ih``: ``W_ih x + b_ih`` (``4H``/``3H`` rows), ``hh``: ``W_hh h + b_hh``. LSTM:
+    ``a = ih + hh`` split ``i, f, g, o``; ``c' = sig(f) c + sig(i) tanh(g)``,
+    ``h' = sig(o) tanh(c')``. GRU: ``r, z = sig(ih_r + hh_r), sig(ih_z + hh_z)``,
+    ``n = tanh(ih_n + r hh_n)``, ``h' = (1 - z) n + z h``. ``y = h'`` (then ``proj``).
+    """
+
+    kind: str
+    n_in: int
+    units: int
+    ih: Dense
+    hh: Dense
+    proj: Dense | None = None
+
+
+@dataclass
+class MLPPlan:
+    """MLP over ``frames`` stacked inputs ``[x_t | x_{t-1} | ...]``; the state holds the
+    previous ``frames - 1`` inputs, newest first. ``a <- act(W a + b)`` per layer (``tanh`` or
+    ``relu``), ``y`` = the last layer's activations (then ``proj``)."""
+
+    n_in: int
+    frames: int
+    activation: str
+    layers: list[Dense]
+    proj: Dense | None = None
+
+
+CellPlan = CfCPlan | WiredPlan | LTCPlan | RecurrentPlan | MLPPlan
 
 
 @dataclass
@@ -150,7 +181,7 @@ class PolicyPlan:
         tanh: squash the cell output with tanh.
         scale, offset: float32 ``(act_dim,)``; ``affine`` False when they are the identity.
         time_scale: ``ts = dt * time_scale``.
-        cell: the cell plan.
+        cell: the cell plan (CfC, wired CfC, LTC, LSTM/GRU, MLP).
         info: the policy's metadata (spaces, rate, env id, provenance) for the generated files.
     """
 
@@ -172,7 +203,10 @@ class PolicyPlan:
     @property
     def cell_kind(self) -> str:
         """``"cfc"``, ``"wired_cfc"`` or ``"ltc"``."""
-        return {CfCPlan: "cfc", WiredPlan: "wired_cfc", LTCPlan: "ltc"}[type(self.cell)]
+        if isinstance(self.cell, RecurrentPlan):
+            return self.cell.kind
+        kinds = {CfCPlan: "cfc", WiredPlan: "wired_cfc", LTCPlan: "ltc", MLPPlan: "mlp"}
+        return kinds[type(self.cell)]
 
 
 def _dense(weight: np.ndarray, bias: np.ndarray) -> Dense:
@@ -259,9 +293,33 @@ def lower(policy: Policy) -> PolicyPlan:
         )
     elif isinstance(cell, LTCCell) and proj is None:
         plan_cell = _ltc_plan(cell)
+    elif type(cell).__name__ in ("LSTMCell", "GRUCell"):
+        t = cell.weights()
+        plan_cell = RecurrentPlan(
+            kind="lstm" if type(cell).__name__ == "LSTMCell" else "gru",
+            n_in=int(cell.input_size),
+            units=int(cell.config["units"]),
+            ih=_dense(t["weight_ih"], t["bias_ih"]),
+            hh=_dense(t["weight_hh"], t["bias_hh"]),
+            proj=proj,
+        )
+    elif type(cell).__name__ == "MLPCell":
+        t = cell.weights()
+        n_layers = len(cell.config["hidden_units"])
+        plan_cell = MLPPlan(
+            n_in=int(cell.input_size),
+            frames=int(cell.frames),
+            activation=str(cell.config["activation"]),
+            layers=[
+                _dense(t[f"layers.{i}.weight"], t[f"layers.{i}.bias"]) for i in range(n_layers)
+            ],
+            proj=proj,
+        )
     else:
         kind = policy.metadata.cell.get("type")
-        raise ExportError(f"cannot export a {kind!r} cell: export supports cfc, wired_cfc and ltc")
+        raise ExportError(
+            f"cannot export a {kind!r} cell: export supports cfc, wired_cfc, ltc, lstm, gru, mlp"
+        )
     m = policy.metadata
     clip = getattr(policy, "_clip", None)
     return PolicyPlan(

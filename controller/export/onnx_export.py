@@ -30,7 +30,9 @@ from liquidnode.controller.export.lowering import (
     Dense,
     ExportError,
     LTCPlan,
+    MLPPlan,
     PolicyPlan,
+    RecurrentPlan,
     WiredPlan,
 )
 
@@ -157,6 +159,41 @@ def _ltc(g: _Graph, c: LTCPlan, x: str, v: str, ts: str) -> tuple[str, str]:
     return y, v
 
 
+def _recurrent(g: _Graph, c: RecurrentPlan, x: str, state: str) -> tuple[str, str]:
+    H = c.units
+    h, cs = g.split(state, [H, H]) if c.kind == "lstm" else (state, "")
+    gi, gh = g.dense(x, c.ih, "ih"), g.dense(h, c.hh, "hh")
+    if c.kind == "lstm":
+        a_i, a_f, a_g, a_o = g.split(g.op("Add", gi, gh), [H, H, H, H])
+        c_new = g.op(
+            "Add",
+            g.op("Mul", g.op("Sigmoid", a_f), cs),
+            g.op("Mul", g.op("Sigmoid", a_i), g.op("Tanh", a_g)),
+        )
+        h_new = g.op("Mul", g.op("Sigmoid", a_o), g.op("Tanh", c_new))
+        new = g.op("Concat", h_new, c_new, axis=1)
+    else:
+        i_r, i_z, i_n = g.split(gi, [H, H, H])
+        h_r, h_z, h_n = g.split(gh, [H, H, H])
+        r = g.op("Sigmoid", g.op("Add", i_r, h_r))
+        z = g.op("Sigmoid", g.op("Add", i_z, h_z))
+        n = g.op("Tanh", g.op("Add", i_n, g.op("Mul", r, h_n)))
+        keep = g.op("Sub", g.const(np.float32(1.0)), z)
+        h_new = new = g.op("Add", g.op("Mul", keep, n), g.op("Mul", z, h))
+    y = g.dense(h_new, c.proj, "proj") if c.proj is not None else h_new
+    return y, new
+
+
+def _mlp(g: _Graph, c: MLPPlan, x: str, state: str) -> tuple[str, str]:
+    keep = (c.frames - 1) * c.n_in
+    a = g.op("Concat", x, state, axis=1) if keep else x
+    new = g.split(a, [keep, c.n_in])[0] if keep else state
+    for k, layer in enumerate(c.layers):
+        a = _activation(g, g.dense(a, layer, f"layer{k}"), c.activation)
+    y = g.dense(a, c.proj, "proj") if c.proj is not None else a
+    return y, new
+
+
 def build_model(plan: PolicyPlan) -> Any:
     """The ``onnx.ModelProto`` of ``plan`` (checked with ``onnx.checker``)."""
     try:
@@ -190,6 +227,10 @@ def build_model(plan: PolicyPlan) -> Any:
         new = g.op("Concat", *news, axis=1)
     elif isinstance(cell, LTCPlan):
         y, new = _ltc(g, cell, x, "state", ts)
+    elif isinstance(cell, RecurrentPlan):
+        y, new = _recurrent(g, cell, x, "state")
+    elif isinstance(cell, MLPPlan):
+        y, new = _mlp(g, cell, x, "state")
     else:  # pragma: no cover - lower() only builds the three
         raise ExportError(f"no ONNX generator for {type(cell).__name__}")
     a = g.op("Tanh", y) if plan.tanh else y

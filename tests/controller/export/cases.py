@@ -47,6 +47,10 @@ RANDOM = {
     "wired_cfc-no_gate": _random("wired_cfc", mode="no_gate"),
     "ltc-ncp": _random("ltc"),
     "ltc-fully-connected": _random("ltc_fc"),
+    "lstm": _random("lstm"),
+    "gru": _random("gru"),
+    "mlp-3-frames-relu": _random("mlp", frames=3, activation="relu"),
+    "mlp-memoryless": _random("mlp", hidden_layers=1),
 }
 SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
 ALL = {**RANDOM, **SHIPPED}
