@@ -447,7 +447,7 @@ def _inputs(board: Board) -> str:
     return (
         "\n".join(
             active_low(board.estop_pin, "board_io_estop", "no e-stop input")
-            + active_low(board.clear_pin, "board_io_clear", "no clear button: power-cycle or RESET")
+            + active_low(board.clear_pin, "board_io_clear", "no clear button: power-cycle")
         )
         + "\n"
     )

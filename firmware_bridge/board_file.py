@@ -13,8 +13,8 @@ A board file says what the firmware runs on and what it announces in its handsha
 
     [estop]                   # optional: the device's own e-stop (latches, see PROTOCOL.md)
     pin = "D2"                # to ground, internal pull-up: pressed = low
-    clear_pin = "D7"          # optional local clear button (to ground); without it a
-                              # power cycle or the reset pin clears the latch
+    clear_pin = "D7"          # optional local clear button (to ground); without it only
+                              # a power cycle clears the latch
 
     [i2c]                     # optional: TWI master on A4/A5
     clock_hz = 400_000

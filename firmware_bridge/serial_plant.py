@@ -66,15 +66,15 @@ _MAX_EVENT_HISTORY = 100
 
 class DeviceEstopLatchedError(LinkError):
     """The device's own e-stop latched it (STATUS fault 5): it refuses the host's ARM until
-    someone clears it at the device (e-stop released, then the board's clear button, a reset
-    or a power cycle)."""
+    someone clears it at the device (e-stop released, then the board's clear button or a
+    power cycle)."""
 
 
 def _latched_error(port: str) -> DeviceEstopLatchedError:
     return DeviceEstopLatchedError(
         f"device on {port!r} is e-stopped by its own e-stop input (latched on the device, "
-        "fault 5) and refuses ARM; the host cannot clear it: release the e-stop, press the "
-        "board's clear button or reset/power-cycle the board, then start again"
+        "fault 5) and refuses ARM; the host cannot clear it: release the e-stop, then press "
+        "the board's clear button or power-cycle the board, and start again"
     )
 
 
@@ -312,8 +312,12 @@ class SerialPlant(Plant):
             self._armed = False
             if not (self._terminated or self._fault_truncated):  # its STATUS got lost
                 self._fault_truncated = True
-                code = {DeviceState.WATCHDOG: "watchdog", DeviceState.ESTOP: "estop"}.get(
-                    DeviceState(msg.state) if msg.state < 4 else None, "disarmed"
+                code = (
+                    "watchdog"
+                    if msg.state == DeviceState.WATCHDOG
+                    else "estop"
+                    if msg.state == DeviceState.ESTOP
+                    else "disarmed"
                 )
                 self._events.append(
                     _event("fault", code=code, message=f"device left ARMED (state {msg.state})")

@@ -51,5 +51,5 @@ int board_io_estop(void)
 
 int board_io_clear(void)
 {
-    return 0; /* no clear button: power-cycle or press RESET */
+    return 0; /* no clear button: power-cycle the board */
 }

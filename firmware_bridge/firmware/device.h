@@ -11,8 +11,8 @@
  *                     latch keeps fault 5.
  *   e-stop input      any -> ESTOP (fault 5, the latch), safe action, ESTOP
  *                     (source 1) + STATUS sent. Only device_local_reset() with
- *                     the input released, or a power-on/reset-pin restart,
- *                     clears the latch; the host cannot.
+ *                     the input released, or a power cycle, clears the latch;
+ *                     the host cannot.
  *   watchdog          ARMED and no valid COMMAND for watchdog_timeout_ms ->
  *                     WATCHDOG (fault 1), safe action, STATUS sent; stays safe
  *                     until the next ARM.

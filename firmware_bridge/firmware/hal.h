@@ -37,12 +37,12 @@ void hal_idle(uint32_t deadline_us);
 int hal_estop_button(void);
 
 /* 1 while the board's local clear input (an e-stop reset button) is pressed;
- * boards without one return 0 and clear the latch only by a power-on or
- * reset-pin restart. */
+ * boards without one return 0 and clear the latch only by a power cycle. */
 int hal_local_reset_button(void);
 
-/* Remember (1) or forget (0) the e-stop latch across restarts by the hardware
- * watchdog (a power-on or reset-pin restart always forgets it). */
+/* Remember (1) or forget (0) the e-stop latch across restarts (hardware
+ * watchdog, reset pin - which a host opening an Uno's port pulses); only a
+ * power cycle forgets it. */
 void hal_estop_latch(uint8_t latched);
 
 /* Why the MCU started, as the fault the device reports from boot:

@@ -19,7 +19,8 @@
  *   WDT      hardware watchdog, HW_WATCHDOG_MS (default 120 ms), fed once per
  *            main-loop pass: a hung loop restarts the MCU, which comes up
  *            with the actuators at their safe values and reports fault 6
- *            (or keeps the e-stop latch, fault 5, if it was set).
+ *            (or keeps the e-stop latch, fault 5, if it was set: only a power
+ *            cycle or the board's clear button clears it).
  * The CPU sleeps (IDLE) whenever there is nothing to do.
  */
 #include <avr/interrupt.h>
@@ -79,8 +80,8 @@ static volatile uint8_t tx_tail; /* written by the UDRE ISR */
 static volatile uint32_t t1_overflows;
 
 /* Reset cause and e-stop latch. .noinit: the C start-up code leaves them
- * alone, so the latch survives a watchdog restart (SRAM is kept on a reset
- * that is not a power-on). The latch counts only when both words agree. */
+ * alone, so the latch survives every restart but a power cycle (SRAM is kept
+ * on a watchdog or reset-pin restart). It counts only when both words agree. */
 #define LATCH_MAGIC 0x5AE7u
 static uint8_t reset_flags __attribute__((section(".noinit")));
 static uint16_t latch_word __attribute__((section(".noinit")));
@@ -252,13 +253,17 @@ void hal_estop_latch(uint8_t latched)
 
 uint8_t hal_boot_fault(void)
 {
-    uint8_t watchdog_only = reset_flags == (1u << WDRF);
+    /* Only a power cycle forgets the latch: an Uno's host resets the MCU through DTR
+     * (the reset pin) whenever it opens the port, so a reset-pin restart must not clear
+     * what the host is not allowed to clear. After a real power-on the SRAM words are
+     * random and fail the magic check anyway. */
+    uint8_t power_on = (reset_flags & ((1u << PORF) | (1u << BORF))) != 0;
     uint8_t latched = latch_word == LATCH_MAGIC && latch_check == (uint16_t)~LATCH_MAGIC;
-    if (!watchdog_only) {
-        hal_estop_latch(0); /* power-on, reset pin, brown-out: a local reset */
-        return PROTO_FAULT_NONE;
+    if (power_on || !latched) {
+        hal_estop_latch(0);
+        return reset_flags == (1u << WDRF) ? PROTO_FAULT_WATCHDOG_RESET : PROTO_FAULT_NONE;
     }
-    return latched ? PROTO_FAULT_ESTOP_LATCHED : PROTO_FAULT_WATCHDOG_RESET;
+    return PROTO_FAULT_ESTOP_LATCHED;
 }
 
 void hal_watchdog_feed(void)

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from liquidnode.firmware_bridge.protocol import ObservationMsg, Ping, Pong, Status
+from liquidnode.firmware_bridge.protocol import Arm, ObservationMsg, Ping, Pong, Status
 from tests.firmware_bridge.firmware_session import (
     BUILD_DIR,
+    FAULT_ESTOP_LATCHED,
     FAULT_NONE,
     FAULT_WATCHDOG_RESET,
     SAFE_READBACK,
     STATE_DISARMED,
+    STATE_ESTOP,
     DeviceBehaviour,
     DeviceSession,
     build_firmware,
@@ -184,6 +188,36 @@ def test_hardware_watchdog_restarts_a_hung_main_loop_into_the_safe_state(
         assert isinstance(frame.message, Status)
         assert frame.message.fault == FAULT_WATCHDOG_RESET
         assert session.arm().fault == FAULT_NONE  # ARM acknowledges it
+    finally:
+        stderr = session.close()
+    assert "CRASHED" not in stderr, stderr
+
+
+def test_button_estop_latch_survives_a_watchdog_restart(avr_hang_build: Path) -> None:
+    """The latch lives in .noinit SRAM: a restart by the hardware watchdog (or the reset pin
+    an Uno's host pulses when it opens the port) comes back e-stopped, refusing ARM."""
+    session = DeviceSession([str(HARNESS), str(avr_hang_build)])
+    try:
+        session.arm()
+        session.signal(signal.SIGUSR1)
+        session.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_ESTOP_LATCHED,
+            1.0,
+            "latched STATUS",
+        )
+        time.sleep(0.1)  # button released again
+        session.skip_received()
+        session.send(Ping(HANG_TOKEN))
+        _, frame = session.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.device_time_us < 100_000,
+            3.0,
+            "STATUS from the restarted MCU",
+        )
+        assert isinstance(frame.message, Status)
+        assert (frame.message.state, frame.message.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        status = session.current_status(Arm())
+        assert (status.state, status.fault) == (STATE_ESTOP, FAULT_ESTOP_LATCHED)
+        assert close_to(readbacks(session.observation()), SAFE_READBACK)
     finally:
         stderr = session.close()
     assert "CRASHED" not in stderr, stderr
