@@ -12,7 +12,8 @@ real-time mode, the nominal period in fast mode (or, when the plant timestamps i
 observations, as a simulation with a randomised control period does, the difference of those
 timestamps), and the measured time between samples for a self-paced plant (the device's
 timestamps when it provides them). An episode ends when the
-plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``duration_s``.
+plant reports ``terminated``/``truncated``, after ``max_ticks`` actions or ``duration_s``, or
+when the whole run's ``run_duration_s`` elapses (then no further episode starts).
 
 However the loop exits (end, exception, Ctrl-C, SIGTERM/SIGHUP raised as
 :class:`controller.shutdown.Interrupted`, the hard time bound) it takes one shutdown path:
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -87,6 +89,9 @@ class LoopConfig:
     max_ticks: int | None = None
     #: Maximum wall-clock seconds per episode (None = unlimited).
     duration_s: float | None = None
+    #: Maximum wall-clock seconds of the whole run, all episodes together (None = unlimited):
+    #: the episode running when it elapses ends truncated and no further episode starts.
+    run_duration_s: float | None = None
     #: Busy-spin window before each deadline, seconds (see :class:`controller.timing.CycleTimer`).
     spin_s: float = 200e-6
 
@@ -196,12 +201,13 @@ class ControlLoop:
         self._results: list[EpisodeResult] = []
         self._extra_overruns = 0
         self._extra_skipped = 0
+        self._run_end_ns: int | None = None
         #: The KeyboardInterrupt (Ctrl-C, :class:`controller.shutdown.Interrupted`,
         #: :class:`~controller.shutdown.TimeBoundExceeded`) that stopped the last run, or None.
         self.stopped_by: KeyboardInterrupt | None = None
 
     # ------------------------------------------------------------------ metadata
-    def run_metadata(self, episodes: int, seed: int | None) -> dict[str, Any]:
+    def run_metadata(self, episodes: int | None, seed: int | None) -> dict[str, Any]:
         """Run metadata for ``recorder.start``: policy (metadata, path, sha256), plant spec,
         seed, rate, mode, limits, liquidnode version, plus the extra metadata."""
         from liquidnode.controller import __version__
@@ -215,6 +221,7 @@ class ControlLoop:
             "episodes": episodes,
             "max_ticks": self.config.max_ticks,
             "duration_s": self.config.duration_s,
+            "run_duration_s": self.config.run_duration_s,
             "plant": plant_spec_json(self.plant),
             "safety": {
                 "low": self.safety.low.tolist(),
@@ -232,8 +239,12 @@ class ControlLoop:
         return meta
 
     # ------------------------------------------------------------------ running
-    def run(self, episodes: int = 1, seed: int | None = None) -> RunSummary:
+    def run(self, episodes: int | None = 1, seed: int | None = None) -> RunSummary:
         """Run ``episodes`` episodes; episode ``i`` resets the plant with ``seed + i``.
+
+        ``episodes=None``: one episode after another until ``config.run_duration_s`` elapses
+        (or Ctrl-C), except that an episode with a fault (a device's watchdog trip or e-stop,
+        a NaN guard) ends the run: a faulted plant is never reset automatically.
 
         Returns:
             The run summary (partial with ``interrupted=True`` after Ctrl-C).
@@ -243,8 +254,8 @@ class ControlLoop:
             ``plant.safe_stop()`` and ``recorder.close()``; :attr:`summary` then holds the
             partial summary.
         """
-        if episodes < 1:
-            raise ValueError(f"episodes must be >= 1, got {episodes}")
+        if episodes is not None and episodes < 1:
+            raise ValueError(f"episodes must be >= 1 or None, got {episodes}")
         self._results = []
         self._extra_overruns = self._extra_skipped = 0
         self.timer.clear()
@@ -257,8 +268,15 @@ class ControlLoop:
             self.plant.connect()
             if recorder is not None:
                 recorder.start(self.run_metadata(episodes, seed))
-            for index in range(episodes):
+            self._run_end_ns = None
+            if self.config.run_duration_s is not None:
+                self._run_end_ns = time.monotonic_ns() + round(self.config.run_duration_s * 1e9)
+            for index in itertools.count() if episodes is None else range(episodes):
+                if index and self._run_over():
+                    break
                 self._episode(index, None if seed is None else seed + index)
+                if episodes is None and self._results[-1].faults:
+                    break
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP, the hard time bound
             interrupted, reason, self.stopped_by = True, stop_reason(exc), exc
         except BaseException as exc:
@@ -267,6 +285,10 @@ class ControlLoop:
         finally:
             summary = self._shutdown(reason, error, interrupted)
         return summary
+
+    def _run_over(self) -> bool:
+        """True once the run's ``run_duration_s`` has elapsed."""
+        return self._run_end_ns is not None and time.monotonic_ns() >= self._run_end_ns
 
     def _shutdown(self, reason: str, error: str | None, interrupted: bool) -> RunSummary:
         """The one shutdown path: plant to its safe state first, then the plant's last events
@@ -357,9 +379,10 @@ class ControlLoop:
         first_tick = timer.ticks
         prev_start = prev_sample_ns = 0
         prev_device_s: float | None = None
-        end_ns = None
+        end_ns = self._run_end_ns
         if config.duration_s is not None:
-            end_ns = time.monotonic_ns() + round(config.duration_s * 1e9)
+            episode_end = time.monotonic_ns() + round(config.duration_s * 1e9)
+            end_ns = episode_end if end_ns is None else min(end_ns, episode_end)
         timer.start()
         try:
             while True:
@@ -393,7 +416,11 @@ class ControlLoop:
                         self._emit(Event("overrun", detail=detail), index, ticks)
                 elif realtime:
                     dt = (start - prev_start) * 1e-9
-                elif obs.device_time_s is not None and prev_device_s is not None:
+                elif (
+                    obs.device_time_s is not None
+                    and prev_device_s is not None
+                    and obs.device_time_s > prev_device_s
+                ):
                     dt = obs.device_time_s - prev_device_s  # a simulation with a jittered period
                 else:
                     dt = period

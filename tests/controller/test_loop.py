@@ -321,3 +321,44 @@ def test_real_policy_on_mujoco_is_deterministic_in_fast_mode():
     first = returns()
     assert first == returns()
     assert all(r > 0 for r in first)
+
+
+def test_run_duration_spans_episodes_until_it_elapses():
+    plant = PointMass(episode_ticks=5)  # 50 ms episodes at 100 Hz
+    loop = ControlLoop(plant, ScriptedPolicy(), LoopConfig(run_duration_s=0.3))
+    t0 = time.monotonic()
+    summary = loop.run(episodes=None, seed=3)
+    elapsed = time.monotonic() - t0
+    episodes = summary.episodes
+    assert len(episodes) >= 2
+    assert [e.seed for e in episodes] == list(range(3, 3 + len(episodes)))
+    assert all(e.terminated and e.ticks == 5 for e in episodes[:-1])
+    assert elapsed >= 0.3  # never stops before the run's duration
+    last = episodes[-1]
+    assert last.terminated or (last.truncated and last.ticks < 5)
+
+
+class FaultingPointMass(PointMass):
+    """Reports a device fault (as a serial device's watchdog trip) in its first episode."""
+
+    def __init__(self) -> None:
+        super().__init__(episode_ticks=5)
+        self.resets = 0
+
+    def reset(self, seed: int | None = None) -> Observation:
+        self.resets += 1
+        return super().reset(seed)
+
+    def drain_events(self) -> list[Event]:
+        if self.resets == 1 and self.n == 3:
+            return [Event("fault", detail={"code": "watchdog"})]
+        return []
+
+
+def test_a_faulted_episode_ends_a_run_of_episodes_none():
+    plant = FaultingPointMass()
+    summary = ControlLoop(plant, ScriptedPolicy(), LoopConfig(run_duration_s=30.0)).run(
+        episodes=None
+    )
+    assert len(summary.episodes) == 1 and summary.episodes[0].faults == 1
+    assert plant.resets == 1  # never reset again after the fault
