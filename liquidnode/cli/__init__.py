@@ -35,6 +35,7 @@ SUBCOMMANDS = (
     "stress",
     "export",
     "board",
+    "ports",
 )
 
 
