@@ -218,6 +218,7 @@ def env_factory(
     """
 
     def _make() -> gym.Env:
+        _ignore_stop_signals_in_worker()
         kwargs: dict[str, Any] = {}
         if randomize is not None:
             rseed = seed if randomize_seed is None else randomize_seed
@@ -225,6 +226,19 @@ def env_factory(
         return ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
 
     return _make
+
+
+def _ignore_stop_signals_in_worker() -> None:
+    """In a vector-env worker process, ignore SIGINT/SIGTERM/SIGHUP: Ctrl-C reaches the whole
+    process group, and a worker that dies mid-step leaves the main process blocked on its
+    pipe. The main process closes its workers itself when it stops."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is None:
+        return  # in-process env (SyncVectorEnv): the main process handles signals
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def randomization_record(env_id: str, randomize: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ the true, possibly jittered, period otherwise. An episode's first tick uses the 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     history: list[tuple[int, float]] = []
     best_return, best_policy = -np.inf, None
 
+    interrupted = False
     try:
         if cfg.eval_interval:  # the starting point of the learning curve
             ev = evaluate_policy(
@@ -331,8 +333,25 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                 )
             if last:
                 break
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: keep what was learnt, then stop
+        interrupted = True
+        wall = prior_wall + time.perf_counter() - t_start
+        ckpt.save(ckpt_path, cfg, info, actor, critic, optimizer, obs_norm, reward_scaler,
+                  global_step, wall)  # fmt: skip
+        print(
+            f"train: stopped at {global_step} steps; checkpoint {ckpt_path} (continue with "
+            f"--resume {ckpt_path})",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
     finally:
-        envs.close()
+        # After an interrupt a worker may be mid-step: let it finish (workers ignore the
+        # signals), but never wait on it for long.
+        if interrupted:
+            envs.close(timeout=_CLOSE_TIMEOUT_S)
+        else:
+            envs.close()
         if bar is not None:
             bar.close()
         if writer:
@@ -350,6 +369,11 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     policy = make_policy(provenance)
     policy.save(out)
     return TrainResult(out, global_step, wall, evaluation, history)
+
+
+#: How long an interrupted run waits for its workers to finish their step before it
+#: terminates them, s.
+_CLOSE_TIMEOUT_S = 5.0
 
 
 def progress_postfix(mean_recent: float, best_return: float) -> dict[str, str]:
