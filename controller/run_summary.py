@@ -85,6 +85,9 @@ class RunSummary:
         error: that exception's message, or None.
         log_errors: write errors of the log (disk full...): non-empty means the log is
             incomplete.
+        returns_unmeasured: why the episodes' returns were not measured (e.g. ``"reward not
+            sent over serial"``), or None when they were: returns then show as ``n/a`` in
+            text and null in JSON, never as 0.
     """
 
     episodes: list[EpisodeResult]
@@ -97,16 +100,22 @@ class RunSummary:
     stop_reason: str = "completed"
     error: str | None = None
     log_errors: list[str] = field(default_factory=list)
+    returns_unmeasured: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object (``episodes``, ``rate_hz``, ``lateness_us``, ``overruns``,
         ``sections_us``, ``plant``, ``faults``) plus ``mode``, ``nominal_rate_hz``,
         ``skipped_ticks``, ``interrupted``, ``stop_reason``, ``error`` (the exception that
-        ended the run, else the log's write errors, else null) and ``log_errors``. NaN section
-        times become null."""
+        ended the run, else the log's write errors, else null), ``log_errors`` and
+        ``returns_unmeasured`` (each episode's ``return`` is then null). NaN section times
+        become null."""
         t = self.timing
+        episodes = [e.to_json() for e in self.episodes]
+        if self.returns_unmeasured is not None:
+            for e in episodes:
+                e["return"] = None
         return {
-            "episodes": [e.to_json() for e in self.episodes],
+            "episodes": episodes,
             "rate_hz": t.rate_hz,
             "lateness_us": {
                 "p50": t.lateness_p50_us,
@@ -124,6 +133,7 @@ class RunSummary:
             "stop_reason": self.stop_reason,
             "error": self.error or ("; ".join(self.log_errors) or None),
             "log_errors": list(self.log_errors),
+            "returns_unmeasured": self.returns_unmeasured,
         }
 
     def format_text(self) -> str:
@@ -133,10 +143,13 @@ class RunSummary:
             f"{'overruns':>8}  end"
         ]
         for e in self.episodes:
+            ret = "n/a" if self.returns_unmeasured is not None else f"{e.return_:.2f}"
             lines.append(
-                f"{e.index:>7}  {e.return_:>10.2f}  {e.ticks:>6}  {e.lateness_p99_us:>11.1f}  "
+                f"{e.index:>7}  {ret:>10}  {e.ticks:>6}  {e.lateness_p99_us:>11.1f}  "
                 f"{e.overruns:>8}  {e.end}"
             )
+        if self.returns_unmeasured is not None:
+            lines.append(f"return n/a ({self.returns_unmeasured})")
         t = self.timing
         sec = ", ".join(f"{k} {v:.1f}" for k, v in t.sections_us.items())
         lines.append(

@@ -87,3 +87,25 @@ def test_plant_summary_for_people():
         "plant device: id 7, last cmd seq -",
     ]
     assert format_plant_summary({}) == []
+
+
+def test_unmeasured_returns_are_n_a_and_null_never_zero():
+    import dataclasses
+    import json
+
+    plant = make_plant(PENDULUM_XML)
+    summary = ControlLoop(
+        plant, random_policy(3, 1, seed=0), LoopConfig(realtime=False, max_ticks=5)
+    ).run(episodes=2)
+    measured = summary.to_json()
+    assert all(isinstance(e["return"], float) for e in measured["episodes"])
+    assert measured["returns_unmeasured"] is None
+
+    serial = dataclasses.replace(summary, returns_unmeasured="reward not sent over serial")
+    out = json.loads(json.dumps(serial.to_json()))
+    assert [e["return"] for e in out["episodes"]] == [None, None]
+    assert out["returns_unmeasured"] == "reward not sent over serial"
+    text = serial.format_text().splitlines()
+    rows = [line.split() for line in text[1:3]]
+    assert [row[1] for row in rows] == ["n/a", "n/a"]
+    assert "return n/a (reward not sent over serial)" in text
