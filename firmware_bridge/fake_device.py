@@ -126,6 +126,8 @@ class FakeDevice:
     def __init__(self, script: Script, seed: int = 0) -> None:
         self.script = script
         self.rng = np.random.default_rng(seed)
+        self.master: int | None
+        self.slave: int | None
         self.master, self.slave, self.port = open_pty()
         self.received: list[Frame] = []
         self.armed = 0

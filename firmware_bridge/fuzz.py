@@ -55,7 +55,10 @@ def random_message(rng: np.random.Generator) -> Message:
     """A random valid message of a random type."""
     k = int(rng.integers(11))
     u32 = int(rng.integers(1 << 32))
-    floats = lambda n: tuple(float(x) for x in rng.normal(0, 10, n).astype(np.float32))  # noqa: E731
+
+    def floats(n: int) -> tuple[float, ...]:
+        return tuple(float(x) for x in rng.normal(0, 10, n).astype(np.float32))
+
     if k == 0:
         return Hello(int(rng.integers(256)))
     if k == 1:

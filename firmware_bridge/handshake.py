@@ -71,7 +71,7 @@ def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
     while True:
         now = time.monotonic()
         complete = identity is not None and len(channels) == identity.n_obs + identity.n_act
-        if complete:
+        if complete and identity is not None:
             if status is not None:
                 break
             if status_until is None:
@@ -114,7 +114,8 @@ def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> 
             outside :data:`WATCHDOG_MS_RANGE`.
     """
     name = identity.device_id
-    obs, act = [], []
+    obs: list[Channel] = []
+    act: list[Channel] = []
     for kind, n, out in (
         (ChannelKind.OBSERVATION, identity.n_obs, obs),
         (ChannelKind.ACTION, identity.n_act, act),
