@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import mujoco
@@ -251,3 +252,18 @@ def test_unknown_push_body_is_named():
     spec = spec_from_dict({"push": {"impulse": 1.0, "bodies": ["mast"]}})
     with pytest.raises(Exception, match="'mast'"):
         make_plant("InvertedPendulum-v5", randomize=spec)
+
+
+def test_eval_randomize_is_reproducible_and_bad_specs_get_one_line(capsys):
+    from liquidnode.cli import main
+
+    argv = ["eval", "--env", "InvertedDoublePendulum-v5", "--episodes", "2", "--max-ticks", "40"]
+    argv += ["--json", "--randomize", "InvertedDoublePendulum-v5"]
+    runs = []
+    for seed in ("3", "3", "4"):
+        assert main([*argv, "--seed", seed]) == 0
+        runs.append(json.loads(capsys.readouterr().out)["returns"])
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    assert main([*argv, "--randomize", "Nope-v5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "neither a file nor a shipped preset" in err[0]
