@@ -4,14 +4,26 @@ Same loop, safety layer and logging as ``liquidnode sim``; the plant is a
 :class:`firmware_bridge.serial_plant.SerialPlant` on the given port (a microcontroller running
 the reference firmware, or ``liquidnode twin``). The device streams observations on its own
 clock; the policy answers each one with a command.
+
+``--duration D`` runs for D seconds across episodes: when the device ends an episode (the
+pendulum of a twin falls) deploy re-arms it, which starts the next one; an episode that ended
+in a device fault (watchdog, e-stop) ends the run instead. Without ``--duration`` one episode
+runs (``--episodes N`` for more). Returns are not measured: the wire protocol carries no
+reward, so they print as ``n/a`` and serialise as null.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
+
+from liquidnode.cli.arguments import add_json_argument, positive_int
+
+#: Why deploy's returns are not measured (printed as ``return n/a (...)``).
+NO_REWARD = "reward not sent over serial"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,7 +55,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="run for S seconds (default: until Ctrl-C or the device ends the episode)",
+        help="run for S seconds, re-arming the device whenever it ends an episode "
+        "(default: until Ctrl-C or the end of the last episode)",
+    )
+    p.add_argument(
+        "--episodes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop after N episodes (default: 1, or as many as fit in --duration)",
     )
     p.add_argument(
         "--reconnect",
@@ -64,9 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="measure the link round-trip time with a PING every N ticks (0: never)",
     )
-    p.add_argument(
-        "--json", action="store_true", help="print the run summary as one JSON object on stdout"
-    )
+    add_json_argument(p, "the run summary")
     from liquidnode.cli.arguments import add_rt_priority_argument
     from liquidnode.controller.logs.options import add_log_arguments
 
@@ -87,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     after signal N (the device is left safe and the summary printed in every case)."""
     import time
 
+    from liquidnode.cli.loading import warn_if_untrained
     from liquidnode.controller.errors import LiquidNodeError
     from liquidnode.controller.policy import Policy
     from liquidnode.controller.shutdown import hard_time_bound
@@ -95,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise LiquidNodeError(f"--duration must be > 0 seconds, got {args.duration}")
     policy = Policy.load(args.policy)
+    warn_if_untrained(policy, args.policy, "deploy")
     plant = SerialPlant(
         args.port,
         baud=args.baud,
@@ -138,13 +158,13 @@ def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
         loop = ControlLoop(
             plant,
             policy,
-            LoopConfig(duration_s=args.duration),
+            LoopConfig(run_duration_s=args.duration),
             recorder=recorder,
             policy_path=args.policy,
         )
         try:
             with rt_priority(args, "deploy"):
-                summary = loop.run(episodes=1)
+                summary = loop.run(episodes=_episodes(args))
         except LinkError as exc:
             error = exc
             summary = loop.summary
@@ -152,6 +172,7 @@ def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
         plant.safe_stop()  # also when stopped before the loop started (idempotent)
         plant.disconnect()
     if summary is not None:
+        summary = dataclasses.replace(summary, returns_unmeasured=NO_REWARD)
         if args.json:
             out = summary.to_json()
             out["link"] = out.get("plant", {}).get("link")
@@ -167,3 +188,10 @@ def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
     if loop is None:
         return EXIT_RUN_FAULT
     return run_exit_code(loop.stopped_by, summary.log_errors if summary else None)
+
+
+def _episodes(args: argparse.Namespace) -> int | None:
+    """Episodes to run: ``--episodes``, else 1, or with ``--duration`` as many as fit (None)."""
+    if args.episodes is not None:
+        return int(args.episodes)
+    return None if args.duration is not None else 1

@@ -30,13 +30,18 @@ def load_policy_and_env(args: argparse.Namespace, command: str) -> tuple[Policy,
     env = args.env or policy.metadata.env_id
     if not env:
         raise LiquidNodeError(f"policy {path} does not name an environment (env_id); pass --env")
+    warn_if_untrained(policy, path, command)
+    return policy, path, env
+
+
+def warn_if_untrained(policy: Policy, path: str, command: str) -> None:
+    """Print a warning line when ``policy`` holds random placeholder weights (not trained)."""
     if not policy.is_trained:
         print(
             f"liquidnode {command}: warning: policy {path} is UNTRAINED (random placeholder "
             "weights), so expect it to fail the task; train one with 'liquidnode train'",
             file=sys.stderr,
         )
-    return policy, path, env
 
 
 def warn_if_rate_differs(policy: Any, plant: Any, command: str) -> None:

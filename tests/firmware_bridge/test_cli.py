@@ -153,3 +153,26 @@ def test_twin_rejects_a_bad_watchdog_in_one_line():
     assert (
         r.stderr.strip() == "liquidnode twin: error: --watchdog-ms must be within 1..65535, got 0"
     )
+
+
+def test_deploy_duration_spans_episodes_and_returns_are_not_measured(tmp_path):
+    from liquidnode.controller.policy import random_policy
+
+    untrained = tmp_path / "untrained.safetensors"
+    random_policy(4, 1, seed=0, env_id="InvertedPendulum-v5").save(untrained)
+    twin = Twin("--env", "InvertedPendulum-v5", "--watchdog-ms", "300")
+    try:  # an untrained policy drops the pole within a second: several episodes in 4 s
+        r = deploy("--port", twin.port, "--policy", str(untrained), "--duration", "4", "--json")
+        text = deploy("--port", twin.port, "--policy", str(untrained), "--duration", "1")
+    finally:
+        twin.stop()
+    assert r.returncode == 0, r.stderr
+    assert "UNTRAINED" in r.stderr
+    out = json.loads(r.stdout)
+    episodes = out["episodes"]
+    assert len(episodes) >= 2, out
+    assert all(e["terminated"] for e in episodes[:-1])  # the device ended them, deploy re-armed
+    assert all(e["return"] is None for e in episodes)
+    assert out["returns_unmeasured"] == "reward not sent over serial"
+    assert text.returncode == 0, text.stderr
+    assert "return n/a (reward not sent over serial)" in text.stdout
