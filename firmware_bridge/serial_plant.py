@@ -93,6 +93,9 @@ class SerialPlant(Plant):
         obs_timeout_s: link-loss timeout without an OBSERVATION, s; None -> max(0.25 s,
             5 device periods).
         handshake_timeout_s: how long connect() waits for IDENTITY + CHANNELs, s.
+        boot_wait_s: wait this long after opening the port before the handshake, s (an
+            Uno resets when its port opens and its bootloader listens about 1 s; 0 for a
+            pty). Bytes received meanwhile are discarded.
         ping_every: send a PING every this many ticks (0: never).
         reconnect: on link loss, wait for the port and reconnect instead of raising.
         reconnect_timeout_s: give up reconnecting after this long, s (None: never).
@@ -112,6 +115,7 @@ class SerialPlant(Plant):
         act_dim: int | None = None,
         obs_timeout_s: float | None = None,
         handshake_timeout_s: float = 2.0,
+        boot_wait_s: float = 0.0,
         ping_every: int = 10,
         reconnect: bool = False,
         reconnect_timeout_s: float | None = None,
@@ -122,6 +126,7 @@ class SerialPlant(Plant):
         self.act_dim = act_dim
         self._obs_timeout_s = obs_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
+        self.boot_wait_s = boot_wait_s
         self.ping_every = ping_every
         self.reconnect = reconnect
         self.reconnect_timeout_s = reconnect_timeout_s
@@ -169,6 +174,9 @@ class SerialPlant(Plant):
         link = SerialLink(self.port, self.baud)
         link.open()
         try:
+            if self.boot_wait_s > 0:
+                time.sleep(self.boot_wait_s)  # the auto-reset board's bootloader runs first
+                link.drain()  # whatever the bootloader or a starting firmware sent
             info = handshake(link, self.handshake_timeout_s)
             self._check_sizes(info)
         except BaseException:

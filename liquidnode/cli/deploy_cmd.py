@@ -10,6 +10,12 @@ pendulum of a twin falls) deploy re-arms it, which starts the next one; an episo
 in a device fault (watchdog, e-stop) ends the run instead. Without ``--duration`` one episode
 runs (``--episodes N`` for more). Returns are not measured: the wire protocol carries no
 reward, so they print as ``n/a`` and serialise as null.
+
+On a real port (not a pty or a ``socket://`` URL) deploy waits ``--boot-wait`` (2 s) after
+opening it, since an Arduino Uno resets when its port opens and its bootloader runs first,
+and refuses a policy whose file says it is untrained unless ``--allow-untrained``. A device
+whose own e-stop is latched refuses ARM; deploy then exits with an error that says so (the
+host cannot clear it).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ NO_REWARD = "reward not sent over serial"
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``deploy``."""
+    from liquidnode.cli.arguments import positive_float
+    from liquidnode.firmware_bridge.ports import BOOT_WAIT_S
+
     p = subparsers.add_parser(
         "deploy",
         help="run a policy on a serial device (microcontroller or 'liquidnode twin')",
@@ -78,6 +87,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="link-loss timeout without an observation (default: 5 device periods, >= 250 ms)",
     )
     p.add_argument(
+        "--handshake-timeout",
+        type=positive_float,
+        default=2.0,
+        metavar="S",
+        help="how long to wait for the device's handshake answer, s",
+    )
+    p.add_argument(
+        "--boot-wait",
+        type=float,
+        default=None,
+        metavar="S",
+        help="wait S seconds after opening the port before the handshake: an Arduino Uno "
+        "resets when its port opens and its bootloader listens about 1 s (default: "
+        f"{BOOT_WAIT_S:g} s for a real port, 0 for a pty or socket:// URL)",
+    )
+    p.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="run a policy whose file says it is untrained (random placeholder weights) on a "
+        "real port; without it deploy refuses",
+    )
+    p.add_argument(
         "--ping-every",
         type=int,
         default=10,
@@ -105,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
     after signal N (the device is left safe and the summary printed in every case)."""
     import time
 
-    from liquidnode.cli.loading import warn_if_untrained
     from liquidnode.controller.errors import LiquidNodeError
     from liquidnode.controller.policy import Policy
     from liquidnode.controller.shutdown import hard_time_bound
@@ -113,8 +143,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.duration is not None and not args.duration > 0:
         raise LiquidNodeError(f"--duration must be > 0 seconds, got {args.duration}")
+    from liquidnode.firmware_bridge.ports import BOOT_WAIT_S, is_virtual_port
+
+    if args.boot_wait is not None and not args.boot_wait >= 0:
+        raise LiquidNodeError(f"--boot-wait must be >= 0 seconds, got {args.boot_wait}")
     policy = Policy.load(args.policy)
-    warn_if_untrained(policy, args.policy, "deploy")
+    virtual = is_virtual_port(args.port)
+    if not policy.is_trained:
+        if not (virtual or args.allow_untrained):
+            raise LiquidNodeError(
+                f"policy {args.policy} is UNTRAINED (random placeholder weights); refusing to "
+                f"drive the real port {args.port} with it: train one with 'liquidnode train', "
+                "or pass --allow-untrained"
+            )
+        print(
+            f"liquidnode deploy: warning: policy {args.policy} is UNTRAINED (random "
+            "placeholder weights)",
+            file=sys.stderr,
+        )
+    boot_wait = args.boot_wait if args.boot_wait is not None else (0.0 if virtual else BOOT_WAIT_S)
     plant = SerialPlant(
         args.port,
         baud=args.baud,
@@ -123,11 +170,14 @@ def run(args: argparse.Namespace) -> int:
         obs_timeout_s=None if args.obs_timeout_ms is None else args.obs_timeout_ms / 1000,
         ping_every=args.ping_every,
         reconnect=args.reconnect,
+        handshake_timeout_s=args.handshake_timeout,
+        boot_wait_s=boot_wait,
     )
     bound = None
     if args.duration is not None:
-        plant.give_up_at = time.monotonic() + plant.handshake_timeout_s + args.duration
-        bound = plant.handshake_timeout_s + args.duration + HARD_BOUND_GRACE_S
+        setup_s = plant.handshake_timeout_s + plant.boot_wait_s
+        plant.give_up_at = time.monotonic() + setup_s + args.duration
+        bound = setup_s + args.duration + HARD_BOUND_GRACE_S
     with hard_time_bound(bound):
         return _deploy(args, policy, plant)
 
