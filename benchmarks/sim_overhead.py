@@ -19,13 +19,14 @@ The runs alternate (node, random, same) round by round; medians are reported.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from liquidnode.benchmarks.harness import Check, Section
 
 if TYPE_CHECKING:
+    from liquidnode.controller.plant import Observation
     from liquidnode.controller.policy import Policy
 
 KEY = "sim_overhead"
@@ -55,7 +56,7 @@ def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]
     from liquidnode.sim import make_env
 
     env = make_env(env_id)
-    space = env.action_space
+    space: Any = env.action_space  # a Box
     env.close()
     rng = np.random.default_rng(0)
     return [
@@ -94,7 +95,7 @@ def _node(
 
     reset = plant.reset
 
-    def recording_reset(seed: int | None = None) -> object:
+    def recording_reset(seed: int | None = None) -> Observation:
         sent.append([])
         return reset(seed)
 

@@ -19,13 +19,17 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.plant import Observation, Plant
 from liquidnode.controller.records import Event
+
+if TYPE_CHECKING:
+    from liquidnode.sim.physics import MujocoPlant
 
 #: Most window updates per wall-clock second.
 MAX_SYNC_HZ = 60.0
@@ -167,7 +171,13 @@ class ViewerPlant(Plant):
         LiquidNodeError: no such camera.
     """
 
-    def __init__(self, plant: Any, *, camera: str | int | None = None, launch: Any = None) -> None:
+    def __init__(
+        self,
+        plant: MujocoPlant,
+        *,
+        camera: str | int | None = None,
+        launch: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
         from liquidnode.sim.video import camera_config
 
         self.plant = plant

@@ -90,7 +90,8 @@ def describe(path: Path, sections: list[str], card_return: dict[str, Any]) -> di
 
     meta, _tensors = read_policy_file(path)
     cell = dict(meta.cell)
-    wiring = cell.get("wiring") if isinstance(cell.get("wiring"), dict) else {}
+    raw_wiring = cell.get("wiring")
+    wiring: dict[str, Any] = raw_wiring if isinstance(raw_wiring, dict) else {}
     units = cell.get("units") or wiring.get("units")
     prov = dict(meta.provenance or {})
     evaluation = prov.get("evaluation") or {}

@@ -174,26 +174,28 @@ def run(args: argparse.Namespace) -> int:
         configure_gl()  # before mujoco is imported
     from liquidnode.controller.logs.options import open_recorder
     from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.plant import Plant
     from liquidnode.controller.shutdown import run_exit_code
     from liquidnode.sim import make_plant
 
     policy, policy_path, env = load_policy_and_env(args, "sim")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    plant = make_plant(
+    simulation = make_plant(
         env, rate_hz=args.rate, max_ticks=args.max_ticks, **randomize_options(args, policy, seed)
     )
-    warn_if_rate_differs(policy, plant, "sim")
+    warn_if_rate_differs(policy, simulation, "sim")
+    plant: Plant = simulation  # what the loop drives: the simulation, or a wrapper of it
     if args.video:
         from liquidnode.sim.video import VideoRecorder
 
         width, height = args.size or (480, 360)
         plant = video = VideoRecorder(
-            plant, args.video, fps=args.fps, width=width, height=height, camera=args.camera
+            simulation, args.video, fps=args.fps, width=width, height=height, camera=args.camera
         )
     if args.viewer:
         from liquidnode.sim.viewer import ViewerPlant
 
-        plant = ViewerPlant(plant, camera=args.camera)
+        plant = ViewerPlant(simulation, camera=args.camera)
     config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
     loop = ControlLoop(plant, policy, config, policy_path=policy_path)  # validates dims/rate
     loop.recorder = open_recorder(
