@@ -5,6 +5,14 @@
 
 #include "hal.h"
 
+/* The largest frames this implementation builds fit the protocol's payload and the
+ * encode buffer. */
+PROTO_STATIC_ASSERT(7u + 4u * DEVICE_MAX_OBS <= PROTO_MAX_PAYLOAD, observation_fits);
+PROTO_STATIC_ASSERT(4u * DEVICE_MAX_ACT <= PROTO_MAX_PAYLOAD, command_fits);
+PROTO_STATIC_ASSERT(16u + 32u + 16u <= PROTO_MAX_PAYLOAD, channel_frame_fits);
+PROTO_STATIC_ASSERT(10u + PROTO_MAX_ID_LEN <= PROTO_MAX_PAYLOAD, identity_fits);
+PROTO_STATIC_ASSERT(PROTO_MAX_ENCODED >= PROTO_MAX_FRAME + 2u, encoding_and_delimiter_fit);
+
 /* Scratch for the frame being sent: header + payload + CRC (static, to keep
  * the AVR stack small; the firmware is single-threaded). */
 static uint8_t tx_frame[PROTO_MAX_FRAME];

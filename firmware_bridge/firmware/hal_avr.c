@@ -71,6 +71,10 @@
 #define RX_SIZE 64u                                            /* power of two */
 #define TX_SIZE 256u                                           /* u8 indices wrap */
 
+PROTO_STATIC_ASSERT((RX_SIZE & (RX_SIZE - 1u)) == 0u, rx_ring_is_a_power_of_two);
+PROTO_STATIC_ASSERT(TX_SIZE - 1u >= PROTO_MAX_ENCODED, tx_ring_takes_the_largest_frame);
+PROTO_STATIC_ASSERT(TX_SIZE == 256u, tx_indices_wrap_as_uint8);
+
 static volatile uint8_t rx_buf[RX_SIZE];
 static volatile uint8_t rx_head; /* written by the RX ISR */
 static volatile uint8_t rx_tail; /* written by the main loop */

@@ -48,6 +48,11 @@
 #define PROTO_MAX_ENCODED 249u
 #define PROTO_MAX_ID_LEN 32u
 
+/* C99 compile-time check: a negative array size stops the build when cond is false. */
+#define PROTO_STATIC_ASSERT(cond, name) typedef char proto_static_assert_##name[(cond) ? 1 : -1]
+PROTO_STATIC_ASSERT(PROTO_MAX_FRAME == 246u, frame_size_is_that_of_protocol_md);
+PROTO_STATIC_ASSERT(PROTO_RX_MAX_ENCODED >= PROTO_MAX_FRAME + 1u, rx_holds_the_largest_encoding);
+
 /* Message types (frame byte 1). */
 enum {
     PROTO_MSG_HELLO = 0x01,

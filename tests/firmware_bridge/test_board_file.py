@@ -273,3 +273,29 @@ def test_flash_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         check=False,
     )
     assert proc.returncode != 0 and "set PORT" in proc.stderr
+
+
+def test_static_checks_stop_a_build_whose_table_overflows_the_buffers(tmp_path: Path) -> None:
+    """The generated board.h checks its sizes against device.h at compile time."""
+    require_tools("make", "avr-gcc", "avr-objcopy", "avr-size")
+    board = load_board(BALANCER)
+    generate(board, tmp_path)
+    header = tmp_path / "board.h"
+    header.write_text(
+        header.read_text().replace("#define BOARD_N_OBS 6u", "#define BOARD_N_OBS 17u")
+    )
+    proc = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(FIRMWARE_DIR),
+            "avr",
+            *make_args(board, tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "board_obs_fit" in proc.stderr
