@@ -648,14 +648,10 @@ class DeviceBehaviour:
     @stall_tolerant
     def test_ping_is_answered_with_pong(self, device: DeviceSession) -> None:
         device.observation()
-        rtts = []
         for token in (0, 1, 0xDEADBEEF, 0xFFFFFFFF, 12345):
-            t0 = time.monotonic()
             device.send(Ping(token))
-            t1, _frame = device.wait_for(
+            device.wait_for(  # raises when no PONG with this token comes back
                 lambda f, tok=token: isinstance(f.message, Pong) and f.message.token == tok,
                 0.5,
                 f"PONG {token:#x}",
             )
-            rtts.append(t1 - t0)
-        assert max(rtts) < 0.1, rtts
