@@ -58,11 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             continue
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in args if a is not type(None))
-        metavar = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
-        metavar = metavar.get(f.name)
+        names = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
         more = {"dt_jitter": "FRAC", "randomize": "SPEC", "smoothness": "W"}
-        metavar = metavar or more.get(f.name)
-        metavar = metavar or ("N" if kind is int else "X")
+        metavar = names.get(f.name) or more.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
         )
