@@ -18,7 +18,7 @@ falls are terminated episodes over all perturbed cells; smoothness is the nomina
 Usage::
 
     python -m liquidnode.benchmarks.robustness --env InvertedPendulum-v5 --seeds 1 2 3 \\
-        --steps 100000 --episodes 10 --jobs 2 --out runs/robustness
+        --steps 60000 --episodes 20 --jobs 2 --out runs/robustness
 
 ``liquidnode bench`` runs it in full mode only (it trains 7 x 3 policies: about an hour on an
 idle 2-core machine).
@@ -89,6 +89,10 @@ class BenchConfig:
         env: Gymnasium environment id.
         seeds: training seeds (each candidate trains once per seed).
         steps: environment steps of every training run (the shared budget).
+        envs: parallel training environments (1: in the training process, the cheapest on a
+            small busy machine).
+        rollout_steps: steps per environment per PPO rollout (``envs * rollout_steps`` = the
+            trainer default's 2,048 transitions per update).
         randomize: randomisation preset name or TOML path passed to training; None trains on
             the nominal plant.
         grid: the held-out stress grid (TOML).
@@ -101,7 +105,9 @@ class BenchConfig:
 
     env: str = "InvertedPendulum-v5"
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    steps: int = 100_000
+    steps: int = 60_000
+    envs: int = 1
+    rollout_steps: int = 2048
     randomize: str | None = "InvertedPendulum-v5"
     grid: str = str(HELD_OUT_GRID)
     episodes: int = 10
@@ -146,6 +152,8 @@ def train_and_stress(cfg: BenchConfig, cand: Candidate, seed: int) -> dict[str, 
         "units": cand.units,
         "frames": cand.frames,
         "steps": cfg.steps,
+        "envs": cfg.envs,
+        "rollout_steps": cfg.rollout_steps,
         "seed": seed,
         "out": str(run_dir / "policy.safetensors"),
         "eval_interval": 10,
@@ -195,6 +203,7 @@ def train_and_stress(cfg: BenchConfig, cand: Candidate, seed: int) -> dict[str, 
 def _worker_argv(cfg: BenchConfig, cand: Candidate, seed: int) -> list[str]:
     argv = [sys.executable, "-m", "liquidnode.benchmarks.robustness", "--env", cfg.env]
     argv += ["--steps", str(cfg.steps), "--episodes", str(cfg.episodes), "--grid", cfg.grid]
+    argv += ["--envs", str(cfg.envs), "--rollout-steps", str(cfg.rollout_steps)]
     argv += ["--randomize", cfg.randomize or "none", "--out", cfg.out]
     argv += ["--stress-seed", str(cfg.stress_seed), "--one", cand.name, str(seed)]
     return argv
@@ -225,6 +234,8 @@ def run_all(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> list[
 
 
 # ---- the table ------------------------------------------------------------------------------
+#: The single-perturbation axes; a stress cell of none of them is a combined one.
+_AXES = ("latency", "mass", "obs_noise", "dt_jitter", "push", "actuator_gain", "friction")
 #: Column groups: (label, predicate on a stress cell).
 GROUPS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
     ("latency <= 1 tick", lambda c: c["perturbation"] == "latency" and float(c["value"]) <= 1),
@@ -236,7 +247,6 @@ GROUPS: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
     ("motor gain", lambda c: c["perturbation"] == "actuator_gain"),
     ("combined", lambda c: c["perturbation"] not in _AXES),
 )
-_AXES = ("latency", "mass", "obs_noise", "dt_jitter", "push", "actuator_gain", "friction")
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -308,8 +318,9 @@ def section(cfg: BenchConfig, records: list[dict[str, Any]], params: dict[str, i
     columns, rows = summarize(records, params)
     notes = [
         f"{cfg.env}: every cell trained by liquidnode train with --randomize "
-        f"{cfg.randomize or 'none'} for {cfg.steps} steps, seeds {cfg.seeds}; mean return "
-        "per policy, then mean ± std over seeds.",
+        f"{cfg.randomize or 'none'} for {cfg.steps} steps ({cfg.envs} env x "
+        f"{cfg.rollout_steps} steps per rollout), seeds {cfg.seeds}; mean return per policy, "
+        "then mean ± std over seeds.",
         f"Stress: held-out grid {Path(cfg.grid).name}, {cfg.episodes} episodes per cell from "
         f"reset seed {cfg.stress_seed}.",
     ]
@@ -351,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--env", default=d.env)
     p.add_argument("--seeds", type=int, nargs="+", default=d.seeds)
     p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--envs", type=int, default=d.envs)
+    p.add_argument("--rollout-steps", type=int, default=d.rollout_steps)
     p.add_argument(
         "--randomize", default=None, help="preset or TOML; 'none' (default: the env's preset)"
     )
@@ -372,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env=args.env,
         seeds=list(args.seeds),
         steps=args.steps,
+        envs=args.envs,
+        rollout_steps=args.rollout_steps,
         randomize=None if randomize == "none" else randomize,
         grid=args.grid,
         episodes=args.episodes,
