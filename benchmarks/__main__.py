@@ -17,8 +17,12 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from liquidnode.benchmarks.harness import Section
 
 #: Comparisons in the order they run and print.
 NAMES = (
@@ -62,14 +66,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return p
 
 
-def run_all(names: Sequence[str], quick: bool, tiny: bool = False, log=None) -> list:
+def run_all(
+    names: Sequence[str],
+    quick: bool,
+    tiny: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[Section]:
     """Run the named comparisons; a comparison that crashes is reported, not raised."""
     import importlib
     import traceback
 
     from liquidnode.benchmarks.harness import Section
 
-    sections = []
+    sections: list[Section] = []
     for name in names:
         if log:
             log(f"running {name} ...")

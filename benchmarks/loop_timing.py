@@ -25,7 +25,9 @@ TITLE = "Loop timing: CycleTimer vs. a plain time.sleep loop (lateness µs)"
 FIFO_PRIORITY = 50
 
 
-def _timer_segment(period_s: float, ticks: int, work: Callable[[], object]) -> tuple[list, int]:
+def _timer_segment(
+    period_s: float, ticks: int, work: Callable[[], object]
+) -> tuple[list[int], int]:
     from liquidnode.controller.timing import CycleTimer
 
     timer = CycleTimer(period_s)
@@ -38,7 +40,9 @@ def _timer_segment(period_s: float, ticks: int, work: Callable[[], object]) -> t
     return late, timer.overruns
 
 
-def _sleep_segment(period_s: float, ticks: int, work: Callable[[], object]) -> tuple[list, int]:
+def _sleep_segment(
+    period_s: float, ticks: int, work: Callable[[], object]
+) -> tuple[list[int], int]:
     clock = time.monotonic_ns
     period = round(period_s * 1e9)
     late = []
@@ -73,7 +77,8 @@ def _compare(
     for rate in (1000.0, 100.0):
         period = 1.0 / rate
         per_segment = max(10, int(seconds * rate / segments))
-        results = {"CycleTimer": ([], 0), "time.sleep": ([], 0)}
+        # per loop: lateness of every tick (ns) and the overrun count
+        results: dict[str, tuple[list[int], int]] = {"CycleTimer": ([], 0), "time.sleep": ([], 0)}
         for _ in range(segments):
             for name, fn in (("CycleTimer", _timer_segment), ("time.sleep", _sleep_segment)):
                 late, over = fn(period, per_segment, work)

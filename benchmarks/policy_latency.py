@@ -79,6 +79,11 @@ def _max_error(module: Any, policies: list[Any], steps: int) -> list[float]:
     return errors
 
 
+def _numpy_step(step: Callable[[np.ndarray, float], Any], obs: np.ndarray) -> Callable[[], Any]:
+    """``step(obs, 0.5)`` as a callable without arguments (what :func:`interleaved` times)."""
+    return lambda: step(obs, 0.5)
+
+
 def _torch_step(module: Any, obs: np.ndarray) -> Callable[[], None]:
     import torch
 
@@ -128,8 +133,8 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
         with _no_kernel():
             slow = from_ncps(module)
         candidates: dict[str, Callable[[], Any]] = {
-            "runtime": lambda p=fast: p.step(obs, 0.5),
-            "numpy": lambda p=slow: p.step(obs, 0.5),
+            "runtime": _numpy_step(fast.step, obs),
+            "numpy": _numpy_step(slow.step, obs),
             "torch": _torch_step(module, obs),
         }
         floor = None
@@ -138,7 +143,7 @@ def run(quick: bool = False, tiny: bool = False) -> Section:
             sd = {k: v.detach().numpy() for k, v in module.state_dict().items()}
             try:
                 floor = build_floor(sd, 17, 64, 128, 6)
-                candidates["floor"] = lambda f=floor: f.step(obs, 0.5)
+                candidates["floor"] = _numpy_step(floor.step, obs)
             except FloorUnavailableError as exc:
                 sec.notes.append(f"C floor unavailable: {exc}")
         with torch.inference_mode():

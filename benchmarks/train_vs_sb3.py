@@ -24,13 +24,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from liquidnode.controller.train.config import CellType
+
 
 def run_liquidnode(
-    env_id: str, steps: int, seed: int, episodes: int, eval_seed: int, cell: str, units: int
+    env_id: str, steps: int, seed: int, episodes: int, eval_seed: int, cell: CellType, units: int
 ) -> dict[str, Any]:
     """Train with :func:`controller.train.ppo.train`; evaluate the exported numpy policy."""
     from liquidnode.controller.policy import Policy
@@ -42,7 +45,7 @@ def run_liquidnode(
         out = Path(tmp) / "policy.safetensors"
         cfg = TrainConfig(
             env=env_id,
-            cell=cell,  # type: ignore[arg-type]
+            cell=cell,
             units=units,
             steps=steps,
             seed=seed,
