@@ -82,14 +82,53 @@ EPS_TANH, EPS_SIGMOID = _table_errors()
 
 HELPERS = {
     "ln_dense_q": """\
+#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+/* sum += (int32_t)x * y with the hardware multiplier (mul, muls, mulsu; r1 cleared after). */
+#define LN_MAC(sum, x, y)                     \\
+    do {                                      \\
+        uint8_t ln_z_;                        \\
+        __asm__(                              \\
+            "clr %[z]\\n\\t"                  \\
+            "mul %A[a], %A[b]\\n\\t"          \\
+            "add %A[s], r0\\n\\t"             \\
+            "adc %B[s], r1\\n\\t"             \\
+            "adc %C[s], %[z]\\n\\t"           \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "muls %B[a], %B[b]\\n\\t"         \\
+            "add %C[s], r0\\n\\t"             \\
+            "adc %D[s], r1\\n\\t"             \\
+            "mulsu %B[a], %A[b]\\n\\t"        \\
+            "sbc %D[s], %[z]\\n\\t"           \\
+            "add %B[s], r0\\n\\t"             \\
+            "adc %C[s], r1\\n\\t"             \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "mulsu %B[b], %A[a]\\n\\t"        \\
+            "sbc %D[s], %[z]\\n\\t"           \\
+            "add %B[s], r0\\n\\t"             \\
+            "adc %C[s], r1\\n\\t"             \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "clr r1"                          \\
+            : [s] "+r"(sum), [z] "=&r"(ln_z_) \\
+            : [a] "a"(x), [b] "a"(y)          \\
+            : "r0");                          \\
+    } while (0)
+#else
+#define LN_MAC(sum, x, y) ((sum) += (int32_t)(x) * (y))
+#endif
+
 /* acc = b + W a: int16 W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30). */
 static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, unsigned int n_in,
                        unsigned int n_out, int32_t *acc) {
-    unsigned int r, i;
-    for (r = 0; r < n_out; ++r) {
-        int32_t sum = LN_RD_I32(&b[r]);
-        for (i = 0; i < n_in; ++i) sum += (int32_t)LN_RD_I16(w++) * a[i];
-        acc[r] = sum;
+    const int16_t *end = a + n_in;
+    while (n_out--) {
+        const int16_t *p = a;
+        int32_t sum = LN_RD_I32(b++);
+        while (p != end) {
+            const int16_t wv = LN_RD_I16(w++);
+            const int16_t av = *p++;
+            LN_MAC(sum, wv, av);
+        }
+        *acc++ = sum;
     }
 }
 """,
