@@ -8,7 +8,7 @@ ended) as the episode ends, through the loop's ``on_episode_end`` callback, and,
 
 The status line is drawn by a background thread every ``interval_s`` seconds from counters
 the loop keeps anyway (the cycle timer's ticks and overruns), so the loop does no extra work
-per tick; the thread holds the interpreter lock for a few microseconds per refresh.
+per tick; the thread only wakes to format and write one short line per refresh.
 """
 
 from __future__ import annotations
