@@ -90,3 +90,11 @@ def test_status_line_on_a_terminal(tmp_path):
     # 30 ticks at 25 Hz = 1.2 s: the 0.5 s refresh draws the status at least once.
     assert re.search(r"\r\x1b\[Kepisode 1/1: \d+ ticks, [\d.]+ s, overruns \d+", err), err
     assert re.search(r"episode 0 \(seed \d+\): return", err), err
+
+
+def test_first_line_says_where_the_log_goes(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sim", "--fast", "--max-ticks", "3"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert re.fullmatch(r"log: runs/\d{8}T\d{6}Z(-\d+)?/sim\.mcap", first), first
+    assert (tmp_path / first.removeprefix("log: ")).is_file()
