@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     passed = (max_dev is None or max_dev <= args.tol) and (
         max_drift is None or max_drift <= args.sim_tol
     )
-    result = {
+    report: dict[str, Any] = {
         "log": str(args.log),
         "complete": log.complete,
         "tol": args.tol,
@@ -139,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
         "episodes": rows,
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(report))
     else:
-        print(_format(result))
+        print(_format(report))
     return 0 if passed else 1
 
 
