@@ -19,7 +19,7 @@ The runs alternate (node, random, same) round by round; medians are reported.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,11 +53,14 @@ def _bare(env_id: str, episodes: list[np.ndarray], seed: int) -> float:
 
 
 def _random_actions(env_id: str, episodes: int, length: int) -> list[np.ndarray]:
+    import gymnasium as gym
+
     from liquidnode.sim import make_env
 
     env = make_env(env_id)
-    space: Any = env.action_space  # a Box
+    space = env.action_space
     env.close()
+    assert isinstance(space, gym.spaces.Box), f"{env_id} has {space}, not Box actions"
     rng = np.random.default_rng(0)
     return [
         rng.uniform(space.low, space.high, size=(length, *space.shape)).astype(space.dtype)
@@ -99,6 +102,7 @@ def _node(
         sent.append([])
         return reset(seed)
 
+    # instance attributes shadow the two methods, so no wrapper call sits in the timed loop
     plant.act, plant.reset = recording_act, recording_reset  # type: ignore[method-assign]
     loop = ControlLoop(plant, policy, LoopConfig(realtime=False, max_ticks=length))
     t0 = time.perf_counter()
