@@ -200,6 +200,22 @@ def train_and_stress(cfg: BenchConfig, cand: Candidate, seed: int) -> dict[str, 
     return record
 
 
+def claim(cfg: BenchConfig, cand: Candidate, seed: int) -> Path | None:
+    """Claim the (candidate, seed) run: create its ``.lock`` file and return it, or None when
+    the run's result exists or another process holds the lock (so several runners can share
+    one ``--out`` folder without training a run twice)."""
+    path = run_file(cfg, cand, seed)
+    if path.is_file():
+        return None
+    lock = path.with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    return lock
+
+
 def _worker_argv(cfg: BenchConfig, cand: Candidate, seed: int) -> list[str]:
     argv = [sys.executable, "-m", "liquidnode.benchmarks.robustness", "--env", cfg.env]
     argv += ["--steps", str(cfg.steps), "--episodes", str(cfg.episodes), "--grid", cfg.grid]
@@ -396,7 +412,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates=tuple(by_name[n] for n in args.cells),
     )
     if args.one:
-        train_and_stress(cfg, by_name[args.one[0]], int(args.one[1]))
+        cand, seed = by_name[args.one[0]], int(args.one[1])
+        lock = claim(cfg, cand, seed)
+        if lock is None:
+            print(f"{cand.name} seed {seed}: done or running elsewhere, skipped", file=sys.stderr)
+            return 0
+        try:
+            train_and_stress(cfg, cand, seed)
+        finally:
+            lock.unlink(missing_ok=True)
         return 0
     records = run_all(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
     sec = section(cfg, records, _params(cfg))
