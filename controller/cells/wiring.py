@@ -250,4 +250,6 @@ def check_config(config: Any) -> list[str]:
         )
     if config["output_dim"] > config["units"]:
         problems.append(f"wiring.output_dim {config['output_dim']} exceeds units {config['units']}")
+    if not isinstance(config.get("params", {}), dict):
+        problems.append(f"wiring.params must be an object, got {config['params']!r}")
     return problems

@@ -32,6 +32,21 @@ from liquidnode.controller.errors import LogFileError
 from liquidnode.controller.logs import schema
 from liquidnode.controller.untrusted import check_regular_file, loads_bounded
 
+
+def _codec_errors() -> tuple[type[Exception], ...]:
+    """Errors of the chunk decompressors a foreign MCAP file may use (zstd, lz4)."""
+    errors: list[type[Exception]] = [RuntimeError]  # lz4 reports corrupt frames as this
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_CODEC_ERRORS = _codec_errors()
+
 #: Largest record a log may hold, bytes (chunks are ~256 KiB; policy attachments a few MB).
 _MAX_RECORD = 256 * 1024 * 1024
 
@@ -220,7 +235,14 @@ def _read_records(handle: Any, path: Path, size: int) -> tuple[list[Any], bool]:
     except InvalidMagic:
         handle.seek(0)
         raise _not_mcap(path, handle.read(len(_MAGIC))) from None
-    except (McapError, struct.error, ValueError, UnicodeDecodeError, MemoryError) as exc:
+    except (
+        McapError,
+        struct.error,
+        ValueError,
+        UnicodeDecodeError,
+        MemoryError,
+        *_CODEC_ERRORS,
+    ) as exc:
         # Ran into the end of the file (a record, or a record's claimed length, reaches past
         # it): the log was cut short, e.g. its writer was killed. Anything else is corruption.
         past_end = (
@@ -352,6 +374,14 @@ def _is_vector(v: Any) -> bool:
 
 
 _TICK_NUMBERS = ("t", "dt", "reward", "lateness_us")
+#: Event detail fields readers use: kind -> key -> (check, what it must be); null is allowed.
+_EVENT_DETAIL: dict[str, dict[str, tuple[Any, str]]] = {
+    "episode_start": {
+        "seed": (_is_int, "an integer"),
+        "initial_state": (_is_vector, "a list of numbers"),
+    },
+    "episode_end": {"return": (_is_num, "a number"), "ticks": (_is_int, "an integer")},
+}
 
 
 def validate_message(topic: str, body: dict[str, Any]) -> str | None:
@@ -383,8 +413,13 @@ def validate_message(topic: str, body: dict[str, Any]) -> str | None:
     elif topic == schema.EVENT_TOPIC:
         if not isinstance(body.get("kind"), str):
             return f"kind must be a string, got {body.get('kind')!r:.80}"
-        if not isinstance(body.get("detail", {}), dict):
-            return f"detail must be an object, got {body.get('detail')!r:.80}"
+        detail = body.get("detail")
+        if not isinstance(detail, dict):
+            return f"detail must be an object, got {detail!r:.80}"
+        checks = _EVENT_DETAIL.get(body["kind"], {})
+        for key, (ok, what) in checks.items():
+            if detail.get(key) is not None and not ok(detail[key]):
+                return f"{body['kind']} detail.{key} must be {what}, got {detail[key]!r:.80}"
     return None
 
 
