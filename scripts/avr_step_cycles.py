@@ -119,7 +119,7 @@ def _run(cmd: list[str]) -> str:
     return proc.stdout
 
 
-def measure(policy_path: str, precision: str, steps: int) -> dict[str, object]:
+def measure(policy_path: str, precision: str, steps: int, opt: str = "-Os") -> dict[str, object]:
     """Build, emulate and time ``steps`` steps; returns the figures (see module docstring)."""
     policy = Policy.load(policy_path)
     obs = policy.obs_mean + 0.5 * policy.obs_std * np.random.default_rng(0).standard_normal(
@@ -145,7 +145,7 @@ def measure(policy_path: str, precision: str, steps: int) -> dict[str, object]:
                 "-Wall",
                 "-Wextra",
                 "-Werror",
-                "-Os",
+                opt,
                 f"-I{d}",
                 "-o",
                 str(elf),
@@ -202,6 +202,7 @@ def measure(policy_path: str, precision: str, steps: int) -> dict[str, object]:
     return {
         "policy": policy_path,
         "precision": precision,
+        "opt": opt,
         "cycles_per_step": {
             "first": cycles[0],
             "p50": int(np.median(later)),
@@ -221,9 +222,10 @@ def main() -> int:
     p.add_argument("policy")
     p.add_argument("--precision", choices=("f32", "q15"), default="q15")
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--opt", default="-Os", help="avr-gcc optimisation flag (default -Os)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    result = measure(args.policy, args.precision, max(1, args.steps))
+    result = measure(args.policy, args.precision, max(1, args.steps), args.opt)
     if args.json:
         print(json.dumps(result))
     else:

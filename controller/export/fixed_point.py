@@ -132,10 +132,9 @@ static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, uns
     }
 }
 """,
-    "ln_q12": """\
-/* Accumulator (2^-sh above Q12) rounded to Q12 and clamped to +-16. */
-static int32_t ln_q12(int32_t acc, unsigned int sh) {
-    int32_t v = sh ? (acc + ((int32_t)1 << (sh - 1))) >> sh : acc;
+    "ln_clamp12": """\
+/* Clamp a Q12 activation input to +-16. */
+static int32_t ln_clamp12(int32_t v) {
     return v > 65536L ? 65536L : (v < -65536L ? -65536L : v);
 }
 """,
@@ -144,33 +143,11 @@ static int16_t ln_sat16(int32_t v) {
     return (int16_t)(v > 32767L ? 32767L : (v < -32767L ? -32767L : v));
 }
 """,
-    "ln_rshift": """\
-/* Rounded arithmetic right shift. */
-static int32_t ln_rshift(int32_t v, unsigned int sh) {
-    return sh ? (v + ((int32_t)1 << (sh - 1))) >> sh : v;
-}
-""",
-    "ln_tanh_q": """\
+    "ln_tanh_lut": """\
+/* tanh(k / 64) in Q15, k = 0..512. */
 static const int16_t ln_tanh_lut[513] LN_FLASH = {
 @LUT@
 };
-
-/* tanh of u (Q fb, fb >= 7) in Q15: table of tanh(k/64), linear interpolation. */
-static int16_t ln_tanh_q(int32_t u, unsigned int fb) {
-    const int32_t a = u < 0 ? -u : u;
-    const unsigned int sh = fb - 6u;
-    int32_t t;
-    if (a >= ((int32_t)8 << fb)) {
-        t = 32767;
-    } else {
-        const unsigned int idx = (unsigned int)(a >> sh);
-        const int32_t fr = a & (((int32_t)1 << sh) - 1);
-        const int32_t lo = LN_RD_I16(&ln_tanh_lut[idx]);
-        const int32_t hi = LN_RD_I16(&ln_tanh_lut[idx + 1u]);
-        t = lo + (((hi - lo) * fr + ((int32_t)1 << (sh - 1u))) >> sh);
-    }
-    return (int16_t)(u < 0 ? -t : t);
-}
 """.replace(
         "@LUT@",
         ",\n".join(
@@ -178,14 +155,53 @@ static int16_t ln_tanh_q(int32_t u, unsigned int fb) {
         ),
     ),
     "ln_sigmoid_q": """\
-/* sigmoid of u (Q12) in Q15: (1 + tanh(u / 2)) / 2. */
+/* sigmoid of u (Q12) in Q15: (1 + tanh(u / 2)) / 2, u read as Q13. */
 static int16_t ln_sigmoid_q(int32_t u) {
-    return (int16_t)((32768L + ln_tanh_q(u, 13u)) >> 1);
+    return (int16_t)((32768L + ln_tanh_q13(u)) >> 1);
 }
 """,
 }
-_NEEDS = {"ln_sigmoid_q": ("ln_tanh_q",)}
-_ORDER = ("ln_dense_q", "ln_q12", "ln_sat16", "ln_rshift", "ln_tanh_q", "ln_sigmoid_q")
+for _fb in (12, 13, 14, 15):
+    _sh = _fb - 6
+    HELPERS[f"ln_tanh_q{_fb}"] = f"""\
+/* tanh of u (Q{_fb}) in Q15: the table with linear interpolation, saturating beyond 8. */
+static int16_t ln_tanh_q{_fb}(int32_t u) {{
+    const int32_t a = u < 0 ? -u : u;
+    int32_t t = 32767;
+    if (a < {8 << _fb}L) {{
+        const int16_t lo = LN_RD_I16(&ln_tanh_lut[a >> {_sh}]);
+        const int16_t hi = LN_RD_I16(&ln_tanh_lut[(a >> {_sh}) + 1]);
+        const int16_t fr = (int16_t)(a & {(1 << _sh) - 1});
+        t = lo + (((int32_t)(int16_t)(hi - lo) * fr + {1 << (_sh - 1)}L) >> {_sh});
+    }}
+    return (int16_t)(u < 0 ? -t : t);
+}}
+"""
+_NEEDS = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
+_NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
+_ORDER = (
+    "ln_dense_q",
+    "ln_clamp12",
+    "ln_sat16",
+    "ln_tanh_lut",
+    "ln_tanh_q12",
+    "ln_tanh_q13",
+    "ln_tanh_q14",
+    "ln_tanh_q15",
+    "ln_sigmoid_q",
+)
+
+
+def _rs(expr: str, sh: int) -> str:
+    """C expression: ``expr`` (int32) rounded and arithmetically shifted right by ``sh``."""
+    if sh < 0:
+        raise ExportError(f"internal: negative shift {sh}")
+    return expr if sh == 0 else f"(({expr}) + {1 << (sh - 1)}L) >> {sh}"
+
+
+def _q12(expr: str, sh: int) -> str:
+    """C expression: an accumulator ``2^-sh`` above Q12 as a clamped Q12 activation input."""
+    return f"ln_clamp12({_rs(expr, sh)})"
 
 
 @dataclass
@@ -300,17 +316,17 @@ def _cfc(u: _Q, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: int) -
         e_in = q.err + 2.0 ** -(Q_ACT + 1)
         if c.activation == "relu":
             f = min(q.s, 15 - max(0, math.ceil(math.log2(max(float(q.bound.max()), 1e-9)))))
-            u.use("ln_rshift", "ln_sat16")
+            u.use("ln_sat16")
             u.emit(
                 f"    for (i = 0; i < {layer.n_out}u; ++i) {dst}[i] = "
-                f"ln_sat16(ln_rshift(s->acc[i] > 0 ? s->acc[i] : 0, {q.s - f}u));"
+                f"ln_sat16({_rs('s->acc[i] > 0 ? s->acc[i] : 0', q.s - f)});"
             )
             seg = Segment(np.full(layer.n_out, 2.0**-f), q.bound, q.err + 2.0 ** -(f + 1))
         else:
-            u.use("ln_q12", "ln_tanh_q")
+            u.use("ln_clamp12", "ln_tanh_q12")
             u.emit(
                 f"    for (i = 0; i < {layer.n_out}u; ++i) {dst}[i] = "
-                f"ln_tanh_q(ln_q12(s->acc[i], {q.s - Q_ACT}u), {Q_ACT}u);"
+                f"ln_tanh_q12({_q12('s->acc[i]', q.s - Q_ACT)});"
             )
             gain = 1.7159 if lecun else 1.0
             seg = _seg(layer.n_out, gain * 2.0**-15, gain, gain * (e_in + EPS_TANH))
@@ -323,20 +339,17 @@ def _cfc(u: _Q, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: int) -
     q1, q2, qa, qb = qs
     f_ta = 15 - max(0, math.ceil(math.log2(max(float(qa.bound.max()), 1e-9))))
     f_ta = min(f_ta, qa.s)
-    u.use("ln_q12", "ln_tanh_q", "ln_sigmoid_q", "ln_rshift", "ln_sat16")
+    u.use("ln_clamp12", "ln_tanh_q12", "ln_sigmoid_q", "ln_sat16")
     u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
-    u.emit(f"        const int32_t f1 = ln_tanh_q(ln_q12(s->acc[i], {q1.s - Q_ACT}u), {Q_ACT}u);")
+    u.emit(f"        const int32_t f1 = ln_tanh_q12({_q12('s->acc[i]', q1.s - Q_ACT)});")
+    u.emit(f"        const int32_t f2 = ln_tanh_q12({_q12(f's->acc[{H}u + i]', q2.s - Q_ACT)});")
+    u.emit(f"        const int16_t ta = ln_sat16({_rs(f's->acc[{2 * H}u + i]', qa.s - f_ta)});")
     u.emit(
-        f"        const int32_t f2 = ln_tanh_q(ln_q12(s->acc[{H}u + i], {q2.s - Q_ACT}u), "
-        f"{Q_ACT}u);"
-    )
-    u.emit(f"        const int32_t ta = ln_sat16(ln_rshift(s->acc[{2 * H}u + i], {qa.s - f_ta}u));")
-    u.emit(
-        f"        const int32_t g = ln_rshift(ta * ts, {f_ta}u) + "
-        f"ln_rshift(s->acc[{3 * H}u + i], {qb.s - Q_ACT}u);"
+        f"        const int32_t g = ({_rs('(int32_t)ta * ts', f_ta)}) + "
+        f"({_rs(f's->acc[{3 * H}u + i]', qb.s - Q_ACT)});"
     )
     u.emit(
-        "        const int32_t sg = ln_sigmoid_q(g > 65536L ? 65536L : (g < -65536L ? -65536L "
+        "        const int16_t sg = ln_sigmoid_q(g > 65536L ? 65536L : (g < -65536L ? -65536L "
         ": g));"
     )
     e_f1 = q1.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH
@@ -345,10 +358,11 @@ def _cfc(u: _Q, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: int) -
     e_g += qb.err + 3 * 2.0 ** -(Q_ACT + 1)
     e_s = e_g / 4 + EPS_SIGMOID
     if c.mode == "no_gate":  # h' = f1 + s f2, Q14
-        u.emit(f"        {h}[i] = ln_sat16(ln_rshift(f1 + ln_rshift(f2 * sg, 15u), 1u));")
+        prod = _rs("(int32_t)(int16_t)f2 * sg", 15)
+        u.emit(f"        {h}[i] = ln_sat16({_rs(f'f1 + ({prod})', 1)});")
         err = e_f1 + e_f2 + e_s + e_f2 * e_s + 2.0**-16 + 2.0**-15
     else:  # h' = f1 + (f2 - f1) s, Q15
-        u.emit(f"        {h}[i] = ln_sat16(f1 + ln_rshift((f2 - f1) * sg, 15u));")
+        u.emit(f"        {h}[i] = ln_sat16(f1 + ({_rs('(f2 - f1) * sg', 15)}));")
         err = np.maximum(e_f1, e_f2) + 2 * e_s + (e_f1 + e_f2) * e_s + 2.0**-14
     u.emit("    }")
     return _seg(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
@@ -362,16 +376,16 @@ def _readout(u: _Q, plan: PolicyPlan, layers: list[CfCPlan], last: Segment, f_h:
         q = quantise_dense(c.proj.weight, c.proj.bias, last)
         u.dense("proj", q, f"(s->h + {plan.state_dim - c.units}u)", c.units, "s->acc")
         if plan.tanh:
-            u.use("ln_q12", "ln_tanh_q")
-            y_of = f"(float)ln_tanh_q(ln_q12(s->acc[i], {q.s - Q_ACT}u), {Q_ACT}u)"
+            u.use("ln_clamp12", "ln_tanh_q12")
+            y_of = f"(float)ln_tanh_q12({_q12('s->acc[i]', q.s - Q_ACT)})"
             err, unit = q.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH, 2.0**-15
         else:
             y_of, err, unit = "(float)s->acc[i]", q.err + 1e-7 * q.bound, 2.0**-q.s
     else:
         h = f"s->h[{plan.state_dim - c.units}u + i]"
         if plan.tanh:
-            u.use("ln_tanh_q")
-            y_of = f"(float)ln_tanh_q({h}, {f_h}u)"
+            u.use(f"ln_tanh_q{f_h}")
+            y_of = f"(float)ln_tanh_q{f_h}({h})"
             err, unit = last.err[: plan.act_dim] + EPS_TANH, 2.0**-15
         else:
             y_of, err, unit = f"(float){h}", last.err[: plan.act_dim], 2.0**-f_h
