@@ -6,7 +6,9 @@ the robot keeps the frames it received, so the tests see what the host sent last
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -136,3 +138,48 @@ def test_duration_bounds_reconnecting_to_a_port_that_never_returns(tmp_path):
     assert "duration ended" in err
     assert json.loads(out)["link"]["link_losses"] == 1
     assert read_log(log).complete
+
+
+def test_sigterm_during_the_handshake_exits_at_once_and_leaves_the_device_disarmed(tmp_path):
+    from liquidnode.firmware_bridge.twin import open_pty
+
+    master, slave, port = open_pty()  # a port where nobody answers: deploy waits for HELLO
+    try:
+        proc = _deploy(port, tmp_path / "run.mcap", "--duration", "60")
+        deadline = time.monotonic() + 30
+        hello = b""
+        while not hello:  # the first HELLO: deploy is inside the handshake
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            with contextlib.suppress(BlockingIOError):
+                hello = os.read(master, 64)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and out == ""
+    assert err.strip().splitlines()[-1] == "liquidnode deploy: interrupted (SIGTERM)"
+
+
+def test_kill_9_leaves_the_device_to_its_watchdog(tmp_path):
+    from liquidnode.firmware_bridge.protocol import DeviceState
+
+    robot = start_twin(watchdog_ms=150)
+    log = tmp_path / "run.mcap"
+    try:
+        proc = _deploy(robot.port, log, "--duration", "60")
+        _wait_armed(robot, proc)
+        time.sleep(1.0)
+        proc.kill()
+        proc.communicate(timeout=20)
+        killed = time.monotonic()
+        while robot.core.state is DeviceState.ARMED and time.monotonic() - killed < 2.0:
+            time.sleep(0.005)
+        state = robot.core.state
+    finally:
+        stop_twin(robot)
+    assert state is DeviceState.WATCHDOG  # the device made itself safe without the host
+    episode = read_log(log).episodes[0]  # the killed run's log reads back up to its last chunk
+    assert episode.ticks > 0
