@@ -121,6 +121,9 @@ class TrainConfig:
     """Save a resumable checkpoint every N rollouts (and at the end)."""
     threads: int = 1
     """torch CPU threads."""
+    async_envs: bool = True
+    """Step parallel envs in worker processes (AsyncVectorEnv); --no-async-envs steps them in
+    the training process (SyncVectorEnv), which is faster on a loaded or single-core machine."""
     progress: bool = True
     """Show a progress bar (steps/s, recent return) on stderr."""
     tensorboard: bool = True

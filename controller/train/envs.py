@@ -261,10 +261,11 @@ def make_vector_env(
     seed: int,
     randomize: str | None = None,
     randomize_seed: int | None = None,
+    asynchronous: bool = True,
 ) -> gym.vector.VectorEnv:
-    """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one,
-    in-process otherwise. Episodes auto-reset in the same step (the final observation is in
-    ``info["final_obs"]``). Env ``i`` is seeded ``seed + 7919 i`` (its randomisation
+    """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
+    and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
+    same step (the final observation is in ``info["final_obs"]``). Env ``i`` is seeded ``seed + 7919 i`` (its randomisation
     ``randomize_seed + 7919 i``, default ``seed + 7919 i``)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
@@ -273,7 +274,7 @@ def make_vector_env(
         env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i)
         for i in range(num_envs)
     ]
-    if num_envs > 1:
+    if num_envs > 1 and asynchronous:
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
 

@@ -157,7 +157,13 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
     envs = make_vector_env(
-        cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed, cfg.randomize, cfg.randomize_seed
+        cfg.env,
+        cfg.envs,
+        cfg.dt_jitter,
+        cfg.seed,
+        cfg.randomize,
+        cfg.randomize_seed,
+        asynchronous=cfg.async_envs,
     )
     writer = _tensorboard(cfg, paths.tensorboard)
     planned = cfg.planned_steps(global_step)
