@@ -265,8 +265,9 @@ def make_vector_env(
 ) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
     and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
-    same step (the final observation is in ``info["final_obs"]``). Env ``i`` is seeded ``seed + 7919 i`` (its randomisation
-    ``randomize_seed + 7919 i``, default ``seed + 7919 i``)."""
+    same step (the final observation is in ``info["final_obs"]``). Env ``i`` is seeded
+    ``seed + 7919 i`` (its randomisation ``randomize_seed + 7919 i``, default
+    ``seed + 7919 i``)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     base = seed if randomize_seed is None else randomize_seed
