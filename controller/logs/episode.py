@@ -362,11 +362,13 @@ def _check_version(path: Path, log_meta: dict[str, str] | None) -> None:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An integer that fits int64 (ticks, episodes, seeds)."""
+    return isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A float, or an integer small enough to become one."""
+    return isinstance(v, float) or (_is_int(v) and abs(v) < 2**63)
 
 
 def _is_vector(v: Any) -> bool:

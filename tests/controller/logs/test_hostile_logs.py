@@ -67,6 +67,8 @@ CASES = {
     "string_in_obs": ([(T, _tick(obs=["a", 1]))], "obs must be a list of numbers"),
     "obs_not_list": ([(T, _tick(obs=3))], "obs must be a list of numbers"),
     "float_tick": ([(T, _tick(tick=1.5))], "tick must be an integer >= 0"),
+    "huge_tick": ([(T, _tick(tick=2**64))], "tick must be an integer >= 0"),
+    "huge_int_obs": ([(T, _tick(obs=[10**400, 0]))], "obs must be a list of numbers"),
     "duplicate_tick": ([*GOOD, (T, _tick(tick=1))], "tick 1 twice \\(messages 1 and 2\\)"),
     "ragged_state": (
         [
