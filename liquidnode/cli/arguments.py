@@ -6,9 +6,15 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from liquidnode.policies import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
+
+#: What each subcommand module's ``add_parser(subparsers)`` receives (``add_subparsers()``).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -145,7 +151,7 @@ def add_randomize_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def randomize_options(args: argparse.Namespace, policy: Any, seed: int | None) -> dict[str, Any]:
+def randomize_options(args: argparse.Namespace, policy: Policy, seed: int | None) -> dict[str, Any]:
     """``make_plant`` keyword arguments for ``--randomize`` (empty without it).
 
     Observation noise without scales in the spec uses the policy's ``obs_std``.

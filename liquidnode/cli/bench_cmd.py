@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 
+from liquidnode.cli.arguments import Subparsers
 from liquidnode.controller.errors import LiquidNodeError
 
 NAMES = (
@@ -30,7 +31,7 @@ NAMES = (
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``bench``."""
     p = subparsers.add_parser(
         "bench",

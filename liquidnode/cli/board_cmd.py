@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from liquidnode.cli.arguments import Subparsers
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.shutdown import EXIT_RUN_FAULT
 
@@ -37,7 +38,7 @@ def _firmware_dir() -> Path:
     return Path(firmware_bridge.__file__).resolve().parent / "firmware"
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``board``."""
     p = subparsers.add_parser(
         "board",

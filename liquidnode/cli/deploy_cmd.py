@@ -24,15 +24,19 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from liquidnode.cli.arguments import add_json_argument, positive_int
+from liquidnode.cli.arguments import Subparsers, add_json_argument, positive_int
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
+    from liquidnode.firmware_bridge.serial_plant import SerialPlant
 
 #: Why deploy's returns are not measured (printed as ``return n/a (...)``).
 NO_REWARD = "reward not sent over serial"
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``deploy``."""
     from liquidnode.cli.arguments import positive_float
     from liquidnode.firmware_bridge.ports import BOOT_WAIT_S
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         return _deploy(args, policy, plant)
 
 
-def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
+def _deploy(args: argparse.Namespace, policy: Policy, plant: SerialPlant) -> int:
     """Connect, run, leave the device safe, print the summary; returns the exit code."""
     from liquidnode.cli.arguments import rt_priority
     from liquidnode.controller.errors import LinkError
@@ -195,6 +199,11 @@ def _deploy(args: argparse.Namespace, policy: Any, plant: Any) -> int:
     error: LinkError | None = None
     try:
         plant.connect()
+        from liquidnode.firmware_bridge.channel_check import check_policy_fits_device
+
+        ident = plant.device.identity.device_id if plant.device is not None else "?"
+        device = f"device {ident!r} on {args.port!r}"
+        check_policy_fits_device(policy.metadata, plant.spec, device)
         rate = policy.metadata.control_rate_hz
         if rate and abs(rate * plant.spec.control_period_s - 1) > 1e-6:
             print(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from liquidnode.cli.arguments import (
+    Subparsers,
     add_json_argument,
     add_policy_env_arguments,
     add_randomize_argument,
@@ -24,7 +24,7 @@ from liquidnode.cli.arguments import (
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``eval``."""
     p = subparsers.add_parser(
         "eval",

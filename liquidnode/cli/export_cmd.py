@@ -7,11 +7,11 @@ import json
 import sys
 from typing import Any
 
-from liquidnode.cli.arguments import non_negative_int
+from liquidnode.cli.arguments import Subparsers, non_negative_int
 from liquidnode.policies import DEFAULT_POLICY
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     """Register the ``export`` subcommand."""
     p = subparsers.add_parser(
         "export",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from liquidnode.policies import default_policy_path
 
 if TYPE_CHECKING:
+    from liquidnode.controller.plant import Plant
     from liquidnode.controller.policy import Policy
 
 
@@ -44,7 +45,7 @@ def warn_if_untrained(policy: Policy, path: str, command: str) -> None:
         )
 
 
-def warn_if_rate_differs(policy: Any, plant: Any, command: str) -> None:
+def warn_if_rate_differs(policy: Policy, plant: Plant, command: str) -> None:
     """Print a warning line when the plant runs at another rate than the policy was made for.
 
     Not an error: a liquid policy takes the measured dt, but it may behave differently.

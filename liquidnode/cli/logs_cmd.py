@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from liquidnode.cli.arguments import Subparsers
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Subparsers) -> None:
     """Register the ``logs`` subcommand."""
     p = subparsers.add_parser(
         "logs",

@@ -21,8 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from liquidnode.cli.arguments import Subparsers
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``policies``."""
     p = subparsers.add_parser(
         "policies",

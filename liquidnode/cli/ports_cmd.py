@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from liquidnode.cli.arguments import Subparsers
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``ports``."""
     from liquidnode.cli.arguments import add_json_argument
 

@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from liquidnode.cli.arguments import Subparsers
 
-def add_parser(subparsers: Any) -> None:
+
+def add_parser(subparsers: Subparsers) -> None:
     """Register the ``replay`` subcommand."""
     p = subparsers.add_parser(
         "replay",

@@ -15,9 +15,9 @@ import argparse
 import json
 import secrets
 import sys
-from typing import Any
 
 from liquidnode.cli.arguments import (
+    Subparsers,
     add_policy_env_arguments,
     add_randomize_argument,
     add_rt_priority_argument,
@@ -32,7 +32,7 @@ from liquidnode.cli.progress import RunProgress
 from liquidnode.controller.errors import LiquidNodeError
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``sim``."""
     p = subparsers.add_parser(
         "sim",

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from liquidnode.cli.arguments import non_negative_int, positive_int
+from liquidnode.cli.arguments import Subparsers, non_negative_int, positive_int
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``stress``."""
     p = subparsers.add_parser(
         "stress",

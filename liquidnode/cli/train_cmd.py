@@ -13,12 +13,13 @@ import sys
 import types
 import typing
 
+from liquidnode.cli.arguments import Subparsers
 from liquidnode.controller.train.config import TrainConfig, config_fields, field_docs
 
 _SHORT_HELP = "train a CfC / LTC / NCP policy on a Gymnasium task (recurrent PPO)"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``train`` with the top-level parser."""
     p = subparsers.add_parser(
         "train",

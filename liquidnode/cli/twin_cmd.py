@@ -21,10 +21,10 @@ import signal
 import sys
 from typing import Any
 
-from liquidnode.cli.arguments import add_json_argument, add_seed_argument
+from liquidnode.cli.arguments import Subparsers, add_json_argument, add_seed_argument
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``twin``."""
     p = subparsers.add_parser(
         "twin",
