@@ -24,11 +24,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liquidnode.cli.arguments import Subparsers
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.shutdown import EXIT_RUN_FAULT
+
+if TYPE_CHECKING:
+    from liquidnode.firmware_bridge.board_file import Board
 
 
 def _firmware_dir() -> Path:
@@ -109,7 +112,7 @@ def avrdude_command(hex_path: Path, port: str, programmer: str, baud: int) -> li
     ]
 
 
-def build(board: Any, out: Path) -> dict[str, Any]:
+def build(board: Board, out: Path) -> dict[str, Any]:
     """Generate the board's C files into ``out`` and build the AVR image there.
 
     Returns ``{"elf", "hex", "flash_bytes", "ram_bytes", "files"}``.
