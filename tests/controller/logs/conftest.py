@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,13 +38,13 @@ def write_log(
     ticks: int = 50,
     seed: int = 0,
     pace_s: float = 0.0,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> list[list[TickRecord]]:
     """Write a log of ``episodes`` x ``ticks`` random ticks (``pace_s`` apart); returns the
     records written. ``kwargs`` go to :class:`McapRecorder`."""
     rng = np.random.default_rng(seed)
     written: list[list[TickRecord]] = []
-    with McapRecorder(path, command="test", **kwargs) as rec:  # type: ignore[arg-type]
+    with McapRecorder(path, command="test", **kwargs) as rec:
         rec.start({"seed": seed, "rate_hz": 1000.0, "env_id": "Test-v0"})
         for e in range(episodes):
             rec.event(

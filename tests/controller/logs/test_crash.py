@@ -51,8 +51,8 @@ def test_kill_9_keeps_every_tick_already_handed_to_the_os(tmp_path: Path, trial:
     path = tmp_path / "killed.mcap"
     child = _spawn(path, 1000.0)
     try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "running", child.stderr.read()  # type: ignore[union-attr]
+        assert child.stdout is not None and child.stderr is not None
+        assert child.stdout.readline().strip() == "running", child.stderr.read()
         deadline = time.monotonic() + 60
         seen = 0
         while seen < 100 and time.monotonic() < deadline:  # chunks reach the file mid-run
