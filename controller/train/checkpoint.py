@@ -113,8 +113,9 @@ def load(path: str | os.PathLike[str], info: EnvInfo, cfg: TrainConfig) -> dict[
         raise LiquidNodeError(f"checkpoint {path}: {problem}")
     check_matches(info, state["env_id"], state["obs_dim"], state["act_dim"], f"checkpoint {path}")
     saved = state["config"]
-    for key in ("cell", "units", "backbone_units", "critic_units"):
-        if saved.get(key) != getattr(cfg, key):
+    defaults = {"frames": 1}  # checkpoints written before --frames existed
+    for key in ("cell", "units", "backbone_units", "critic_units", "frames"):
+        if saved.get(key, defaults.get(key)) != getattr(cfg, key):
             raise LiquidNodeError(
                 f"checkpoint {path} has {key}={saved.get(key)!r} but this run asks for "
                 f"{getattr(cfg, key)!r}; pass the same --{key.replace('_', '-')}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -121,3 +123,29 @@ def test_a_memoryless_mlp_has_an_empty_state_through_the_rollout_chunks():
         torch.as_tensor(seqs["h0"]),
     )
     assert means.shape == (6, 16, 1)
+
+
+def test_resume_of_a_stacked_mlp_keeps_its_frames(tmp_path):
+    cfg = TrainConfig(
+        env="InvertedPendulum-v5",
+        cell="mlp",
+        units=8,
+        frames=2,
+        steps=256,
+        envs=1,
+        rollout_steps=128,
+        minibatches=2,
+        epochs=1,
+        eval_interval=0,
+        final_eval_episodes=1,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        tensorboard=False,
+    )
+    train(cfg)
+    ckpt = str(tmp_path / "run" / "checkpoints" / "latest.pt")
+    with pytest.raises(LiquidNodeError, match="frames=2 but this run asks for 3"):
+        train(dataclasses.replace(cfg, frames=3, steps=512, resume=ckpt))
+    resumed = train(dataclasses.replace(cfg, steps=512, resume=ckpt))
+    assert resumed.steps == 512
+    assert Policy.load(resumed.policy_path).metadata.cell["frames"] == 2
