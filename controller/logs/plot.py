@@ -21,11 +21,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from liquidnode.controller.logs.episode import Episode
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _EVENT_COLORS = {
     "overrun": "tab:orange",
@@ -79,7 +83,7 @@ def episode_figure(
     *,
     replayed: np.ndarray | None = None,
     replayed_label: str = "replayed",
-) -> Any:
+) -> Figure:
     """A matplotlib Figure of ``episode`` (see the module docstring for the layout).
 
     Its axes are, in order: one per :func:`channels` entry (observations, then actions), the
@@ -104,8 +108,8 @@ def episode_figure(
     rows = math.ceil(len(chans) / cols)
     fig = plt.figure(figsize=(_WIDTH_IN, _ROW_IN * (rows + 2.6) + 0.8))
     grid = fig.add_gridspec(rows + 2, cols, height_ratios=[1.0] * rows + [1.4, 1.0])
-    first: Any = None
-    axes: list[Any] = []
+    first: Axes | None = None
+    axes: list[Axes] = []
     for n, ch in enumerate(chans):
         r, c = (n % rows, n // rows) if cols > 1 else (n, 0)
         ax = fig.add_subplot(grid[r, c], sharex=first)
@@ -187,7 +191,7 @@ def plot_episode(
         plt.close(fig)
 
 
-def _plot_action(ax: Any, t: np.ndarray, episode: Episode, j: int, safety: dict) -> None:
+def _plot_action(ax: Axes, t: np.ndarray, episode: Episode, j: int, safety: dict[str, Any]) -> None:
     ax.plot(t, episode.sent[:, j], color="tab:green", lw=1.2, label="sent")
     ax.plot(t, episode.action[:, j], color="tab:green", lw=1.0, ls="--", alpha=0.7,
             label="raw")  # fmt: skip
@@ -197,7 +201,7 @@ def _plot_action(ax: Any, t: np.ndarray, episode: Episode, j: int, safety: dict)
             ax.axhline(values[j], color="gray", ls=":", lw=0.8)
 
 
-def _legend(ax: Any, title: str | None = None) -> None:
+def _legend(ax: Axes, title: str | None = None) -> None:
     handles, _labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(
@@ -210,7 +214,7 @@ def _legend(ax: Any, title: str | None = None) -> None:
         )
 
 
-def _mark_events(axes: list[Any], episode: Episode) -> None:
+def _mark_events(axes: list[Axes], episode: Episode) -> None:
     t = episode.control_time
     t0_ns = int(episode.wall_time_ns[0]) if episode.ticks else 0
     seen: set[str] = set()
