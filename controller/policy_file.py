@@ -56,7 +56,7 @@ class PolicyMetadata:
         obs_dim: observation length (= the cell's ``input_size``).
         act_dim: action length (= the cell's output length).
         observation_space: ``low``/``high`` (lists of numbers, ``null`` entries = unbounded, or
-            ``null``), ``names`` (list of str or ``null``).
+            ``null``), ``names`` and ``units`` (lists of str, or ``null``).
         action_space: as ``observation_space``, for the actions (env units).
         normalization: ``clip``: observations are clipped to ``[-clip, clip]`` after
             normalisation; ``null`` = no clipping.
@@ -176,15 +176,15 @@ def metadata_problems(raw: Any) -> list[str]:
         if not isinstance(space, dict):
             problems.append(f"{space_key} must be an object, got {space!r}")
             continue
-        for key in ("low", "high", "names"):
+        for key in ("low", "high", "names", "units"):
             vals = space.get(key)
             if vals is None:
                 continue
             if not isinstance(vals, list) or len(vals) != dim:
                 problems.append(f"{space_key}.{key} must be null or a list of {dim}, got {vals!r}")
-            elif key == "names" and not all(isinstance(v, str) for v in vals):
-                problems.append(f"{space_key}.names must be strings, got {vals!r}")
-            elif key != "names" and not all(v is None or _is_num(v) for v in vals):
+            elif key in ("names", "units") and not all(isinstance(v, str) for v in vals):
+                problems.append(f"{space_key}.{key} must be strings, got {vals!r}")
+            elif key not in ("names", "units") and not all(v is None or _is_num(v) for v in vals):
                 problems.append(f"{space_key}.{key} must hold numbers or null, got {vals!r}")
         low, high = space.get("low"), space.get("high")
         if (

@@ -21,7 +21,7 @@ A board file says what the firmware runs on and what it announces in its handsha
     init = [{ address = 0x68, register = 0x6B, value = 0x00 }]   # writes at start-up
 
     [[obs]]                   # observation channels, in vector order
-    name = "adc_a0"           # ASCII, <= 32 chars, unique
+    name = "adc_a0"           # ASCII, <= 32 chars, unique among the observations
     unit = "V"                # ASCII, <= 16 chars
     range = [0.0, 5.0]        # announced limits (informative for observations)
     peripheral = { kind = "adc", channel = 0 }
@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.plant import PlantSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -181,6 +182,29 @@ class Board:
                 for c in (*self.obs, *self.act)
             ],
         }
+
+    def plant_spec(self) -> PlantSpec:
+        """The :class:`PlantSpec` a host builds from this board's handshake (what ``deploy``
+        checks a policy against)."""
+        from liquidnode.firmware_bridge.handshake import build_spec
+        from liquidnode.firmware_bridge.protocol import Channel, Identity
+
+        s = self.schema()
+        identity = Identity(1, s["n_obs"], s["n_act"], s["control_period_us"],
+                            s["watchdog_timeout_ms"], s["device_id"])  # fmt: skip
+        channels = {
+            (int(c["kind"] == "act"), c["index"]): Channel(
+                int(c["kind"] == "act"),
+                c["index"],
+                c["low"],
+                c["high"],
+                c["safe"],
+                c["name"],
+                c["unit"],
+            )
+            for c in s["channels"]
+        }
+        return build_spec(identity, channels)
 
 
 def pin_name(text: str) -> str | None:
@@ -446,7 +470,7 @@ def _bad_pin(r: _Reader, table: dict[str, Any], key: str) -> str:
 
 
 def _check_wiring(r: _Reader, board: Board) -> None:
-    """Unique names, each pin used once, readbacks of existing PWM actions."""
+    """Names unique per kind, each pin used once, readbacks of existing PWM actions."""
     used: dict[str, str] = dict(RESERVED_PINS)
     if board.i2c_hz is not None:
         used.update(I2C_PINS)
@@ -460,13 +484,13 @@ def _check_wiring(r: _Reader, board: Board) -> None:
         claim(board.estop_pin, "the e-stop", ("estop", "pin"))
     if board.clear_pin:
         claim(board.clear_pin, "the e-stop clear button", ("estop", "clear_pin"))
-    names: set[str] = set()
+    names: set[tuple[str, str]] = set()
     acts = {c.name: c for c in board.act}
     for c in (*board.obs, *board.act):
         where = (c.kind, c.index, "peripheral")
-        if c.name in names:
-            raise r.error((c.kind, c.index, "name"), f"{c.name!r} is used by another channel")
-        names.add(c.name)
+        if (c.kind, c.name) in names:
+            raise r.error((c.kind, c.index, "name"), f"{c.name!r} names another {c.kind} channel")
+        names.add((c.kind, c.name))
         p = c.peripheral
         if p.kind == "adc":
             if p.fields["channel"] < 6:

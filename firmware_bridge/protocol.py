@@ -103,6 +103,18 @@ def _ascii(data: bytes) -> str:
     return data.decode("ascii", errors="replace")
 
 
+#: How the unit signs of liquidnode's simulations are spelled on the ASCII wire.
+_ASCII_UNITS = {"·": "*", "²": "^2", "³": "^3", "°": "deg", "µ": "u"}
+
+
+def ascii_text(text: str) -> str:
+    """``text`` as it travels in a CHANNEL frame: ``"N·m"`` -> ``"N*m"``, ``"m/s²"`` ->
+    ``"m/s^2"``; any other non-ASCII character becomes ``?``."""
+    for sign, spelled in _ASCII_UNITS.items():
+        text = text.replace(sign, spelled)
+    return text.encode("ascii", errors="replace").decode("ascii")
+
+
 # ---------------------------------------------------------------- messages
 
 
@@ -164,8 +176,8 @@ class Channel:
     TYPE = MsgType.CHANNEL
 
     def payload(self) -> bytes:
-        name = self.name.encode("ascii", errors="replace")[:MAX_NAME_LEN]
-        unit = self.unit.encode("ascii", errors="replace")[:MAX_UNIT_LEN]
+        name = ascii_text(self.name).encode("ascii")[:MAX_NAME_LEN]
+        unit = ascii_text(self.unit).encode("ascii")[:MAX_UNIT_LEN]
         return (
             struct.pack("<BB", self.kind, self.index)
             + _f32((self.low, self.high, self.safe))

@@ -76,10 +76,11 @@ def make_env(
     **kwargs: Any,
 ) -> gym.Env:
     """``gymnasium.make(env_id, **kwargs)`` with MuJoCo's notices about Gymnasium's own XML
-    files dropped (the training environments; every other warning passes).
+    files dropped (the training environments; every other warning passes), or for an MJCF
+    file an :class:`liquidnode.sim.mjcf_env.MjcfEnv` (same conventions as ``sim``).
 
     Args:
-        env_id: Gymnasium MuJoCo id.
+        env_id: Gymnasium MuJoCo id, or the path of an MJCF ``.xml`` file.
         randomize: a randomisation spec (or preset name / TOML path): the env is wrapped in
             :class:`liquidnode.sim.randomization.gym_wrapper.RandomizedEnv`, whose
             ``randomization`` attribute is the spec and whose ``info["dt"]`` is each tick's
@@ -92,6 +93,10 @@ def make_env(
     from liquidnode.sim.physics import quiet_bundled_asset_notices
 
     spec = None if randomize is None else randomization_spec(randomize)
+    if is_mjcf_path(env_id):
+        from liquidnode.sim.mjcf_env import MjcfEnv
+
+        return MjcfEnv(env_id, randomize=spec, randomize_seed=randomize_seed, **kwargs)
     with quiet_bundled_asset_notices():
         env = gym.make(env_id, **kwargs)
     if spec is None:

@@ -16,7 +16,9 @@ Conventions (all optional, so any MJCF model runs):
   hinge/slide ``qpos`` and to ``qvel`` at reset, default 0.01).
 - video: the model's first camera if it has one, else MuJoCo's default free camera.
 - reset: keyframe 0 if the model has one, else ``qpos0``, plus the seeded noise.
-- the episode never ends ``terminated`` (there is no task); divergence raises PlantError.
+- termination: with ``liquidnode_min_reward`` the episode ends ``terminated`` when the reward
+  falls below it (a pendulum's tip sinking: it fell); without it the episode never ends
+  ``terminated`` (there is no task). Divergence raises PlantError.
 
 The control period is ``frame_skip x model.opt.timestep``; a requested rate whose period is
 not a whole multiple of the physics step raises TimingError naming both numbers.
@@ -147,6 +149,7 @@ class MjcfPlant(MujocoPlant):
                 f"got {reset_noise}"
             )
         self.reset_noise = float(reset_noise)
+        self.min_reward = _custom_numeric(model, "liquidnode_min_reward", -math.inf)
         self._rng = np.random.default_rng()
         self._ticks = 0
         if model.ncam > 0:
@@ -192,6 +195,7 @@ class MjcfPlant(MujocoPlant):
                 "frame_skip": skip,
                 "max_ticks": max_ticks,
                 "reward": "sensor 'reward'" if self._reward_idx is not None else "none (0)",
+                "min_reward": self.min_reward if math.isfinite(self.min_reward) else None,
             },
         )
         self.randomization = randomize
@@ -221,7 +225,7 @@ class MjcfPlant(MujocoPlant):
     def disconnect(self) -> None:
         """Nothing to close."""
 
-    def _observation(self, reward: float = 0.0) -> Observation:
+    def _observation(self, reward: float = 0.0, terminated: bool = False) -> Observation:
         d = self._data
         values = np.concatenate([d.qpos, d.qvel, d.sensordata[self._sensor_idx]])
         device_time = None
@@ -229,7 +233,8 @@ class MjcfPlant(MujocoPlant):
             values = self._physics.observe(values)
             if self.randomization is not None and self.randomization.timing.dt_jitter > 0:
                 device_time = self._device_time
-        return Observation(values, reward, False, self._ticks >= self.max_ticks, device_time)
+        truncated = self._ticks >= self.max_ticks and not terminated
+        return Observation(values, reward, terminated, truncated, device_time)
 
     def reset(self, seed: int | None = None) -> Observation:
         """Keyframe 0 (or qpos0) plus uniform noise from ``seed``; reward 0."""
@@ -275,7 +280,8 @@ class MjcfPlant(MujocoPlant):
         self._ticks += 1
 
     def observe(self) -> Observation:
-        """State after the last :meth:`act`, with its reward; truncated at ``max_ticks``."""
+        """State after the last :meth:`act`, with its reward; terminated when the reward is
+        below ``liquidnode_min_reward``, truncated at ``max_ticks``."""
         idx = self._reward_idx
         reward = 0.0 if idx is None else float(self._data.sensordata[idx])
-        return self._observation(reward)
+        return self._observation(reward, idx is not None and reward < self.min_reward)

@@ -39,6 +39,8 @@ class EnvInfo:
         control_period_s: nominal control period in seconds.
         obs_names: channel names of the observation (from :mod:`sim`'s plant), or None.
         act_names: channel names of the action, or None.
+        obs_units: units of the observation channels (``"rad"``, ``"m/s"``...), or None.
+        act_units: units of the action channels, or None.
     """
 
     env_id: str
@@ -51,6 +53,8 @@ class EnvInfo:
     control_period_s: float
     obs_names: tuple[str, ...] | None = None
     act_names: tuple[str, ...] | None = None
+    obs_units: tuple[str, ...] | None = None
+    act_units: tuple[str, ...] | None = None
 
     @property
     def control_rate_hz(self) -> float:
@@ -143,12 +147,18 @@ def env_info(env_id: str) -> EnvInfo:
 
 
 def _channel_names(env_id: str) -> dict[str, tuple[str, ...]]:
-    """``obs_names`` / ``act_names`` as the simulation plant labels them (empty if unknown)."""
+    """``obs_names`` / ``act_names`` / ``obs_units`` / ``act_units`` as the simulation plant
+    labels them (empty if unknown)."""
     try:
         spec = simulators.make_plant(env_id).spec
     except Exception:  # names are documentation only; never fail training for them
         return {}
-    return {"obs_names": tuple(spec.obs_names), "act_names": tuple(spec.act_names)}
+    return {
+        "obs_names": tuple(spec.obs_names),
+        "act_names": tuple(spec.act_names),
+        "obs_units": tuple(spec.obs_units),
+        "act_units": tuple(spec.act_units),
+    }
 
 
 def check_dims(info: EnvInfo, obs_dim: int, act_dim: int, what: str) -> None:

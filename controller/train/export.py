@@ -91,11 +91,13 @@ def export_policy(
             "low": _bounds(info.obs_low),
             "high": _bounds(info.obs_high),
             "names": list(info.obs_names) if info.obs_names else None,
+            "units": list(info.obs_units) if info.obs_units else None,
         },
         action_space={
             "low": _bounds(info.act_low),
             "high": _bounds(info.act_high),
             "names": list(info.act_names) if info.act_names else None,
+            "units": list(info.act_units) if info.act_units else None,
         },
         normalization={"clip": float(obs_norm.clip)},
         action={"squash": spec.squash},

@@ -80,7 +80,7 @@ def _line_of(text: str, needle: str, nth: int = 0) -> int:
             0,
             "one of 15",
         ),
-        ('name = "adc_a1"', 'name = "adc_a0"', "obs[1].name", 'name = "adc_a0"', 1, "another"),
+        ('name = "adc_a1"', 'name = "adc_a0"', "obs[1].name", 'name = "adc_a0"', 1, "another obs"),
         ('pin = "D2"', 'pin = "D5"', "act[1].peripheral.pin", 'pin = "D5"', 1, "already used"),
         (
             'kind = "adc", channel = 1',
