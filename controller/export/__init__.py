@@ -5,8 +5,9 @@
 - ``c``, precision ``f32``: ``<prefix>.h`` + ``<prefix>.c``, C99, the arithmetic of the
   runtime's compiled step (:mod:`.c_codegen`).
 - ``c``, precision ``q15``: the same interface, int16 weights and activations with int32
-  accumulators (:mod:`.fixed_point`); the per-step error bound against float is derived
-  from the weights and written into the source.
+  accumulators (:mod:`.fixed_point`, :mod:`.q15_baselines`); CfC default/no_gate, wired
+  CfC, LSTM, GRU, MLP; the per-step error bound against float is derived from the weights
+  and written into the source.
 - ``onnx``: ``<prefix>.onnx`` with the state as an explicit input and output
   (:mod:`.onnx_export`, needs the ``onnx`` package, which the runtime never imports).
 """

@@ -152,7 +152,12 @@ def _state_layout(plan: PolicyPlan) -> str:
         return "CfC hidden state h"
     if kind == "wired_cfc":
         return "wired CfC layers' states in layer order, e.g. inter | command | motor"
-    return "LTC membrane potentials v in neuron-id order"
+    return {
+        "ltc": "LTC membrane potentials v in neuron-id order",
+        "lstm": "LSTM [h | c]",
+        "gru": "GRU hidden state h",
+        "mlp": "MLP previous inputs, newest first",
+    }.get(kind, kind)
 
 
 def header(plan: PolicyPlan, prefix: str, precision: str, state_fields: str) -> str:

@@ -4,7 +4,8 @@ For MCUs without an FPU. The interface is the float32 export's (``<prefix>_step(
 action)`` with float ``obs``/``dt``/``action``): the observation mapping and the action mapping
 are a few float operations per channel at the boundary; everything in between is integer.
 Covers CfC (``default`` and ``no_gate`` modes, backbone ``lecun_tanh``/``tanh``/``relu``,
-``proj_size``) and wired CfC (NCP); other cells and modes raise :class:`ExportError`.
+``proj_size``), wired CfC (NCP) and the baselines LSTM, GRU, MLP (:mod:`.q15_baselines`);
+LTC and the CfC ``pure`` mode raise :class:`ExportError`.
 
 Number formats (``Qf``: ``real = q / 2^f``):
 
@@ -40,8 +41,11 @@ import numpy as np
 from liquidnode.controller.export.c_source import FLASH_MACROS, CUnit, c_float, header
 from liquidnode.controller.export.lowering import (
     CfCPlan,
+    Dense,
     ExportError,
+    MLPPlan,
     PolicyPlan,
+    RecurrentPlan,
     WiredPlan,
 )
 
@@ -285,8 +289,8 @@ def _check(plan: PolicyPlan) -> list[CfCPlan]:
     cell = plan.cell
     if not isinstance(cell, (CfCPlan, WiredPlan)):
         raise ExportError(
-            f"q15 export supports cfc and wired_cfc cells, not {plan.cell_kind}; "
-            "export it with --precision f32"
+            f"q15 export supports cfc, wired_cfc, lstm, gru and mlp cells, not "
+            f"{plan.cell_kind}; export it with --precision f32"
         )
     layers = cell.layers if isinstance(cell, WiredPlan) else [cell]
     for c in layers:
@@ -368,13 +372,38 @@ def _cfc(u: _Q, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: int) -
     return _seg(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
 
 
-def _readout(u: _Q, plan: PolicyPlan, layers: list[CfCPlan], last: Segment, f_h: int) -> np.ndarray:
+@dataclass
+class Emitted:
+    """What a cell emitter leaves for the readout and the struct.
+
+    Attributes:
+        y: C pointer expression of the int16 vector the readout reads (the projection's input,
+            else the output itself, first ``act_dim`` values).
+        y_seg: formats, bounds and errors of that vector.
+        proj: the linear readout, or None.
+        state_fmt: ``(length, fractional bits)`` of the state's parts, in state order.
+        state_err: per-step error bound of each state value.
+        fields: struct fields besides ``h`` and ``x``: ``(ctype, name, length)``.
+    """
+
+    y: str
+    y_seg: Segment
+    proj: Dense | None
+    state_fmt: list[tuple[int, int]]
+    state_err: np.ndarray
+    fields: list[tuple[str, str, int]]
+
+
+def _frac_bits(scale: float) -> int | None:
+    f = -math.log2(scale)
+    return round(f) if abs(f - round(f)) < 1e-9 else None
+
+
+def _readout(u: _Q, plan: PolicyPlan, em: Emitted) -> np.ndarray:
     """Emit ``y`` and the action mapping; returns the per-action error bound."""
-    c = layers[-1]
-    y_of = ""
-    if c.proj is not None:
-        q = quantise_dense(c.proj.weight, c.proj.bias, last)
-        u.dense("proj", q, f"(s->h + {plan.state_dim - c.units}u)", c.units, "s->acc")
+    if em.proj is not None:
+        q = quantise_dense(em.proj.weight, em.proj.bias, em.y_seg)
+        u.dense("proj", q, em.y, em.proj.n_in, "s->acc")
         if plan.tanh:
             u.use("ln_clamp12", "ln_tanh_q12")
             y_of = f"(float)ln_tanh_q12({_q12('s->acc[i]', q.s - Q_ACT)})"
@@ -382,29 +411,101 @@ def _readout(u: _Q, plan: PolicyPlan, layers: list[CfCPlan], last: Segment, f_h:
         else:
             y_of, err, unit = "(float)s->acc[i]", q.err + 1e-7 * q.bound, 2.0**-q.s
     else:
-        h = f"s->h[{plan.state_dim - c.units}u + i]"
-        if plan.tanh:
-            u.use(f"ln_tanh_q{f_h}")
-            y_of = f"(float)ln_tanh_q{f_h}({h})"
-            err, unit = last.err[: plan.act_dim] + EPS_TANH, 2.0**-15
+        n = plan.act_dim
+        scale = float(em.y_seg.scale[0])
+        if np.any(em.y_seg.scale[:n] != scale):
+            raise ExportError("internal: mixed formats in the cell output")
+        f = _frac_bits(scale)
+        err = em.y_seg.err[:n]
+        if not plan.tanh:
+            y_of, unit = f"(float){em.y}[i]", scale
+        elif f is not None and 12 <= f <= 15:
+            u.use(f"ln_tanh_q{f}")
+            y_of, unit, err = f"(float)ln_tanh_q{f}({em.y}[i])", 2.0**-15, err + EPS_TANH
+        elif f is not None and 0 <= f < 12:
+            u.use("ln_clamp12", "ln_tanh_q12")
+            y_of = f"(float)ln_tanh_q12(ln_clamp12((int32_t){em.y}[i] << {12 - f}))"
+            unit, err = 2.0**-15, err + EPS_TANH
         else:
-            y_of, err, unit = f"(float){h}", last.err[: plan.act_dim], 2.0**-f_h
-    scale = plan.scale.astype(np.float64) if plan.affine else np.ones(plan.act_dim)
-    gain = u.array("act_gain", "float", scale * unit)
+            raise ExportError(f"internal: no tanh for an output of scale {scale}")
+    scale_a = plan.scale.astype(np.float64) if plan.affine else np.ones(plan.act_dim)
+    gain = u.array("act_gain", "float", scale_a * unit)
     line = f"        action[i] = {y_of} * LN_RD_F32(&{gain}[i])"
     if plan.affine:
         offset = u.array("act_offset", "float", plan.offset)
         line += f" + LN_RD_F32(&{offset}[i])"
     u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i)")
     u.emit(line + ";")
-    return np.abs(scale) * (err + 2e-7) + 1e-6 * np.abs(plan.offset)
+    return np.abs(scale_a) * (err + 2e-7) + 1e-6 * np.abs(plan.offset)
+
+
+def _emit_cfc_cells(u: _Q, plan: PolicyPlan, xin: Segment) -> Emitted:
+    layers = _check(plan)
+    f_h = 14 if layers[0].mode == "no_gate" else 15
+    seg, start, inp, errs = xin, 0, "s->x", []
+    for k, layer in enumerate(layers):
+        h = f"(s->h + {start}u)"
+        seg = _cfc(u, layer, f"l{k}_" if len(layers) > 1 else "", inp, seg, h, f_h)
+        errs.append(seg.err)
+        inp, start = h, start + layer.units
+    z = max(c.n_in + c.units for c in layers)
+    bb = [d.n_out for c in layers for d in c.backbone]
+    acc = max([4 * c.units for c in layers] + bb + [layers[-1].out_dim])
+    fields = [("int16_t", "z", z), ("int32_t", "acc", acc)]
+    if bb:
+        fields.append(("int16_t", "a", max(bb)))
+    if len(bb) > 1:
+        fields.append(("int16_t", "b", max(bb)))
+    last = layers[-1]
+    return Emitted(inp, seg, last.proj, [(plan.state_dim, f_h)], np.concatenate(errs), fields)
+
+
+def _state_functions(prefix: str, fmt: list[tuple[int, int]]) -> str:
+    """``<prefix>_reset``, ``_state_read``, ``_state_write`` over the state's parts."""
+    read, write, start = [], [], 0
+    for length, f in fmt:
+        loop = f"    for (i = {start}u; i < {start + length}u; ++i)"
+        read.append(f"{loop} h[i] = (float)s->h[i] * {c_float(2.0**-f)};")
+        write.append(f"{loop} s->h[i] = ln_from_float(h[i] * {c_float(2.0**f)});")
+        start += length
+    if start == 0:
+        return f"""void {prefix}_reset({prefix}_state *s) {{ (void)s; }}
+
+void {prefix}_state_read(const {prefix}_state *s, float *h) {{ (void)s; (void)h; }}
+
+void {prefix}_state_write({prefix}_state *s, const float *h) {{ (void)s; (void)h; }}
+"""
+    nl = "\n"
+    return f"""void {prefix}_reset({prefix}_state *s) {{
+    unsigned int i;
+    for (i = 0; i < {start}u; ++i) s->h[i] = 0;
+}}
+
+void {prefix}_state_read(const {prefix}_state *s, float *h) {{
+    unsigned int i;
+{nl.join(read)}
+}}
+
+static int16_t ln_from_float(float v) {{
+    v = v > 32767.0f ? 32767.0f : (v < -32767.0f ? -32767.0f : v);
+    return (int16_t)(v < 0.0f ? v - 0.5f : v + 0.5f);
+}}
+
+void {prefix}_state_write({prefix}_state *s, const float *h) {{
+    unsigned int i;
+{nl.join(write)}
+}}
+"""
 
 
 def build(plan: PolicyPlan, prefix: str) -> tuple[dict[str, str], Quantised]:
     """The q15 files (``<prefix>.h``, ``<prefix>.c``) and what was derived for them."""
-    layers = _check(plan)
+    from liquidnode.controller.export import q15_baselines
+
+    baseline = isinstance(plan.cell, (RecurrentPlan, MLPPlan))
+    if not baseline:
+        _check(plan)
     u = _Q(prefix)
-    f_h = 14 if layers[0].mode == "no_gate" else 15
     X = plan.clip if plan.clip is not None else 16.0
     f_x = min(15, 15 - max(0, math.ceil(math.log2(X))))
     # observation mapping (float), then Q(f_x), saturating
@@ -421,43 +522,37 @@ def build(plan: PolicyPlan, prefix: str) -> tuple[dict[str, str], Quantised]:
     u.emit(f"        v *= {c_float(2.0**f_x)};")
     u.emit("        s->x[i] = (int16_t)(v < 0.0f ? v - 0.5f : v + 0.5f);")
     u.emit("    }")
-    u.emit("    {")
-    u.emit(f"        const float t = dt * {c_float(plan.time_scale * 4096.0)} + 0.5f;")
-    u.emit("        ts = t >= 32767.0f ? 32767 : (t < 1.0f ? 1 : (int32_t)t);")
-    u.emit("    }")
-    seg = _seg(plan.obs_dim, 2.0**-f_x, X, 2.0 ** -(f_x + 1) + 1e-6 * X)
-    start, inp, errs = 0, "s->x", []
-    for k, layer in enumerate(layers):
-        h = f"(s->h + {start}u)"
-        seg = _cfc(u, layer, f"l{k}_" if len(layers) > 1 else "", inp, seg, h, f_h)
-        errs.append(seg.err)
-        inp, start = h, start + layer.units
-    bound_action = _readout(u, plan, layers, seg, f_h)
-    info = Quantised(f_x, f_h, bound_action, np.concatenate(errs), u.flash_bytes())
+    xin = _seg(plan.obs_dim, 2.0**-f_x, X, 2.0 ** -(f_x + 1) + 1e-6 * X)
+    if baseline:
+        u.emit("    (void)dt; /* baseline cells assume the nominal period */")
+        em = q15_baselines.emit(u, plan, xin, f_x)
+    else:
+        u.emit("    {")
+        u.emit(f"        const float t = dt * {c_float(plan.time_scale * 4096.0)} + 0.5f;")
+        u.emit("        ts = t >= 32767.0f ? 32767 : (t < 1.0f ? 1 : (int32_t)t);")
+        u.emit("    }")
+        em = _emit_cfc_cells(u, plan, xin)
+    bound_action = _readout(u, plan, em)
+    f_h = em.state_fmt[0][1] if em.state_fmt else f_x
+    info = Quantised(f_x, f_h, bound_action, em.state_err, u.flash_bytes())
 
-    z = max(c.n_in + c.units for c in layers)
-    bb = [d.n_out for c in layers for d in c.backbone]
-    acc = max([4 * c.units for c in layers] + bb + [layers[-1].out_dim])
-    fields = [
-        ("int16_t", "h", plan.state_dim),
-        ("int16_t", "x", plan.obs_dim),
-        ("int16_t", "z", z),
-        ("int32_t", "acc", acc),
-    ]
-    if bb:
-        fields.append(("int16_t", "a", max(bb)))
-    if len(bb) > 1:
-        fields.append(("int16_t", "b", max(bb)))
+    fields = [("int16_t", "h", max(1, plan.state_dim)), ("int16_t", "x", plan.obs_dim)]
+    fields += em.fields
+    if em.proj is not None and not any(n == "acc" for _, n, _ in fields):
+        fields.append(("int32_t", "acc", em.proj.n_out))
     struct = "".join(f"    {t} {n}[{size}];\n" for t, n, size in fields)
-    up = prefix.upper()
     helpers = "\n".join(HELPERS[h] for h in _ORDER if h in u.helpers)
+    formats = ", ".join(f"{n} values Q{f}" for n, f in em.state_fmt) or "none"
+    state_bound = float(np.max(em.state_err, initial=0.0))
     bound = (
         f"/* Per-step error bound vs Policy.step from the same state (ts <= {TS_MAX:g}):\n"
         f" *   |action - Policy.step| <= {np.array2string(bound_action, precision=3)}\n"
-        f" *   |state' - Policy.state'| <= {float(info.bound_state.max()):.3g} (max over units)\n"
-        f" * Formats: x Q{f_x}, state Q{f_h}, ts Q12 (saturates at 8), activations Q12 -> Q15.\n"
+        f" *   |state' - Policy.state'| <= {state_bound:.3g} (max over the state)\n"
+        f" * Formats: x Q{f_x}, state {formats}, ts Q12 (saturates at 8), activations\n"
+        " * Q12 -> Q15.\n"
         " */\n"
     )
+    ts_decl = "" if baseline else "    int32_t ts;\n"
     source = f"""/* {prefix}.c: generated by `liquidnode export --target c --precision q15`. */
 #include "{prefix}.h"
 
@@ -465,29 +560,10 @@ def build(plan: PolicyPlan, prefix: str) -> tuple[dict[str, str], Quantised]:
 {FLASH_MACROS}
 {u.arrays_source()}
 {helpers}
-void {prefix}_reset({prefix}_state *s) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) s->h[i] = 0;
-}}
-
-void {prefix}_state_read(const {prefix}_state *s, float *h) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) h[i] = (float)s->h[i] * {c_float(2.0**-f_h)};
-}}
-
-void {prefix}_state_write({prefix}_state *s, const float *h) {{
-    unsigned int i;
-    for (i = 0; i < {up}_STATE_DIM; ++i) {{
-        float v = h[i] * {c_float(2.0**f_h)};
-        v = v > 32767.0f ? 32767.0f : (v < -32767.0f ? -32767.0f : v);
-        s->h[i] = (int16_t)(v < 0.0f ? v - 0.5f : v + 0.5f);
-    }}
-}}
-
+{_state_functions(prefix, em.state_fmt)}
 void {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{
     unsigned int i;
-    int32_t ts;
-{chr(10).join(u.lines)}
+{ts_decl}{chr(10).join(u.lines)}
 }}
 """
     files = {f"{prefix}.h": header(plan, prefix, "q15", struct), f"{prefix}.c": source}

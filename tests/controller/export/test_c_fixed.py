@@ -19,6 +19,10 @@ Q15_CASES = [
     "cfc-relu-2layers",
     "wired_cfc-default",
     "wired_cfc-no_gate",
+    "lstm",
+    "gru",
+    "mlp-3-frames-relu",
+    "mlp-memoryless",
 ]
 
 
@@ -60,7 +64,7 @@ def test_q15_free_running_stays_close(name, tmp_path):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("ltc-ncp", "cfc and wired_cfc"),
+        ("ltc-ncp", "not ltc"),
         ("cfc-pure", "not pure"),
         ("cfc-no_gate-gelu-2layers", "not gelu"),
     ],

@@ -83,6 +83,10 @@ def test_avr_gcc_builds_the_shipped_pendulum_policy(name, precision, tmp_path):
         ("wired_cfc-pure", "f32"),
         ("ltc-ncp", "f32"),
         ("InvertedPendulum-v5-ncp", "q15"),
+        ("lstm", "q15"),
+        ("gru", "q15"),
+        ("mlp-memoryless", "q15"),
+        ("mlp-3-frames-relu", "f32"),
     ],
 )
 def test_arm_none_eabi_gcc_builds_for_cortex_m4f(name, precision, tmp_path):
