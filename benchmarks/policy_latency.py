@@ -20,11 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from liquidnode.benchmarks.harness import Check, Section, fmt_ratio, fmt_us, interleaved
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
 
 KEY = "policy_latency"
 TITLE = "Policy step latency: runtime vs. ncps 1.0.1 torch (same weights)"
@@ -61,7 +64,7 @@ def build_models() -> dict[str, Any]:
     return out
 
 
-def _max_error(module: Any, policies: list[Any], steps: int) -> list[float]:
+def _max_error(module: Any, policies: list[Policy], steps: int) -> list[float]:
     """Max abs difference of each policy's actions vs. ncps over a variable-dt rollout."""
     import torch
 
