@@ -28,6 +28,9 @@ worst error (measured over every Q12 input), propagated through each layer by th
 absolute row sums and the activations' Lipschitz constants (tanh 1, sigmoid 1/4), for one step
 from a given state and ``ts <= 2``. It bounds ``|step_q15 - Policy.step|`` from the same state;
 over many steps the difference depends on the closed loop (see the tests and the README).
+It is a worst case (every rounding at its extreme, every input at its format's limit, errors
+added through the weights' absolute row sums): the errors measured on the shipped pendulum
+policies are a few hundred times smaller.
 Right shifts of negative values are arithmetic (gcc, avr-gcc, arm-none-eabi-gcc).
 """
 

@@ -75,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "files": [str(f) for f in files],
     }
+    if args.target == "c" and args.precision == "q15":
+        from liquidnode.controller.export import lower
+        from liquidnode.controller.export.fixed_point import build
+
+        info = build(lower(policy), args.prefix)[1]
+        result["bound_per_step"] = {
+            "action": [float(v) for v in info.bound_action],
+            "state_max": float(max(info.bound_state, default=0.0)),
+        }
     if args.check:
         from liquidnode.controller.export.check import compare
 
@@ -84,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for f in files:
         print(f"wrote {f}")
+    if "bound_per_step" in result:
+        b = result["bound_per_step"]
+        print(
+            "derived per-step error bound (q15 vs Policy.step from the same state): "
+            f"|Δaction| <= {', '.join(f'{v:.3g}' for v in b['action'])}, "
+            f"|Δstate| <= {b['state_max']:.3g}"
+        )
     if "check" in result:
         c = result["check"]
         print(

@@ -62,3 +62,30 @@ def test_runtime_never_imports_onnx():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert proc.stdout.split() == ["False", "False"]
+
+
+def test_export_q15_reports_the_derived_bound(tmp_path, capsys):
+    policy = ROOT / "policies" / "InvertedPendulum-v5-ncp.safetensors"
+    rc = main(
+        [
+            "export",
+            "--policy",
+            str(policy),
+            "--target",
+            "c",
+            "--precision",
+            "q15",
+            "--out",
+            str(tmp_path),
+            "--check",
+            "300",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    bound = out["bound_per_step"]
+    assert len(bound["action"]) == 1 and bound["state_max"] > 0
+    # free-running over 300 ticks stays far inside the one-step worst case
+    assert out["check"]["max_abs_action"] < bound["action"][0]
+    assert "Per-step error bound" in (tmp_path / "policy.c").read_text()
