@@ -62,6 +62,7 @@ def test_wheel_holds_one_package_and_its_data(tmp_path):
         "liquidnode/controller/cells/cfc_kernel.c",
         "liquidnode/firmware_bridge/firmware/device.h",
         "liquidnode/cli/__init__.py",
+        "liquidnode/py.typed",
     ):
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
