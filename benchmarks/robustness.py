@@ -8,7 +8,10 @@ same step budget and the same seeds, then evaluated by the core of ``liquidnode 
 deterministic policy) on a held-out grid (``robustness_grid.toml`` next to this file: values
 outside the training ranges). Each (candidate, seed) run is a subprocess of its own and writes
 ``<out>/<env>/<name>-s<seed>.json``; a rerun skips the runs whose file exists, so an
-interrupted benchmark continues where it stopped.
+interrupted benchmark continues where it stopped (a run killed midway leaves its
+``<name>-s<seed>.lock``: delete it to run that one again). Several runners may share one
+``--out`` folder; each run is claimed by its lock file. ``--table-only`` tabulates what is
+there.
 
 The table gives, per candidate, the mean over seeds (± the standard deviation over seeds) of
 each policy's mean return: nominal, and averaged over the grid cells of each perturbation;
@@ -225,10 +228,18 @@ def _worker_argv(cfg: BenchConfig, cand: Candidate, seed: int) -> list[str]:
     return argv
 
 
-def run_all(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Every (candidate, seed) run not on disk yet, ``cfg.jobs`` subprocesses at a time; then
-    the records of all runs that finished (failed runs are logged and left out)."""
-    todo = [(c, s) for s in cfg.seeds for c in cfg.candidates if not run_file(cfg, c, s).is_file()]
+def run_all(
+    cfg: BenchConfig, log: Callable[[str], None] | None = None, train: bool = True
+) -> list[dict[str, Any]]:
+    """Every (candidate, seed) run not on disk yet, ``cfg.jobs`` subprocesses at a time (none
+    with ``train=False``); then the records of all runs that finished (failed runs are logged
+    and left out)."""
+    todo = [
+        (c, s)
+        for s in cfg.seeds
+        for c in cfg.candidates
+        if train and not run_file(cfg, c, s).is_file()
+    ]
 
     def one(job: tuple[Candidate, int]) -> None:
         cand, seed = job
@@ -371,6 +382,10 @@ def _params(cfg: BenchConfig) -> dict[str, int]:
     return {c.name: parameter_count(c, info.obs_dim, info.act_dim) for c in cfg.candidates}
 
 
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line (see the module docstring); prints the markdown table or ``--json``."""
     p = argparse.ArgumentParser(prog="python -m liquidnode.benchmarks.robustness")
@@ -390,6 +405,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=d.jobs)
     p.add_argument("--cells", nargs="+", default=[c.name for c in CANDIDATES], metavar="NAME")
     p.add_argument("--json", action="store_true", help="print the section as JSON")
+    p.add_argument(
+        "--table-only",
+        action="store_true",
+        help="train nothing: tabulate the runs already in --out",
+    )
     p.add_argument("--one", nargs=2, metavar=("NAME", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     by_name = {c.name: c for c in CANDIDATES}
@@ -422,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             lock.unlink(missing_ok=True)
         return 0
-    records = run_all(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    records = run_all(cfg, log=_log, train=not args.table_only)
     sec = section(cfg, records, _params(cfg))
     if args.json:
         print(json.dumps(sec.to_json()))
