@@ -37,7 +37,7 @@ def test_sim_on_a_signal_prints_the_summary_and_completes_the_log(tmp_path, sign
     )
     try:
         line = ""
-        while "sim:" not in line:  # the start line: the loop is about to run
+        while not line.startswith("log: "):  # printed when the log opens: the loop is next
             line = proc.stderr.readline()
             assert line or proc.poll() is None, proc.communicate()
         time.sleep(1.0)

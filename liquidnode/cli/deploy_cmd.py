@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     bound = None
     if args.duration is not None:
         setup_s = plant.handshake_timeout_s + plant.boot_wait_s
-        plant.give_up_at = time.monotonic() + setup_s + args.duration
+        plant.give_up_at = time.monotonic() + setup_s + args.duration  # moved up on connect
         bound = setup_s + args.duration + HARD_BOUND_GRACE_S
     with hard_time_bound(bound):
         return _deploy(args, policy, plant)
@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace, policy: Policy, plant: SerialPlant) -> int:
     """Connect, run, leave the device safe, print the summary; returns the exit code."""
+    import time
+
     from liquidnode.cli.arguments import rt_priority
     from liquidnode.controller.errors import LinkError
     from liquidnode.controller.logs.options import open_recorder
@@ -199,6 +201,8 @@ def _deploy(args: argparse.Namespace, policy: Policy, plant: SerialPlant) -> int
     error: LinkError | None = None
     try:
         plant.connect()
+        if args.duration is not None:  # reconnecting never outlasts the run's duration
+            plant.give_up_at = time.monotonic() + args.duration
         from liquidnode.firmware_bridge.channel_check import check_policy_fits_device
 
         ident = plant.device.identity.device_id if plant.device is not None else "?"
