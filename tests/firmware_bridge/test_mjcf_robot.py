@@ -78,3 +78,23 @@ def test_deploy_against_the_twin_of_the_same_model(trained: Path) -> None:
     out = json.loads(r.stdout)
     assert out["error"] is None and out["link"]["crc_errors"] == 0
     assert sum(ep["ticks"] for ep in out["episodes"]) >= 20  # 50 Hz for 1 s, loaded machine
+
+
+@pytest.mark.slow
+def test_deploy_refuses_a_policy_whose_units_differ_and_names_the_channel(
+    trained: Path, tmp_path: Path
+) -> None:
+    p = Policy.load(trained)
+    space = dict(p.metadata.observation_space, units=["rad", "deg/s", "N·m"])
+    meta = dataclasses.replace(p.metadata, observation_space=space)
+    wrong = tmp_path / "deg.safetensors"
+    Policy(meta, p.cell, p.obs_mean, p.obs_std, p.action_scale, p.action_offset).save(wrong)
+    twin = Twin("--env", str(PENDULUM_XML))
+    try:
+        r = deploy("--port", twin.port, "--policy", str(wrong), "--duration", "1")
+    finally:
+        twin.stop()
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "observation channel 1" in lines[0], r.stderr
+    assert "'deg/s'" in lines[0] and "'hinge vel' in 'rad/s'" in lines[0]
