@@ -21,6 +21,7 @@ from liquidnode.controller.logs.episode import read_log
 from liquidnode.firmware_bridge.protocol import Command, Estop
 
 from .conftest import start_twin, stop_twin
+from .test_firmware_avr import avr_build  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors"
@@ -183,3 +184,54 @@ def test_kill_9_leaves_the_device_to_its_watchdog(tmp_path):
     assert state is DeviceState.WATCHDOG  # the device made itself safe without the host
     episode = read_log(log).episodes[0]  # the killed run's log reads back up to its last chunk
     assert episode.ticks > 0
+
+
+@pytest.mark.usefixtures("avr_build")
+def test_sigterm_leaves_the_emulated_avr_firmware_in_estop(tmp_path):
+    """The same on the C reference firmware in simavr: after SIGTERM the device is in ESTOP
+    (the host's ESTOP arrived), not WATCHDOG (which is what silence alone would give)."""
+    import serial
+
+    from liquidnode.controller.policy import random_policy
+    from liquidnode.firmware_bridge.protocol import ObservationMsg
+
+    from .firmware_session import STATE_ESTOP
+    from .test_firmware_avr import start_avr
+
+    policy = tmp_path / "board.safetensors"
+    random_policy(4, 2, seed=0).save(policy)
+    session = start_avr()
+    try:
+        session.serial.close()
+        log = tmp_path / "run.mcap"
+        proc = subprocess.Popen(
+            [*CLI, "deploy", "--port", session.port, "--policy", str(policy), "--log", str(log),
+             "--duration", "60", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _ticks_logged(log) < 20:  # the loop is running
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        session.serial = serial.Serial(session.port, 115200, timeout=0.005, exclusive=True)
+        _, frame = session.wait_for(
+            lambda f: isinstance(f.message, ObservationMsg), 2.0, "OBSERVATION"
+        )
+        state = frame.message.state
+    finally:
+        session.close()
+    assert proc.returncode == 143, err
+    assert json.loads(out)["stop_reason"] == "SIGTERM"
+    assert state == STATE_ESTOP
+    assert read_log(log).complete
+
+
+def _ticks_logged(path: Path) -> int:
+    from liquidnode.controller.errors import LogFileError
+
+    try:
+        return read_log(path).episodes[0].ticks if path.exists() else 0
+    except (LogFileError, IndexError):
+        return 0
