@@ -62,7 +62,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``eval``; returns 0 (130 after Ctrl-C, partial result printed)."""
+    """Run ``eval``; returns 0, or 128+N after signal N (partial result printed)."""
     import numpy as np
 
     from liquidnode.controller.loop import ControlLoop, LoopConfig
@@ -117,4 +117,6 @@ def run(args: argparse.Namespace) -> int:
             f"{env}: mean return {mean:.2f} ± {std:.2f} (std) over {len(returns)} episode(s), "
             f"policy {policy_path}"
         )
-    return 130 if summary.interrupted else 0
+    from liquidnode.controller.shutdown import run_exit_code
+
+    return run_exit_code(loop.stopped_by)
