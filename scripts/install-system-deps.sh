@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: the AVR toolchain and simavr (the reference firmware
-# runs in an emulated ATmega328P), the Cortex-M toolchain (exported policies are compiled for it),
+# runs in an emulated ATmega328P), avrdude (`liquidnode board flash`, tested against an
+# emulated bootloader on a pty), the Cortex-M toolchain (exported policies are compiled for it),
 # OSMesa/EGL for MuJoCo's offscreen renderer (--video), and Xvfb, a virtual display on which
 # the test of MuJoCo's viewer window (--viewer) runs.
 set -euo pipefail
-pkgs=(gcc make pkg-config gcc-avr binutils-avr avr-libc simavr libsimavr-dev libelf-dev
+pkgs=(gcc make pkg-config gcc-avr binutils-avr avr-libc simavr libsimavr-dev libelf-dev avrdude
       gcc-arm-none-eabi libnewlib-arm-none-eabi
       libosmesa6 libegl1 libgl1 libglfw3 xvfb)
 missing=()

@@ -299,3 +299,26 @@ def test_static_checks_stop_a_build_whose_table_overflows_the_buffers(tmp_path: 
     )
     assert proc.returncode != 0
     assert "board_obs_fit" in proc.stderr
+
+
+def test_board_flash_writes_the_image_through_avrdude(tmp_path: Path) -> None:
+    """``board flash`` builds and runs avrdude against an emulated Uno bootloader on a pty;
+    the bootloader's flash then holds exactly the built image (avrdude verified it too)."""
+    require_tools("make", "avr-gcc", "avr-objcopy", "avr-size", "avrdude")
+    from tests.firmware_bridge.stk500_bootloader import Stk500Bootloader
+
+    boot = Stk500Bootloader()
+    try:
+        code = main(["board", "flash", str(UNO), "--port", boot.port, "--out", str(tmp_path)])
+    finally:
+        boot.close()
+    assert code == 0
+    image = tmp_path / "fw_avr.bin"
+    subprocess.run(
+        ["avr-objcopy", "-I", "ihex", "-O", "binary", str(tmp_path / "fw_avr.hex"), str(image)],
+        check=True,
+    )
+    data = image.read_bytes()
+    assert len(data) > 1000 and bytes(boot.flash[: len(data)]) == data
+    assert set(boot.flash[len(data) + 256 :]) == {0xFF}  # nothing written past the image
+    assert 0x64 in boot.commands and 0x74 in boot.commands  # pages written, then read back
