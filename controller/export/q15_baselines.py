@@ -13,20 +13,20 @@ import math
 
 import numpy as np
 
-from liquidnode.controller.export.fixed_point import (
-    _Q,
+from liquidnode.controller.export.lowering import ExportError, MLPPlan, PolicyPlan, RecurrentPlan
+from liquidnode.controller.export.q15_arith import (
     EPS_SIGMOID,
     EPS_TANH,
     Q_ACT,
     Emitted,
+    Q15Unit,
     Segment,
-    _cat,
-    _q12,
-    _rs,
-    _seg,
+    concat,
+    q12_expr,
     quantise_dense,
+    rshift_expr,
+    segment,
 )
-from liquidnode.controller.export.lowering import ExportError, MLPPlan, PolicyPlan, RecurrentPlan
 
 _R12 = 2.0 ** -(Q_ACT + 1)  # rounding of a requantisation to Q12
 
@@ -36,7 +36,7 @@ def _out_format(bound: float, s: int) -> int:
     return min(s, 15 - max(0, math.ceil(math.log2(max(bound, 1e-9)))))
 
 
-def _gates(u: _Q, c: RecurrentPlan, xin: Segment, hseg: Segment, n: int) -> tuple[list, list]:
+def _gates(u: Q15Unit, c: RecurrentPlan, xin: Segment, hseg: Segment, n: int) -> tuple[list, list]:
     """Quantise and emit ``W_ih x + b_ih`` into ``s->acc`` and ``W_hh h + b_hh`` into
     ``s->acch``, one accumulator format per gate."""
     H = c.units
@@ -52,14 +52,14 @@ def _gates(u: _Q, c: RecurrentPlan, xin: Segment, hseg: Segment, n: int) -> tupl
 
 def _pre(qi: list, qh: list, k: int, H: int) -> tuple[str, np.ndarray]:
     """C expression of gate ``k``'s clamped Q12 input, and its error bound."""
-    a = _rs(f"s->acc[{k * H}u + i]", qi[k].s - Q_ACT)
-    b = _rs(f"s->acch[{k * H}u + i]", qh[k].s - Q_ACT)
+    a = rshift_expr(f"s->acc[{k * H}u + i]", qi[k].s - Q_ACT)
+    b = rshift_expr(f"s->acch[{k * H}u + i]", qh[k].s - Q_ACT)
     return f"ln_clamp12(({a}) + ({b}))", qi[k].err + qh[k].err + 2 * _R12
 
 
-def _gru(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
+def _gru(u: Q15Unit, c: RecurrentPlan, xin: Segment) -> Emitted:
     H = c.units
-    hseg = _seg(H, 2.0**-15, 1.0, 0.0)
+    hseg = segment(H, 2.0**-15, 1.0, 0.0)
     qi, qh = _gates(u, c, xin, hseg, 3)
     pre_r, e_pr = _pre(qi, qh, 0, H)
     pre_z, e_pz = _pre(qi, qh, 1, H)
@@ -69,11 +69,12 @@ def _gru(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
     u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
     u.emit(f"        const int16_t r = ln_sigmoid_q({pre_r});")
     u.emit(f"        const int16_t z = ln_sigmoid_q({pre_z});")
-    u.emit(f"        const int16_t ghn = ln_sat16({_rs(f's->acch[{2 * H}u + i]', q_hn.s - f_n)});")
-    prod = _rs("(int32_t)ghn * r", f_n + 15 - Q_ACT)
-    gin = _rs(f"s->acc[{2 * H}u + i]", qi[2].s - Q_ACT)
+    ghn = rshift_expr(f"s->acch[{2 * H}u + i]", q_hn.s - f_n)
+    u.emit(f"        const int16_t ghn = ln_sat16({ghn});")
+    prod = rshift_expr("(int32_t)ghn * r", f_n + 15 - Q_ACT)
+    gin = rshift_expr(f"s->acc[{2 * H}u + i]", qi[2].s - Q_ACT)
     u.emit(f"        const int32_t n = ln_tanh_q12(ln_clamp12(({gin}) + ({prod})));")
-    u.emit(f"        s->h[i] = ln_sat16(n + ({_rs('(s->h[i] - n) * z', 15)}));")
+    u.emit(f"        s->h[i] = ln_sat16(n + ({rshift_expr('(s->h[i] - n) * z', 15)}));")
     u.emit("    }")
     e_r, e_z = e_pr / 4 + EPS_SIGMOID, e_pz / 4 + EPS_SIGMOID
     e_ghn = q_hn.err + 2.0 ** -(f_n + 1)
@@ -82,12 +83,12 @@ def _gru(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
     e_h = e_n + 2 * e_z + e_n * e_z + 2.0**-16 + 2.0**-15
     acc = max(3 * H, c.proj.n_out if c.proj else 0)
     fields = [("int32_t", "acc", acc), ("int32_t", "acch", 3 * H)]
-    return Emitted("s->h", _seg(H, 2.0**-15, 1.0, e_h), c.proj, [(H, 15)], e_h, fields)
+    return Emitted("s->h", segment(H, 2.0**-15, 1.0, e_h), c.proj, [(H, 15)], e_h, fields)
 
 
-def _lstm(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
+def _lstm(u: Q15Unit, c: RecurrentPlan, xin: Segment) -> Emitted:
     H = c.units
-    hseg = _seg(H, 2.0**-15, 1.0, 0.0)
+    hseg = segment(H, 2.0**-15, 1.0, 0.0)
     qi, qh = _gates(u, c, xin, hseg, 4)
     pres = [_pre(qi, qh, k, H) for k in range(4)]  # i, f, g, o
     u.use("ln_clamp12", "ln_sigmoid_q", "ln_tanh_q12", "ln_sat16")
@@ -96,11 +97,11 @@ def _lstm(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
     u.emit(f"        const int16_t gf = ln_sigmoid_q({pres[1][0]});")
     u.emit(f"        const int16_t gg = ln_tanh_q12({pres[2][0]});")
     u.emit(f"        const int16_t go = ln_sigmoid_q({pres[3][0]});")
-    fc = _rs(f"(int32_t)gf * s->h[{H}u + i]", 15)
-    ig = _rs("(int32_t)gi * gg", 30 - Q_ACT)
+    fc = rshift_expr(f"(int32_t)gf * s->h[{H}u + i]", 15)
+    ig = rshift_expr("(int32_t)gi * gg", 30 - Q_ACT)
     u.emit(f"        const int16_t c = ln_sat16(({fc}) + ({ig}));")
     u.emit(f"        s->h[{H}u + i] = c;")
-    u.emit(f"        s->h[i] = ln_sat16({_rs('(int32_t)go * ln_tanh_q12(c)', 15)});")
+    u.emit(f"        s->h[i] = ln_sat16({rshift_expr('(int32_t)go * ln_tanh_q12(c)', 15)});")
     u.emit("    }")
     e_i, e_f, e_o = (pres[k][1] / 4 + EPS_SIGMOID for k in (0, 1, 3))
     e_g = pres[2][1] + EPS_TANH
@@ -110,16 +111,18 @@ def _lstm(u: _Q, c: RecurrentPlan, xin: Segment) -> Emitted:
     acc = max(4 * H, c.proj.n_out if c.proj else 0)
     fields = [("int32_t", "acc", acc), ("int32_t", "acch", 4 * H)]
     err = np.concatenate([e_h, e_c])
-    return Emitted("s->h", _seg(H, 2.0**-15, 1.0, e_h), c.proj, [(H, 15), (H, Q_ACT)], err, fields)
+    return Emitted(
+        "s->h", segment(H, 2.0**-15, 1.0, e_h), c.proj, [(H, 15), (H, Q_ACT)], err, fields
+    )
 
 
-def _mlp(u: _Q, c: MLPPlan, xin: Segment, f_x: int) -> Emitted:
+def _mlp(u: Q15Unit, c: MLPPlan, xin: Segment, f_x: int) -> Emitted:
     n, keep = c.n_in, (c.frames - 1) * c.n_in
     u.emit(f"    for (i = 0; i < {n}u; ++i) s->z[i] = s->x[i];")
     if keep:
         u.emit(f"    for (i = 0; i < {keep}u; ++i) s->z[{n}u + i] = s->h[i];")
         u.emit(f"    for (i = 0; i < {keep}u; ++i) s->h[i] = s->z[i];")
-    seg = _cat(xin, _seg(keep, 2.0**-f_x, float(xin.bound[0]), 0.0))
+    seg = concat(xin, segment(keep, 2.0**-f_x, float(xin.bound[0]), 0.0))
     a, width = "s->z", c.frames * n
     for k, layer in enumerate(c.layers):
         q = quantise_dense(layer.weight, layer.bias, seg)
@@ -130,16 +133,16 @@ def _mlp(u: _Q, c: MLPPlan, xin: Segment, f_x: int) -> Emitted:
             u.use("ln_sat16")
             u.emit(
                 f"    for (i = 0; i < {layer.n_out}u; ++i) {dst}[i] = "
-                f"ln_sat16({_rs('s->acc[i] > 0 ? s->acc[i] : 0', q.s - f)});"
+                f"ln_sat16({rshift_expr('s->acc[i] > 0 ? s->acc[i] : 0', q.s - f)});"
             )
             seg = Segment(np.full(layer.n_out, 2.0**-f), q.bound, q.err + 2.0 ** -(f + 1))
         else:
             u.use("ln_clamp12", "ln_tanh_q12")
             u.emit(
                 f"    for (i = 0; i < {layer.n_out}u; ++i) {dst}[i] = "
-                f"ln_tanh_q12({_q12('s->acc[i]', q.s - Q_ACT)});"
+                f"ln_tanh_q12({q12_expr('s->acc[i]', q.s - Q_ACT)});"
             )
-            seg = _seg(layer.n_out, 2.0**-15, 1.0, q.err + _R12 + EPS_TANH)
+            seg = segment(layer.n_out, 2.0**-15, 1.0, q.err + _R12 + EPS_TANH)
         a, width = dst, layer.n_out
     widths = [d.n_out for d in c.layers]
     fields = [("int16_t", "z", c.frames * n), ("int16_t", "a", max(widths))]
@@ -151,7 +154,7 @@ def _mlp(u: _Q, c: MLPPlan, xin: Segment, f_x: int) -> Emitted:
     return Emitted(a, seg, c.proj, fmt, state_err, fields)
 
 
-def emit(u: _Q, plan: PolicyPlan, xin: Segment, f_x: int) -> Emitted:
+def emit(u: Q15Unit, plan: PolicyPlan, xin: Segment, f_x: int) -> Emitted:
     """Emit the q15 step of a baseline cell (input ``s->x`` in Q``f_x``)."""
     cell = plan.cell
     if isinstance(cell, RecurrentPlan):

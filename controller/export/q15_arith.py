@@ -1,0 +1,277 @@
+"""q15 arithmetic shared by the fixed-point generators: formats, the tanh table, the C helpers,
+the quantisation of a dense layer and the error bookkeeping.
+
+Conventions (see :mod:`.fixed_point` for the whole scheme): a vector of int16 values ``q`` means
+``real = q * scale`` with ``|real| <= bound`` and an error bound ``err`` against the float
+reference (:class:`Segment`); a dense layer's int32 accumulator means ``real = acc / 2^s``
+(:class:`QDense`); activation inputs are int32 Q12 clamped to ±16; tanh and sigmoid outputs
+are Q15. The Python replicas :func:`tanh_q` / :func:`sigmoid_q` compute exactly what the C
+helpers compute, so the table's worst error is measured, not estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liquidnode.controller.export.c_source import CUnit
+from liquidnode.controller.export.lowering import Dense, ExportError
+
+ACC_LIMIT = 2**30  # accumulator bound: one bit of headroom for the rounding add
+Q_ACT = 12  # activation input format (int32 Q12, clamped to ±16)
+CLAMP = 16 << Q_ACT
+TS_MAX = 2.0  # the bound holds for ts = dt * time_scale up to this
+TANH_LUT = np.minimum(np.round(np.tanh(np.arange(513) / 64.0) * 32768.0), 32767).astype(np.int64)
+
+
+def tanh_q(u: np.ndarray, fb: int = Q_ACT) -> np.ndarray:
+    """The generated ``ln_tanh_q``: ``u`` int Q``fb`` -> tanh Q15 (int64 array)."""
+    u = np.asarray(u, np.int64)
+    a = np.minimum(np.abs(u), (8 << fb) - 1)
+    sh = fb - 6
+    idx, fr = a >> sh, a & ((1 << sh) - 1)
+    lo = TANH_LUT[idx]
+    t = lo + (((TANH_LUT[idx + 1] - lo) * fr + (1 << (sh - 1))) >> sh)
+    t = np.where(np.abs(u) >= (8 << fb), 32767, t)
+    return np.where(u < 0, -t, t)
+
+
+def sigmoid_q(u: np.ndarray) -> np.ndarray:
+    """The generated ``ln_sigmoid_q``: ``u`` Q12 -> sigmoid Q15 in ``[0, 32767]``."""
+    return (32768 + tanh_q(u, Q_ACT + 1)) >> 1
+
+
+def _table_errors() -> tuple[float, float]:
+    u = np.arange(-CLAMP, CLAMP + 1)
+    v = u / 2.0**Q_ACT
+    e_t = float(np.max(np.abs(tanh_q(u) / 32768.0 - np.tanh(v))))
+    e_s = float(np.max(np.abs(sigmoid_q(u) / 32768.0 - 1.0 / (1.0 + np.exp(-v)))))
+    # beyond the clamp (|v| > 16) the functions differ from their value at 16 by < 1.2e-7
+    return e_t + 1.2e-7, e_s + 1.2e-7
+
+
+EPS_TANH, EPS_SIGMOID = _table_errors()
+
+HELPERS = {
+    "ln_dense_q": """\
+#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+/* sum += (int32_t)x * y with the hardware multiplier (mul, muls, mulsu; r1 cleared after). */
+#define LN_MAC(sum, x, y)                     \\
+    do {                                      \\
+        uint8_t ln_z_;                        \\
+        __asm__(                              \\
+            "clr %[z]\\n\\t"                  \\
+            "mul %A[a], %A[b]\\n\\t"          \\
+            "add %A[s], r0\\n\\t"             \\
+            "adc %B[s], r1\\n\\t"             \\
+            "adc %C[s], %[z]\\n\\t"           \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "muls %B[a], %B[b]\\n\\t"         \\
+            "add %C[s], r0\\n\\t"             \\
+            "adc %D[s], r1\\n\\t"             \\
+            "mulsu %B[a], %A[b]\\n\\t"        \\
+            "sbc %D[s], %[z]\\n\\t"           \\
+            "add %B[s], r0\\n\\t"             \\
+            "adc %C[s], r1\\n\\t"             \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "mulsu %B[b], %A[a]\\n\\t"        \\
+            "sbc %D[s], %[z]\\n\\t"           \\
+            "add %B[s], r0\\n\\t"             \\
+            "adc %C[s], r1\\n\\t"             \\
+            "adc %D[s], %[z]\\n\\t"           \\
+            "clr r1"                          \\
+            : [s] "+r"(sum), [z] "=&r"(ln_z_) \\
+            : [a] "a"(x), [b] "a"(y)          \\
+            : "r0");                          \\
+    } while (0)
+#else
+#define LN_MAC(sum, x, y) ((sum) += (int32_t)(x) * (y))
+#endif
+
+/* acc = b + W a: int16 W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30). */
+static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, unsigned int n_in,
+                       unsigned int n_out, int32_t *acc) {
+    const int16_t *end = a + n_in;
+    while (n_out--) {
+        const int16_t *p = a;
+        int32_t sum = LN_RD_I32(b++);
+        while (p != end) {
+            const int16_t wv = LN_RD_I16(w++);
+            const int16_t av = *p++;
+            LN_MAC(sum, wv, av);
+        }
+        *acc++ = sum;
+    }
+}
+""",
+    "ln_clamp12": """\
+/* Clamp a Q12 activation input to +-16. */
+static int32_t ln_clamp12(int32_t v) {
+    return v > 65536L ? 65536L : (v < -65536L ? -65536L : v);
+}
+""",
+    "ln_sat16": """\
+static int16_t ln_sat16(int32_t v) {
+    return (int16_t)(v > 32767L ? 32767L : (v < -32767L ? -32767L : v));
+}
+""",
+    "ln_tanh_lut": """\
+/* tanh(k / 64) in Q15, k = 0..512. */
+static const int16_t ln_tanh_lut[513] LN_FLASH = {
+@LUT@
+};
+""".replace(
+        "@LUT@",
+        ",\n".join(
+            "    " + ", ".join(str(v) for v in TANH_LUT[i : i + 12]) for i in range(0, 513, 12)
+        ),
+    ),
+    "ln_sigmoid_q": """\
+/* sigmoid of u (Q12) in Q15: (1 + tanh(u / 2)) / 2, u read as Q13. */
+static int16_t ln_sigmoid_q(int32_t u) {
+    return (int16_t)((32768L + ln_tanh_q13(u)) >> 1);
+}
+""",
+}
+for _fb in (12, 13, 14, 15):
+    _sh = _fb - 6
+    HELPERS[f"ln_tanh_q{_fb}"] = f"""\
+/* tanh of u (Q{_fb}) in Q15: the table with linear interpolation, saturating beyond 8. */
+static int16_t ln_tanh_q{_fb}(int32_t u) {{
+    const int32_t a = u < 0 ? -u : u;
+    int32_t t = 32767;
+    if (a < {8 << _fb}L) {{
+        const int16_t lo = LN_RD_I16(&ln_tanh_lut[a >> {_sh}]);
+        const int16_t hi = LN_RD_I16(&ln_tanh_lut[(a >> {_sh}) + 1]);
+        const int16_t fr = (int16_t)(a & {(1 << _sh) - 1});
+        t = lo + (((int32_t)(int16_t)(hi - lo) * fr + {1 << (_sh - 1)}L) >> {_sh});
+    }}
+    return (int16_t)(u < 0 ? -t : t);
+}}
+"""
+NEEDS = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
+NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
+ORDER = (
+    "ln_dense_q",
+    "ln_clamp12",
+    "ln_sat16",
+    "ln_tanh_lut",
+    "ln_tanh_q12",
+    "ln_tanh_q13",
+    "ln_tanh_q14",
+    "ln_tanh_q15",
+    "ln_sigmoid_q",
+)
+
+
+def rshift_expr(expr: str, sh: int) -> str:
+    """C expression: ``expr`` (int32) rounded and arithmetically shifted right by ``sh``."""
+    if sh < 0:
+        raise ExportError(f"internal: negative shift {sh}")
+    return expr if sh == 0 else f"(({expr}) + {1 << (sh - 1)}L) >> {sh}"
+
+
+def q12_expr(expr: str, sh: int) -> str:
+    """C expression: an accumulator ``2^-sh`` above Q12 as a clamped Q12 activation input."""
+    return f"ln_clamp12({rshift_expr(expr, sh)})"
+
+
+@dataclass
+class Segment:
+    """Inputs of a dense layer: ``real = q * scale``, ``|real| <= bound``, error ``err``."""
+
+    scale: np.ndarray
+    bound: np.ndarray
+    err: np.ndarray
+
+
+def segment(n: int, scale: float, bound: float, err: np.ndarray | float) -> Segment:
+    return Segment(np.full(n, scale), np.full(n, bound), np.broadcast_to(err, (n,)).astype(float))
+
+
+def concat(*segs: Segment) -> Segment:
+    return Segment(
+        *(np.concatenate([getattr(s, k) for s in segs]) for k in ("scale", "bound", "err"))
+    )
+
+
+@dataclass
+class QDense:
+    """A quantised dense layer: ``acc = bq + Wq aq`` with ``real(acc) = acc / 2^s``."""
+
+    wq: np.ndarray
+    bq: np.ndarray
+    s: int
+    bound: np.ndarray  # real |acc| bound per row
+    err: np.ndarray  # real error bound per row (inputs' errors and weight rounding)
+
+
+def quantise_dense(weight: np.ndarray, bias: np.ndarray, inp: Segment, gain: float = 1.0) -> QDense:
+    """Quantise ``gain * (weight @ a + bias)`` for inputs described by ``inp``."""
+    W = np.asarray(weight, np.float64) * gain
+    b = np.asarray(bias, np.float64) * gain
+    col = np.max(np.abs(W), axis=0) * inp.scale
+    col = col[col > 0]
+    s = min(40, math.floor(math.log2(32767.0 / col.max())) if col.size else 40)
+    qmax = np.minimum(np.ceil(inp.bound / inp.scale), 32767)
+    while True:
+        wq = np.round(W * inp.scale * 2.0**s)
+        bq = np.round(b * 2.0**s)
+        if np.max(np.abs(wq)) <= 32767 and np.max(np.abs(wq) @ qmax + np.abs(bq)) < ACC_LIMIT:
+            break
+        s -= 1
+    if s < Q_ACT + 1:
+        raise ExportError(f"weights too large for q15 (accumulator format 2^-{s})")
+    w_eff = wq / (inp.scale * 2.0**s)
+    err = np.abs(W - w_eff) @ inp.bound + np.abs(b - bq / 2.0**s) + np.abs(w_eff) @ inp.err
+    err += 1e-6 * (np.abs(W) @ inp.bound + np.abs(b))  # float32 reference rounding
+    bound = np.abs(W) @ inp.bound + np.abs(b)
+    return QDense(wq.astype(np.int16), bq.astype(np.int32), s, bound, err)
+
+
+@dataclass
+class Quantised:
+    """What the q15 generator derived: formats and the per-step error bounds (real units)."""
+
+    f_x: int
+    f_h: int
+    bound_action: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bound_state: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    flash_weights: int = 0
+
+
+class Q15Unit(CUnit):
+    def use(self, *names: str) -> None:
+        for name in names:
+            super().use(*NEEDS.get(name, ()))
+            super().use(name)
+
+    def dense(self, name: str, q: QDense, a: str, n_in: int, acc: str) -> None:
+        w = self.array(f"{name}_w", "int16_t", q.wq)
+        b = self.array(f"{name}_b", "int32_t", q.bq)
+        self.use("ln_dense_q")
+        self.emit(f"    ln_dense_q({w}, {b}, {a}, {n_in}u, {len(q.bq)}u, {acc});")
+
+
+@dataclass
+class Emitted:
+    """What a cell emitter leaves for the readout and the struct.
+
+    Attributes:
+        y: C pointer expression of the int16 vector the readout reads (the projection's input,
+            else the output itself, first ``act_dim`` values).
+        y_seg: formats, bounds and errors of that vector.
+        proj: the linear readout, or None.
+        state_fmt: ``(length, fractional bits)`` of the state's parts, in state order.
+        state_err: per-step error bound of each state value.
+        fields: struct fields besides ``h`` and ``x``: ``(ctype, name, length)``.
+    """
+
+    y: str
+    y_seg: Segment
+    proj: Dense | None
+    state_fmt: list[tuple[int, int]]
+    state_err: np.ndarray
+    fields: list[tuple[str, str, int]]
