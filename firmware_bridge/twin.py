@@ -20,6 +20,10 @@ late, observations are noisy, and when its control period jitters the twin ticks
 simulated periods (each tick is as long on the wall clock as the period it simulated).
 
 Writes are non-blocking: with nobody reading, frames are lost as on a real UART.
+
+:meth:`VirtualRobot.press_estop` and :meth:`VirtualRobot.press_clear` are the device's own
+e-stop and clear buttons (``liquidnode twin``: SIGUSR1 and SIGUSR2): the e-stop latches and
+refuses the host's ARM until the clear button is pressed, as on the reference firmware.
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ class VirtualRobot:
         self.slave_fd: int | None = None
         self.port: str | None = None
         self._stop = threading.Event()
+        self._estop_press = threading.Event()
+        self._clear_press = threading.Event()
         self._thread: threading.Thread | None = None
         self._tx_seq = 0
         self._resync = False
@@ -130,6 +136,24 @@ class VirtualRobot:
     def stop(self) -> None:
         """Ask :meth:`serve` to return (thread-safe)."""
         self._stop.set()
+
+    def press_estop(self) -> None:
+        """Press the device's e-stop button once (thread-safe, signal-safe): safe action,
+        ESTOP latched (fault 5), ARM refused until :meth:`press_clear`."""
+        self._estop_press.set()
+
+    def press_clear(self) -> None:
+        """Press the device's clear button once: releases a latched e-stop -> DISARMED."""
+        self._clear_press.set()
+
+    def _buttons(self) -> None:
+        now = self.now_us()
+        if self._estop_press.is_set():
+            self._estop_press.clear()
+            self._send(self.core.button_estop(now))
+        elif self._clear_press.is_set():
+            self._clear_press.clear()
+            self._send(self.core.local_reset(now))
 
     def now_us(self) -> int:
         """Device time, µs since the twin started."""
@@ -229,6 +253,7 @@ class VirtualRobot:
             readable, _, _ = select.select([self.master_fd], [], [], min(timeout, 0.1))
             if readable:
                 self._receive()
+            self._buttons()
             now = time.monotonic_ns()
             self._send(self.core.poll(self.now_us()))
             if now >= next_tick:

@@ -35,7 +35,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "with a MuJoCo simulation behind it. The first line on stdout is "
             "'port: /dev/pts/N'; pass that path to 'liquidnode deploy --port'. When the "
             "simulated episode ends (e.g. the pendulum falls) the twin disarms and reports "
-            "STATUS fault 4 (plant terminated); each ARM starts a fresh episode."
+            "STATUS fault 4 (plant terminated); each ARM starts a fresh episode. SIGUSR1 "
+            "presses the device's e-stop button (latched: the host's ARM is refused), SIGUSR2 "
+            "its clear button."
         ),
     )
     p.add_argument(
@@ -123,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     previous = signal.signal(signal.SIGTERM, lambda *_: robot.stop())
+    signal.signal(signal.SIGUSR1, lambda *_: robot.press_estop())  # the device's e-stop button
+    signal.signal(signal.SIGUSR2, lambda *_: robot.press_clear())  # its clear button
     try:
         robot.serve(duration_s=args.duration)
     except KeyboardInterrupt:

@@ -16,13 +16,14 @@ from liquidnode.firmware_bridge import cobs
 from liquidnode.firmware_bridge.framing import Deframer
 from liquidnode.firmware_bridge.protocol import (
     DeviceState,
+    Fault,
     Hello,
     Identity,
     Ping,
     encode_frame,
     encode_wire,
 )
-from liquidnode.firmware_bridge.serial_plant import SerialPlant
+from liquidnode.firmware_bridge.serial_plant import DeviceEstopLatchedError, SerialPlant
 from liquidnode.firmware_bridge.twin import open_pty
 
 from .conftest import PD, start_twin, stop_twin
@@ -294,3 +295,29 @@ def test_device_leaving_armed_without_a_status_still_ends_the_episode():
     assert [(e.kind, e.detail["code"]) for e in events] == [("fault", "disarmed")]
     obs = plant._to_observation(ObservationMsg(2000, 3, int(DeviceState.DISARMED), (0.0,) * 4))
     assert plant.drain_events() == []  # reported once
+
+
+def test_twin_estop_button_latches_until_its_clear_button(twin):
+    """The twin's own e-stop button (as on the firmware): SerialPlant's reset() cannot re-arm
+    it, also after a reconnect; the twin's clear button releases it."""
+    plant = SerialPlant(twin.port, obs_dim=4, act_dim=1)
+    try:
+        plant.reset()
+        twin.press_estop()
+        deadline = time.monotonic() + 2.0
+        while not plant.observe().truncated:
+            assert time.monotonic() < deadline, "the e-stop was not seen"
+        with pytest.raises(DeviceEstopLatchedError, match="cannot clear it"):
+            plant.reset()
+        plant.disconnect()
+        plant.connect()
+        assert plant.device.status is not None
+        assert plant.device.status.fault == Fault.ESTOP_LATCHED
+        with pytest.raises(DeviceEstopLatchedError):
+            plant.reset()
+        twin.press_clear()
+        time.sleep(0.25)  # the twin looks at its buttons at least every 0.1 s
+        plant.reset()
+        assert plant.last_status.state == DeviceState.ARMED
+    finally:
+        plant.disconnect()
