@@ -151,7 +151,7 @@ static int16_t ln_tanh_q{_fb}(int32_t u) {{
     return (int16_t)(u < 0 ? -t : t);
 }}
 """
-NEEDS = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
+NEEDS: dict[str, tuple[str, ...]] = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
 NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
 ORDER = (
     "ln_dense_q",
