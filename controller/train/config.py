@@ -82,6 +82,9 @@ class TrainConfig:
     """Gradient norm clip."""
     target_kl: float | None = None
     """Stop an update's epochs early once the approximate KL exceeds this (off if unset)."""
+    init_from: str | None = None
+    """Policy file to fine-tune: its cell weights and observation statistics start the actor
+    (the critic starts fresh); --cell/--units/--backbone-units must match the file."""
     init_log_std: float = -0.5
     """Initial log standard deviation of the Gaussian, in normalised action units ([-1, 1])."""
     critic_units: int = 64

@@ -133,6 +133,11 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     )
     obs_norm = ObsNormalizer(info.obs_dim, clip=cfg.obs_clip)
     reward_scaler = RewardScaler(cfg.envs, cfg.gamma)
+    warm = None
+    if cfg.init_from and not cfg.resume:  # fine-tune a policy file's weights
+        from liquidnode.controller.train.warm_start import warm_start
+
+        warm = warm_start(cfg.init_from, actor.cell, obs_norm, cfg.env)
     global_step, prior_wall = 0, 0.0
     if cfg.resume:
         state = ckpt.load(cfg.resume, info, cfg)
@@ -372,6 +377,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     provenance = _provenance(cfg, command, global_step, wall, evaluation)
     provenance["randomization"] = randomization
     provenance["smoothness_weight"] = cfg.smoothness
+    provenance["init_from"] = warm
     policy = make_policy(provenance)
     policy.save(out)
     return TrainResult(out, global_step, wall, evaluation, history)
