@@ -1,6 +1,6 @@
 """Cycles of one exported policy step on an emulated ATmega328P (simavr, cycle-exact).
 
-Exports the policy to C (``--precision f32`` or ``q15``), builds it with avr-gcc ``-Os``
+Exports the policy to C (``--precision f32``, ``q15`` or ``q7``), builds it with avr-gcc ``-Os``
 into a small program that times ``<prefix>_step`` with Timer1 at the CPU clock (prescaler 1,
 overflows counted), runs that program in simavr through a libsimavr runner until it sleeps,
 and prints cycles per step (first step and the next ones), the time at 16 MHz, and the
@@ -220,7 +220,7 @@ def main() -> int:
     """Command line (see module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("policy")
-    p.add_argument("--precision", choices=("f32", "q15"), default="q15")
+    p.add_argument("--precision", choices=("f32", "q15", "q7"), default="q15")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--opt", default="-Os", help="avr-gcc optimisation flag (default -Os)")
     p.add_argument("--json", action="store_true")

@@ -7,7 +7,7 @@
 - ``c``, precision ``q15``: the same interface, int16 weights and activations with int32
   accumulators (:mod:`.fixed_point`, :mod:`.q15_baselines`); CfC default/no_gate, wired
   CfC, LSTM, GRU, MLP; the per-step error bound against float is derived from the weights
-  and written into the source.
+  and written into the source. ``q7``: the same with int8 weights.
 - ``onnx``: ``<prefix>.onnx`` with the state as an explicit input and output
   (:mod:`.onnx_export`, needs the ``onnx`` package, which the runtime never imports).
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from liquidnode.controller.policy import Policy
 
 TARGETS = ("c", "onnx")
-PRECISIONS = ("f32", "q15")
+PRECISIONS = ("f32", "q15", "q7")
 
 
 def export_policy(
@@ -41,7 +41,7 @@ def export_policy(
         policy: the policy to export (not modified).
         out_dir: output directory.
         target: ``"c"`` (``<prefix>.h``, ``<prefix>.c``) or ``"onnx"`` (``<prefix>.onnx``).
-        precision: ``"f32"`` or ``"q15"`` (C only; ONNX is float32).
+        precision: ``"f32"``, ``"q15"`` or ``"q7"`` (C only; ONNX is float32).
         prefix: C identifier that prefixes every public C name and the file names.
 
     Returns:
@@ -70,10 +70,14 @@ def export_policy(
             return [path]
         if precision == "f32":
             from liquidnode.controller.export.c_codegen import generate
+
+            files = generate(plan, prefix)
         else:
-            from liquidnode.controller.export.fixed_point import generate
+            from liquidnode.controller.export import fixed_point
+
+            files = fixed_point.generate(plan, prefix, precision)
         written = []
-        for name, text in generate(plan, prefix).items():
+        for name, text in files.items():
             (out / name).write_text(text)
             written.append(out / name)
         return written

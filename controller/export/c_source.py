@@ -27,11 +27,13 @@ FLASH_MACROS = """\
 #include <avr/pgmspace.h>
 #define LN_FLASH PROGMEM
 #define LN_RD_F32(p) pgm_read_float(p)
+#define LN_RD_I8(p) ((int8_t)pgm_read_byte(p))
 #define LN_RD_I16(p) ((int16_t)pgm_read_word(p))
 #define LN_RD_I32(p) ((int32_t)pgm_read_dword(p))
 #else
 #define LN_FLASH
 #define LN_RD_F32(p) (*(p))
+#define LN_RD_I8(p) (*(p))
 #define LN_RD_I16(p) (*(p))
 #define LN_RD_I32(p) (*(p))
 #endif
@@ -94,7 +96,7 @@ class CUnit:
 
     def flash_bytes(self) -> int:
         """Bytes of constant data."""
-        sizes = {"float": 4, "int16_t": 2, "int32_t": 4, "uint8_t": 1}
+        sizes = {"float": 4, "int16_t": 2, "int32_t": 4, "uint8_t": 1, "int8_t": 1}
         return sum(sizes[t] * v.size for _, t, v in self.arrays)
 
     def arrays_source(self) -> str:

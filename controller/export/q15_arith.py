@@ -106,6 +106,49 @@ static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, uns
     }
 }
 """,
+    "ln_dense_q7": """\
+#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+/* sum += (int32_t)x * y, x int8, y int16, with the hardware multiplier (r1 cleared after). */
+#define LN_MAC7(sum, x, y)                    \\
+    do {                                      \\
+        uint8_t ln_e_;                        \\
+        __asm__(                              \\
+            "mulsu %[w], %A[a]\\n\\t"           \\
+            "sbc %[e], %[e]\\n\\t"              \\
+            "add %A[s], r0\\n\\t"               \\
+            "adc %B[s], r1\\n\\t"               \\
+            "adc %C[s], %[e]\\n\\t"             \\
+            "adc %D[s], %[e]\\n\\t"             \\
+            "muls %[w], %B[a]\\n\\t"            \\
+            "sbc %[e], %[e]\\n\\t"              \\
+            "add %B[s], r0\\n\\t"               \\
+            "adc %C[s], r1\\n\\t"               \\
+            "adc %D[s], %[e]\\n\\t"             \\
+            "clr r1"                          \\
+            : [s] "+r"(sum), [e] "=&r"(ln_e_) \\
+            : [w] "a"(x), [a] "a"(y)          \\
+            : "r0");                          \\
+    } while (0)
+#else
+#define LN_MAC7(sum, x, y) ((sum) += (int32_t)(x) * (y))
+#endif
+
+/* acc = b + W a: int8 W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30). */
+static void ln_dense_q7(const int8_t *w, const int32_t *b, const int16_t *a, unsigned int n_in,
+                        unsigned int n_out, int32_t *acc) {
+    const int16_t *end = a + n_in;
+    while (n_out--) {
+        const int16_t *p = a;
+        int32_t sum = LN_RD_I32(b++);
+        while (p != end) {
+            const int8_t wv = LN_RD_I8(w++);
+            const int16_t av = *p++;
+            LN_MAC7(sum, wv, av);
+        }
+        *acc++ = sum;
+    }
+}
+""",
     "ln_clamp12": """\
 /* Clamp a Q12 activation input to +-16. */
 static int32_t ln_clamp12(int32_t v) {
@@ -155,6 +198,7 @@ NEEDS: dict[str, tuple[str, ...]] = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb i
 NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
 ORDER = (
     "ln_dense_q",
+    "ln_dense_q7",
     "ln_clamp12",
     "ln_sat16",
     "ln_tanh_lut",
@@ -208,27 +252,31 @@ class QDense:
     err: np.ndarray  # real error bound per row (inputs' errors and weight rounding)
 
 
-def quantise_dense(weight: np.ndarray, bias: np.ndarray, inp: Segment, gain: float = 1.0) -> QDense:
-    """Quantise ``gain * (weight @ a + bias)`` for inputs described by ``inp``."""
+def quantise_dense(
+    weight: np.ndarray, bias: np.ndarray, inp: Segment, gain: float = 1.0, wmax: int = 32767
+) -> QDense:
+    """Quantise ``gain * (weight @ a + bias)`` for inputs described by ``inp``; weights are
+    integers within ``±wmax`` (32767: int16, 127: int8)."""
     W = np.asarray(weight, np.float64) * gain
     b = np.asarray(bias, np.float64) * gain
     col = np.max(np.abs(W), axis=0) * inp.scale
     col = col[col > 0]
-    s = min(40, math.floor(math.log2(32767.0 / col.max())) if col.size else 40)
+    s = min(40, math.floor(math.log2(wmax / col.max())) if col.size else 40)
     qmax = np.minimum(np.ceil(inp.bound / inp.scale), 32767)
     while True:
         wq = np.round(W * inp.scale * 2.0**s)
         bq = np.round(b * 2.0**s)
-        if np.max(np.abs(wq)) <= 32767 and np.max(np.abs(wq) @ qmax + np.abs(bq)) < ACC_LIMIT:
+        if np.max(np.abs(wq)) <= wmax and np.max(np.abs(wq) @ qmax + np.abs(bq)) < ACC_LIMIT:
             break
         s -= 1
     if s < Q_ACT + 1:
-        raise ExportError(f"weights too large for q15 (accumulator format 2^-{s})")
+        raise ExportError(f"weights too large for fixed point (accumulator format 2^-{s})")
     w_eff = wq / (inp.scale * 2.0**s)
     err = np.abs(W - w_eff) @ inp.bound + np.abs(b - bq / 2.0**s) + np.abs(w_eff) @ inp.err
     err += 1e-6 * (np.abs(W) @ inp.bound + np.abs(b))  # float32 reference rounding
     bound = np.abs(W) @ inp.bound + np.abs(b)
-    return QDense(wq.astype(np.int16), bq.astype(np.int32), s, bound, err)
+    wtype = np.int8 if wmax <= 127 else np.int16
+    return QDense(wq.astype(wtype), bq.astype(np.int32), s, bound, err)
 
 
 @dataclass
@@ -242,17 +290,33 @@ class Quantised:
     flash_weights: int = 0
 
 
+@dataclass
 class Q15Unit(CUnit):
+    """A fixed-point translation unit: int16 activations, weights within ``±wmax``
+    (32767: int16, ``q15``; 127: int8, ``q7``)."""
+
+    wmax: int = 32767
+
     def use(self, *names: str) -> None:
+        """Mark helpers (and the helpers they call) as used."""
         for name in names:
             super().use(*NEEDS.get(name, ()))
             super().use(name)
 
+    def quantise(
+        self, weight: np.ndarray, bias: np.ndarray, inp: Segment, gain: float = 1.0
+    ) -> QDense:
+        """:func:`quantise_dense` at this unit's weight width."""
+        return quantise_dense(weight, bias, inp, gain, self.wmax)
+
     def dense(self, name: str, q: QDense, a: str, n_in: int, acc: str) -> None:
-        w = self.array(f"{name}_w", "int16_t", q.wq)
+        """Emit ``acc = b + W a`` for a quantised layer (weights and bias into flash)."""
+        q7 = self.wmax <= 127
+        w = self.array(f"{name}_w", "int8_t" if q7 else "int16_t", q.wq)
         b = self.array(f"{name}_b", "int32_t", q.bq)
-        self.use("ln_dense_q")
-        self.emit(f"    ln_dense_q({w}, {b}, {a}, {n_in}u, {len(q.bq)}u, {acc});")
+        fn = "ln_dense_q7" if q7 else "ln_dense_q"
+        self.use(fn)
+        self.emit(f"    {fn}({w}, {b}, {a}, {n_in}u, {len(q.bq)}u, {acc});")
 
 
 @dataclass

@@ -23,7 +23,6 @@ from liquidnode.controller.export.q15_arith import (
     Segment,
     concat,
     q12_expr,
-    quantise_dense,
     rshift_expr,
     segment,
 )
@@ -43,8 +42,8 @@ def _gates(u: Q15Unit, c: RecurrentPlan, xin: Segment, hseg: Segment, n: int) ->
     qi, qh = [], []
     for k in range(n):
         rows = slice(k * H, (k + 1) * H)
-        qi.append(quantise_dense(c.ih.weight[rows], c.ih.bias[rows], xin))
-        qh.append(quantise_dense(c.hh.weight[rows], c.hh.bias[rows], hseg))
+        qi.append(u.quantise(c.ih.weight[rows], c.ih.bias[rows], xin))
+        qh.append(u.quantise(c.hh.weight[rows], c.hh.bias[rows], hseg))
         u.dense(f"ih{k}", qi[k], "s->x", c.n_in, f"(s->acc + {k * H}u)")
         u.dense(f"hh{k}", qh[k], "s->h", H, f"(s->acch + {k * H}u)")
     return qi, qh
@@ -125,7 +124,7 @@ def _mlp(u: Q15Unit, c: MLPPlan, xin: Segment, f_x: int) -> Emitted:
     seg = concat(xin, segment(keep, 2.0**-f_x, float(xin.bound[0]), 0.0))
     a, width = "s->z", c.frames * n
     for k, layer in enumerate(c.layers):
-        q = quantise_dense(layer.weight, layer.bias, seg)
+        q = u.quantise(layer.weight, layer.bias, seg)
         dst = "s->a" if k % 2 == 0 else "s->b"
         u.dense(f"layer{k}", q, a, width, "s->acc")
         if c.activation == "relu":

@@ -1,4 +1,4 @@
-"""``liquidnode export``: a policy as C source (float32 or q15 fixed point) or an ONNX model."""
+"""``liquidnode export``: a policy as C source (float32, q15 or q7 fixed point) or ONNX."""
 
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--target", choices=("c", "onnx"), required=True, help="what to write")
     p.add_argument(
         "--precision",
-        choices=("f32", "q15"),
+        choices=("f32", "q15", "q7"),
         default="f32",
         help=(
-            "f32: float32; q15: int16 weights and activations, int32 accumulators "
-            "(C only; for MCUs without an FPU; the per-step error bound is in the source)"
+            "f32: float32; q15: int16 weights and activations, int32 accumulators; q7: int8 "
+            "weights, int16 activations (fixed point: C only, for MCUs without an FPU; the "
+            "per-step error bound is in the source)"
         ),
     )
     p.add_argument("--out", metavar="DIR", required=True, help="output directory")
@@ -75,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         "precision": args.precision,
         "files": [str(f) for f in files],
     }
-    if args.target == "c" and args.precision == "q15":
+    if args.target == "c" and args.precision in ("q15", "q7"):
         from liquidnode.controller.export import lower
         from liquidnode.controller.export.fixed_point import build
 
-        info = build(lower(policy), args.prefix)[1]
+        info = build(lower(policy), args.prefix, args.precision)[1]
         result["bound_per_step"] = {
             "action": [float(v) for v in info.bound_action],
             "state_max": float(max(info.bound_state, default=0.0)),
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if "bound_per_step" in result:
         b = result["bound_per_step"]
         print(
-            "derived per-step error bound (q15 vs Policy.step from the same state): "
+            f"derived per-step error bound ({args.precision} vs Policy.step from the same "
+            "state): "
             f"|Δaction| <= {', '.join(f'{v:.3g}' for v in b['action'])}, "
             f"|Δstate| <= {b['state_max']:.3g}"
         )

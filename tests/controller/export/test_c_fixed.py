@@ -26,18 +26,22 @@ Q15_CASES = [
 ]
 
 
-def _compiled(policy, tmp_path):
-    files, info = build(lower(policy), "pq")
+def _compiled(policy, tmp_path, precision="q15"):
+    files, info = build(lower(policy), "pq", precision)
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     compiled = CompiledPolicy(tmp_path, "pq", policy.obs_dim, policy.act_dim, policy.state_dim)
     return compiled, info
 
 
-@pytest.mark.parametrize("name", Q15_CASES)
-def test_q15_step_within_the_derived_bound(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "precision"),
+    [(name, "q15") for name in Q15_CASES]
+    + [(name, "q7") for name in ("InvertedPendulum-v5-ncp", "cfc-default-backbone", "lstm")],
+)
+def test_fixed_point_step_within_the_derived_bound(name, precision, tmp_path):
     policy = ALL[name]()
-    compiled, info = _compiled(policy, tmp_path)
+    compiled, info = _compiled(policy, tmp_path, precision)
     obs, dt = sequence(policy, 300, seed=4)
     worst = 0.0
     for k in range(len(dt)):
@@ -74,16 +78,23 @@ def test_q15_refuses_what_it_cannot_express(name, message, tmp_path):
         export_policy(ALL[name](), tmp_path, "c", "q15")
 
 
-@pytest.mark.parametrize("name", ["InvertedPendulum-v5-cfc", "InvertedPendulum-v5-ncp"])
-def test_q15_closed_loop_return_within_one_percent(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "precision"),
+    [
+        ("InvertedPendulum-v5-cfc", "q15"),
+        ("InvertedPendulum-v5-ncp", "q15"),
+        ("InvertedPendulum-v5-ncp", "q7"),
+    ],
+)
+def test_fixed_point_closed_loop_return_within_one_percent(name, precision, tmp_path):
     from liquidnode.controller.loop import ControlLoop, LoopConfig
     from liquidnode.sim import make_plant
 
     policy = SHIPPED[name]()
-    compiled, _ = _compiled(policy, tmp_path)
+    compiled, _ = _compiled(policy, tmp_path, precision)
     compiled.metadata = policy.metadata
     returns = {}
-    for label, runner in (("float", policy), ("q15", compiled)):
+    for label, runner in (("float", policy), ("fixed", compiled)):
         plant = make_plant("InvertedPendulum-v5", max_ticks=1000)
         try:
             loop = ControlLoop(plant, runner, LoopConfig(realtime=False, max_ticks=1000))
@@ -91,6 +102,6 @@ def test_q15_closed_loop_return_within_one_percent(name, tmp_path):
         finally:
             plant.disconnect()
         returns[label] = float(np.mean([e.return_ for e in summary.episodes]))
-    print(f"{name}: return float {returns['float']:.1f}, q15 {returns['q15']:.1f}")
+    print(f"{name}: return float {returns['float']:.1f}, {precision} {returns['fixed']:.1f}")
     assert returns["float"] > 900
-    assert abs(returns["q15"] - returns["float"]) <= 0.01 * returns["float"]
+    assert abs(returns["fixed"] - returns["float"]) <= 0.01 * returns["float"]
