@@ -197,7 +197,12 @@ def valid_policy_files(directory: Path) -> list[bytes]:
     from liquidnode.controller.policy import random_policy
 
     out = []
-    for i, kw in enumerate(({"cell": "cfc"}, {"cell": "ltc"}, {"cell": "wired_cfc", "units": 8})):
+    cells: list[dict[str, Any]] = [
+        {"cell": "cfc"},
+        {"cell": "ltc"},
+        {"cell": "wired_cfc", "units": 8},
+    ]
+    for i, kw in enumerate(cells):
         path = directory / f"base{i}.safetensors"
         random_policy(4, 1, seed=i, **kw).save(path)
         out.append(path.read_bytes())

@@ -235,7 +235,8 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
             table = (head, counts[head], *parts[1:]) if head in counts else tuple(parts)
             lines[table] = no
         elif m := re.match(r"([\w.-]+)\s*=", s):
-            lines[(*table, *m.group(1).split("."))] = no
+            key = (*table, *m.group(1).split("."))
+            lines[key] = no
     return lines
 
 
@@ -278,9 +279,10 @@ class _Reader:
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.error(at, f"{value!r} is not {_TYPE_NAMES[kind]}")
-        if kind is float and not math.isfinite(value):
+        # past the check above, a float value means kind is float, a str value kind is str
+        if isinstance(value, float) and not math.isfinite(value):
             raise self.error(at, f"{value!r} is not finite")
-        if kind is str and not value.isascii():
+        if isinstance(value, str) and not value.isascii():
             raise self.error(at, f"{value!r} is not ASCII")
         return value
 

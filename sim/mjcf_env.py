@@ -19,7 +19,7 @@ what ``liquidnode sim``, ``eval`` and ``twin`` run:
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -41,8 +41,6 @@ class MjcfEnv(gym.Env[np.ndarray, np.ndarray]):
     Raises:
         PlantError: the file cannot be loaded, or an actuator has no finite ``ctrlrange``.
     """
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
         self,

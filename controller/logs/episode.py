@@ -45,7 +45,15 @@ def _codec_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
-_CODEC_ERRORS = _codec_errors()
+#: What reading a damaged or cut-short file raises (besides InvalidMagic: not MCAP at all).
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    McapError,
+    struct.error,
+    ValueError,
+    UnicodeDecodeError,
+    MemoryError,
+    *_codec_errors(),
+)
 
 #: Largest record a log may hold, bytes (chunks are ~256 KiB; policy attachments a few MB).
 _MAX_RECORD = 256 * 1024 * 1024
@@ -235,14 +243,7 @@ def _read_records(handle: Any, path: Path, size: int) -> tuple[list[Any], bool]:
     except InvalidMagic:
         handle.seek(0)
         raise _not_mcap(path, handle.read(len(_MAGIC))) from None
-    except (
-        McapError,
-        struct.error,
-        ValueError,
-        UnicodeDecodeError,
-        MemoryError,
-        *_CODEC_ERRORS,
-    ) as exc:
+    except _READ_ERRORS as exc:
         # Ran into the end of the file (a record, or a record's claimed length, reaches past
         # it): the log was cut short, e.g. its writer was killed. Anything else is corruption.
         past_end = (
