@@ -1,4 +1,5 @@
-"""q15 fixed-point C export: int16 weights and activations, int32 accumulators, LUT tanh.
+"""Fixed-point C export: int16 activations, int32 accumulators, LUT tanh; weights int16
+(``q15``) or int8 (``q7``: half the weight flash and a cheaper AVR multiply, a coarser step).
 
 For MCUs without an FPU. The interface is the float32 export's (``<prefix>_step(state, obs, dt,
 action)`` with float ``obs``/``dt``/``action``): the observation mapping and the action mapping
