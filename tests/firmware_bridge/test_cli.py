@@ -112,7 +112,8 @@ def _logged_ticks(path: Path) -> int:
 def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
     link = str(tmp_path / "robot")
     first = Twin("--env", "InvertedPendulum-v5", "--link", link)
-    args = ["--port", link, "--policy", str(POLICY), "--duration", "5", "--reconnect", "--json"]
+    # --duration also bounds reconnecting: long enough for a second twin to start on a busy CI
+    args = ["--port", link, "--policy", str(POLICY), "--duration", "10", "--reconnect", "--json"]
     log = tmp_path / "deploy.mcap"
     proc = subprocess.Popen(
         [*CLI, "deploy", "--log", str(log), *args],
