@@ -1,0 +1,41 @@
+"""--init-from: a fresh actor loaded from a shipped policy file reproduces it exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.policy import Policy
+from liquidnode.controller.train.agent import build_cell
+from liquidnode.controller.train.envs import env_info
+from liquidnode.controller.train.export import ExportSpec, export_policy
+from liquidnode.controller.train.normalization import ObsNormalizer
+from liquidnode.controller.train.warm_start import warm_start
+from liquidnode.policies import default_policy_path
+
+
+@pytest.mark.parametrize(("cell", "units"), [("cfc", 16), ("ncp", 16), ("ltc", 16)])
+def test_warm_started_actor_exports_the_same_policy(cell, units):
+    path = default_policy_path("InvertedPendulum-v5").replace("-cfc.", f"-{cell}.")
+    info = env_info("InvertedPendulum-v5")
+    module = build_cell(cell, info.obs_dim, info.act_dim, units, 64, seed=1)
+    norm = ObsNormalizer(info.obs_dim, clip=10.0)
+    record = warm_start(path, module, norm, "InvertedPendulum-v5")
+    assert record["env_id"] == "InvertedPendulum-v5"
+    scale = (info.act_high - info.act_low) / 2
+    spec = ExportSpec(info, cell, "tanh", 1 / info.control_period_s, scale, 0 * scale)
+    again, original = export_policy(module, norm, spec, {}), Policy.load(path)
+    rng = np.random.default_rng(0)
+    for obs in rng.normal(0, 0.3, (100, 4)):
+        np.testing.assert_allclose(again.step(obs, 0.04), original.step(obs, 0.04), atol=1e-6)
+
+
+def test_warm_start_refuses_another_architecture():
+    info = env_info("InvertedPendulum-v5")
+    module = build_cell("cfc", info.obs_dim, info.act_dim, 8, 64, seed=1)
+    norm = ObsNormalizer(info.obs_dim, clip=10.0)
+    with pytest.raises(LiquidNodeError, match="same --cell/--units"):
+        warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "InvertedPendulum-v5")
+    with pytest.raises(LiquidNodeError, match="trained on InvertedPendulum-v5"):
+        warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "Reacher-v5")
