@@ -88,8 +88,9 @@ def test_deploy_refuses_a_policy_that_does_not_match_the_device():
 
 
 def test_deploy_exits_with_a_clear_message_when_the_device_vanishes():
-    twin = Twin("--env", "InvertedPendulum-v5", "--duration", "2")
-    r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "10", "--json")
+    # the twin serves 5 s: deploy (a fresh interpreter) must be connected before it vanishes
+    twin = Twin("--env", "InvertedPendulum-v5", "--duration", "5")
+    r = deploy("--port", twin.port, "--policy", str(POLICY), "--duration", "20", "--json")
     twin.stop()
     assert r.returncode == 3  # run fault: link lost and not restored
     assert "Traceback" not in r.stderr
