@@ -21,7 +21,7 @@ falls are terminated episodes over all perturbed cells; smoothness is the nomina
 Usage::
 
     python -m liquidnode.benchmarks.robustness --env InvertedPendulum-v5 --seeds 1 2 3 \\
-        --steps 60000 --episodes 20 --jobs 2 --out runs/robustness
+        --steps 40000 --episodes 20 --jobs 5 --out runs/robustness
 
 ``liquidnode bench`` runs it in full mode only (it trains 7 x 3 policies: about an hour on an
 idle 2-core machine).
@@ -92,10 +92,9 @@ class BenchConfig:
         env: Gymnasium environment id.
         seeds: training seeds (each candidate trains once per seed).
         steps: environment steps of every training run (the shared budget).
-        envs: parallel training environments (1: in the training process, the cheapest on a
-            small busy machine).
-        rollout_steps: steps per environment per PPO rollout (``envs * rollout_steps`` = the
-            trainer default's 2,048 transitions per update).
+        envs: parallel training environments, stepped in the training process (no worker
+            processes: the cheapest on a small busy machine).
+        rollout_steps: steps per environment per PPO rollout (the trainer's defaults, 4 x 512).
         randomize: randomisation preset name or TOML path passed to training; None trains on
             the nominal plant.
         grid: the held-out stress grid (TOML).
@@ -108,9 +107,9 @@ class BenchConfig:
 
     env: str = "InvertedPendulum-v5"
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    steps: int = 60_000
-    envs: int = 1
-    rollout_steps: int = 2048
+    steps: int = 40_000
+    envs: int = 4
+    rollout_steps: int = 512
     randomize: str | None = "InvertedPendulum-v5"
     grid: str = str(HELD_OUT_GRID)
     episodes: int = 10
@@ -168,6 +167,8 @@ def train_and_stress(cfg: BenchConfig, cand: Candidate, seed: int) -> dict[str, 
         "threads": 1,
     }
     known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if "async_envs" in known:
+        options["async_envs"] = False
     if "run_dir" in known:
         options["run_dir"] = str(run_dir)
     if cfg.randomize is not None:
@@ -346,7 +347,7 @@ def section(cfg: BenchConfig, records: list[dict[str, Any]], params: dict[str, i
     notes = [
         f"{cfg.env}: every cell trained by liquidnode train with --randomize "
         f"{cfg.randomize or 'none'} for {cfg.steps} steps ({cfg.envs} env x "
-        f"{cfg.rollout_steps} steps per rollout), seeds {cfg.seeds}; mean return per policy, "
+        f"{cfg.rollout_steps} steps per rollout, in-process), seeds {cfg.seeds}; mean return per policy, "
         "then mean ± std over seeds.",
         f"Stress: held-out grid {Path(cfg.grid).name}, {cfg.episodes} episodes per cell from "
         f"reset seed {cfg.stress_seed}.",
