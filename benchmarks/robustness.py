@@ -346,9 +346,9 @@ def section(cfg: BenchConfig, records: list[dict[str, Any]], params: dict[str, i
     columns, rows = summarize(records, params)
     notes = [
         f"{cfg.env}: every cell trained by liquidnode train with --randomize "
-        f"{cfg.randomize or 'none'} for {cfg.steps} steps ({cfg.envs} env x "
-        f"{cfg.rollout_steps} steps per rollout, in-process), seeds {cfg.seeds}; mean return per policy, "
-        "then mean ± std over seeds.",
+        f"{cfg.randomize or 'none'} for {cfg.steps} steps ({cfg.envs} in-process envs x "
+        f"{cfg.rollout_steps} steps per rollout), seeds {cfg.seeds}; mean return per "
+        "policy, then mean ± std over seeds.",
         f"Stress: held-out grid {Path(cfg.grid).name}, {cfg.episodes} episodes per cell from "
         f"reset seed {cfg.stress_seed}.",
     ]
