@@ -121,3 +121,22 @@ def test_a_full_disk_mid_run_is_not_reported_as_success(tmp_path):
     assert out["log_errors"] and "failed" in out["error"]
     assert out["episodes"][0]["ticks"] == 4000  # the control loop went on
     assert "Traceback" not in r.stderr
+
+
+def test_hard_time_bound_gives_an_enclosing_alarm_back_its_time():
+    import threading
+
+    previous = signal.signal(signal.SIGALRM, lambda *a: None)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        with hard_time_bound(1.0):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90 < left <= 100  # still armed
+        with hard_time_bound(1000.0):  # the enclosing alarm fires first: nothing installed
+            assert signal.getsignal(signal.SIGALRM) is not None
+        with pytest.raises(TimeBoundExceeded), hard_time_bound(0.05):
+            threading.Event().wait(5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

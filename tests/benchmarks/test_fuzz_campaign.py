@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liquidnode.benchmarks import fuzz_campaign as fc
+from liquidnode.benchmarks import fuzz_inputs as fi
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.logs.episode import read_log
 from liquidnode.controller.logs.summary import summarize
@@ -48,7 +49,7 @@ def _scratch() -> Path:
 
 @functools.cache
 def _bases() -> tuple[bytes, ...]:
-    return tuple(fc.valid_policy_files(_scratch()))
+    return tuple(fi.valid_policy_files(_scratch()))
 
 
 def _with_metadata(data: bytes, meta_text: str) -> bytes:
@@ -76,7 +77,7 @@ def test_policy_metadata_with_any_value_anywhere_loads_or_is_refused(base, mutat
     (n,) = struct.unpack("<Q", data[:8])
     meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["liquidnode"])
     for index, op, value in mutations:
-        meta = fc.mutate_json_at(meta, index, op, value)
+        meta = fi.mutate_json_at(meta, index, op, value)
     path = _scratch() / "hypothesis.safetensors"
     path.write_bytes(_with_metadata(data, json.dumps(meta)))
     _loads_or_refuses(path)
@@ -103,16 +104,16 @@ def test_truncated_or_bit_flipped_policy_files_load_or_are_refused(base, cut, fl
 def test_logs_with_any_value_anywhere_read_or_are_refused(
     message, mutations, run_mutation, compress
 ):
-    msgs, run = fc.valid_log_messages(np.random.default_rng(0))
+    msgs, run = fi.valid_log_messages(np.random.default_rng(0))
     i = message % len(msgs)
     body = msgs[i][1]
     for index, op, value in mutations:
-        body = fc.mutate_json_at(body, index, op, value)
+        body = fi.mutate_json_at(body, index, op, value)
     msgs[i] = (msgs[i][0], body)
     if run_mutation is not None:
-        run = fc.mutate_json_at(run, *run_mutation)
+        run = fi.mutate_json_at(run, *run_mutation)
     path = _scratch() / "hypothesis.mcap"
-    fc.write_log(path, msgs, run, compress=compress)
+    fi.write_log(path, msgs, run, compress=compress)
     try:
         contents = read_log(path)
     except LiquidNodeError:
