@@ -235,3 +235,28 @@ def _ticks_logged(path: Path) -> int:
         return read_log(path).episodes[0].ticks if path.exists() else 0
     except (LogFileError, IndexError):
         return 0
+
+
+def test_a_full_disk_makes_deploy_exit_4_with_the_error_in_json(tmp_path):
+    import resource
+
+    LIMIT = 60_000  # the header and the attached policy (~26 kB) fit, 4 s of ticks do not
+
+    def small_disk():  # writes past LIMIT bytes fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+
+    robot = start_twin(watchdog_ms=500, rate_hz=50)
+    log = tmp_path / "run.mcap"
+    try:
+        r = subprocess.run(
+            [*CLI, "deploy", "--port", robot.port, "--policy", str(POLICY), "--log", str(log),
+             "--duration", "4", "--json"],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, preexec_fn=small_disk,
+        )  # fmt: skip
+        _assert_left_safe(robot)
+    finally:
+        stop_twin(robot)
+    assert r.returncode == 4, r.stderr  # log incomplete; the robot was still driven and stopped
+    out = json.loads(r.stdout)
+    assert out["log_errors"] and "failed" in out["error"]
+    assert "Traceback" not in r.stderr
