@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike
 from liquidnode.controller.loop import ControlLoop, LoopConfig
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.records import Event, TickRecord
+from liquidnode.sim.episodes import EpisodeBlock, EpisodeOutcome
 from liquidnode.sim.randomization.spec import (
     LatencySpec,
     ObservationSpec,
@@ -252,6 +253,7 @@ def stress(
     episodes: int = 50,
     seed: int = DEFAULT_SEED,
     progress: Any = None,
+    run_blocks: Callable[[list[EpisodeBlock]], list[list[EpisodeOutcome]]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``policy`` nominally and in every cell (``liquidnode stress``'s core).
 
@@ -261,7 +263,11 @@ def stress(
         cells: the grid (default: :func:`load_grid` of the default file).
         episodes: episodes per cell (and for the nominal run).
         seed: first reset seed, also the randomisation seed.
-        progress: called as ``progress(done, total, label)`` after each cell, if given.
+        progress: called as ``progress(done, total, label)`` after each cell, if given
+            (in-process runs only).
+        run_blocks: runs :class:`~liquidnode.sim.episodes.EpisodeBlock` s elsewhere (Ray
+            actors) and returns their outcomes, a list per block; the result is then the
+            same as in-process, exactly. None runs every cell here, one after another.
 
     Returns:
         ``{"nominal": {mean_return, falls, smoothness}, "cells": [{perturbation, value,
@@ -269,11 +275,19 @@ def stress(
     """
     cells = load_grid() if cells is None else cells
     total_mass = _total_mass(env)
-    nominal = evaluate(policy, env, None, episodes, seed)
+    specs = [_cell_spec(cell.settings, total_mass) for cell in cells]
+    results: list[dict[str, Any]] = []
+    if run_blocks is not None:
+        results = _evaluate_blocks(policy, env, specs, episodes, seed, run_blocks)
+    nominal = results[-1] if run_blocks else evaluate(policy, env, None, episodes, seed)
     out_cells = []
-    for i, cell in enumerate(cells):
-        spec = _cell_spec(cell.settings, total_mass)
-        result = nominal if spec.is_nominal else evaluate(policy, env, spec, episodes, seed)
+    for i, (cell, spec) in enumerate(zip(cells, specs, strict=True)):
+        if spec.is_nominal:
+            result = nominal
+        elif run_blocks is not None:
+            result = results[i]
+        else:
+            result = evaluate(policy, env, spec, episodes, seed)
         out_cells.append(
             {
                 "perturbation": cell.perturbation,
@@ -294,6 +308,56 @@ def stress(
         },
         "cells": out_cells,
     }
+
+
+def _evaluate_blocks(
+    policy: Policy,
+    env: str,
+    specs: list[RandomizationSpec],
+    episodes: int,
+    seed: int,
+    run_blocks: Callable[[list[EpisodeBlock]], list[list[EpisodeOutcome]]],
+) -> list[dict[str, Any]]:
+    """:func:`evaluate` of every non-nominal spec and (last) of the nominal run, through
+    ``run_blocks``: each run cut into blocks of episodes (see :mod:`liquidnode.sim.episodes`),
+    their outcomes merged in episode order. Nominal cells get an empty placeholder."""
+    from liquidnode.sim import make_plant
+    from liquidnode.sim.episodes import in_order, split
+
+    runs: list[RandomizationSpec | None] = [None if s.is_nominal else s for s in specs]
+    runs.append(None)
+    blocks = [
+        EpisodeBlock(
+            env, seed, first, count, randomize=spec, randomize_seed=seed, key=k, record_actions=True
+        )
+        for k, spec in enumerate(runs)
+        if spec is not None or k == len(runs) - 1
+        for first, count in split(episodes, max(1, episodes // 10))
+    ]
+    by_run: dict[Any, list[EpisodeOutcome]] = {}
+    for block, outcomes in zip(blocks, run_blocks(blocks), strict=True):
+        by_run.setdefault(block.key, []).extend(outcomes)
+    plant = make_plant(env)
+    low, high = plant.spec.action_low, plant.spec.action_high
+    plant.disconnect()
+    results: list[dict[str, Any]] = []
+    for k in range(len(runs)):
+        if k not in by_run:
+            results.append({})
+            continue
+        ordered = in_order(by_run[k])
+        returns = [o.return_ for o in ordered]
+        results.append(
+            {
+                "mean_return": float(np.mean(returns)),
+                "falls": sum(o.terminated for o in ordered),
+                "smoothness": smoothness(
+                    [o.actions for o in ordered if o.actions is not None], low, high
+                ),
+                "returns": returns,
+            }
+        )
+    return results
 
 
 def format_table(result: dict[str, Any], episodes: int) -> str:

@@ -7,6 +7,7 @@ Layers, top first; a package may import only the packages below it:
 
     liquidnode.cli                 the command line, wires everything
     liquidnode.benchmarks          measurements over the layers below
+    liquidnode.cluster             Ray: episodes, sweeps and rollouts spread over actors
     liquidnode.firmware_bridge     serial robots   } independent of each other
     liquidnode.sim                 MuJoCo plants   }
     liquidnode.policies            shipped policy files
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {
     "liquidnode.cli": ROOT / "liquidnode" / "cli",
     "liquidnode.benchmarks": ROOT / "benchmarks",
+    "liquidnode.cluster": ROOT / "cluster",
     "liquidnode.firmware_bridge": ROOT / "firmware_bridge",
     "liquidnode.sim": ROOT / "sim",
     "liquidnode.policies": ROOT / "policies",
@@ -36,6 +38,13 @@ FOLDERS = {
 ALLOWED = {
     "liquidnode.cli": set(FOLDERS) - {"liquidnode.cli"},
     "liquidnode.benchmarks": {
+        "liquidnode.cluster",
+        "liquidnode.firmware_bridge",
+        "liquidnode.sim",
+        "liquidnode.policies",
+        "liquidnode.controller",
+    },
+    "liquidnode.cluster": {
         "liquidnode.firmware_bridge",
         "liquidnode.sim",
         "liquidnode.policies",

@@ -165,3 +165,22 @@ def randomize_options(args: argparse.Namespace, policy: Policy, seed: int | None
         "randomize_seed": 0 if seed is None else seed,
         "obs_scale": getattr(policy, "obs_std", None),
     }
+
+
+def add_workers_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--workers N`` and ``--address ADDR``: spread ``what`` over Ray actors (the
+    ``[cluster]`` extra); ``--workers 0`` runs in this process, as without Ray."""
+    p.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help=f"spread {what} over N Ray actors, one CPU each (0: in this process, no Ray)",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        default=None,
+        help="Ray cluster to run the --workers on (auto, HOST:6379 or ray://HOST:10001) "
+        "(default: start Ray locally on this machine)",
+    )

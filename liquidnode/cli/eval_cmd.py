@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from typing import TYPE_CHECKING
 
 from liquidnode.cli.arguments import (
     Subparsers,
@@ -17,11 +19,15 @@ from liquidnode.cli.arguments import (
     add_policy_env_arguments,
     add_randomize_argument,
     add_seed_argument,
+    add_workers_arguments,
     positive_float,
     positive_int,
     randomize_options,
 )
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -56,6 +62,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     add_randomize_argument(p)
+    add_workers_arguments(p, "the episodes (same returns as in-process)")
     add_json_argument(p)
     p.set_defaults(run=run)
     return p
@@ -65,9 +72,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``eval``; returns 0, or 128+N after signal N (partial result printed)."""
     import numpy as np
 
+    from liquidnode.controller.errors import LiquidNodeError
     from liquidnode.controller.loop import ControlLoop, LoopConfig
     from liquidnode.sim import make_plant
 
+    if args.address and not args.workers:
+        raise LiquidNodeError("--address needs --workers N (N >= 1)")
     policy, policy_path, env = load_policy_and_env(args, "eval")
     plant = make_plant(
         env,
@@ -76,18 +86,24 @@ def run(args: argparse.Namespace) -> int:
         **randomize_options(args, policy, args.seed),
     )
     warn_if_rate_differs(policy, plant, "eval")
-    try:
-        loop = ControlLoop(
-            plant,
-            policy,
-            LoopConfig(realtime=False, max_ticks=args.max_ticks),
-            policy_path=policy_path,
-        )
-        summary = loop.run(episodes=args.episodes, seed=args.seed)
-    finally:
+    if args.workers:
         plant.disconnect()
-    returns = [e.return_ for e in summary.episodes]
-    ticks = [e.ticks for e in summary.episodes]
+        returns, ticks, faults = _distributed(args, policy, env)
+        interrupted, stopped_by = False, None
+    else:
+        try:
+            loop = ControlLoop(
+                plant,
+                policy,
+                LoopConfig(realtime=False, max_ticks=args.max_ticks),
+                policy_path=policy_path,
+            )
+            summary = loop.run(episodes=args.episodes, seed=args.seed)
+        finally:
+            plant.disconnect()
+        returns = [e.return_ for e in summary.episodes]
+        ticks = [e.ticks for e in summary.episodes]
+        faults, interrupted, stopped_by = summary.faults, summary.interrupted, loop.stopped_by
     mean = float(np.mean(returns)) if returns else float("nan")
     std = float(np.std(returns)) if returns else float("nan")
     if args.json:
@@ -103,20 +119,51 @@ def run(args: argparse.Namespace) -> int:
                     "policy": policy_path,
                     "seed": args.seed,
                     "randomize": args.randomize,
-                    "faults": summary.faults,
-                    "interrupted": summary.interrupted,
+                    "faults": faults,
+                    "interrupted": interrupted,
+                    "workers": args.workers,
                 }
             )
         )
     else:
-        for e in summary.episodes:
-            print(
-                f"episode {e.index:>3} (seed {e.seed}): return {e.return_:10.2f}, {e.ticks} ticks"
-            )
+        for i, (ret, n) in enumerate(zip(returns, ticks, strict=True)):
+            print(f"episode {i:>3} (seed {args.seed + i}): return {ret:10.2f}, {n} ticks")
         print(
             f"{env}: mean return {mean:.2f} ± {std:.2f} (std) over {len(returns)} episode(s), "
             f"policy {policy_path}"
         )
     from liquidnode.controller.shutdown import run_exit_code
 
-    return run_exit_code(loop.stopped_by)
+    return run_exit_code(stopped_by)
+
+
+def _distributed(
+    args: argparse.Namespace, policy: Policy, env: str
+) -> tuple[list[float], list[int], int]:
+    """Returns, ticks and fault count of the episodes, run on ``args.workers`` Ray actors
+    (Ctrl-C raises KeyboardInterrupt after the actors are killed: no partial result)."""
+    from liquidnode.cluster.episodes import run_blocks
+    from liquidnode.cluster.session import ray_session
+    from liquidnode.sim.episodes import EpisodeBlock, split
+
+    spec = randomize_options(args, policy, args.seed).get("randomize")
+    blocks = [
+        EpisodeBlock(
+            env,
+            args.seed,
+            first,
+            count,
+            rate_hz=args.rate,
+            max_ticks=args.max_ticks,
+            randomize=spec,
+            randomize_seed=args.seed,
+        )
+        for first, count in split(args.episodes, 4 * args.workers)
+    ]
+    with ray_session(args.address, cpus=max(args.workers, os.cpu_count() or 1)):
+        outcomes = [o for block in run_blocks(policy, blocks, args.workers) for o in block]
+    return (
+        [o.return_ for o in outcomes],
+        [o.ticks for o in outcomes],
+        sum(o.faults for o in outcomes),
+    )

@@ -13,8 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
-from liquidnode.cli.arguments import Subparsers, non_negative_int, positive_int
+from liquidnode.cli.arguments import (
+    Subparsers,
+    add_workers_arguments,
+    non_negative_int,
+    positive_int,
+)
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
+    from liquidnode.sim.stress import GridCell
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -60,6 +70,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "never uses)",
     )
     p.add_argument("--plot", metavar="PNG", default=None, help="write a heatmap of retained %%")
+    add_workers_arguments(p, "the cells' episodes (same figures as in-process)")
     p.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on stdout"
     )
@@ -72,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     from liquidnode.cli.loading import load_policy_and_env
     from liquidnode.sim.stress import DEFAULT_SEED, format_table, load_grid, plot_heatmap, stress
 
+    if args.address and not args.workers:
+        from liquidnode.controller.errors import LiquidNodeError
+
+        raise LiquidNodeError("--address needs --workers N (N >= 1)")
     policy, policy_path, env = load_policy_and_env(args, "stress")
     cells = load_grid(args.grid)
     seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -85,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     tty = sys.stderr.isatty()
-    result = stress(policy, env, cells, args.episodes, seed, progress=progress if tty else None)
+    if args.workers:
+        result = _distributed(args, policy, env, cells, seed, tty)
+    else:
+        result = stress(policy, env, cells, args.episodes, seed, progress=progress if tty else None)
     if tty:
         print(file=sys.stderr)
     if args.plot:
@@ -95,3 +113,29 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result, args.episodes))
     return 0
+
+
+def _distributed(
+    args: argparse.Namespace,
+    policy: Policy,
+    env: str,
+    cells: list[GridCell],
+    seed: int,
+    tty: bool,
+) -> dict[str, Any]:
+    """:func:`~liquidnode.sim.stress.stress` with the episodes on ``args.workers`` Ray actors."""
+    import os
+
+    from liquidnode.cluster.episodes import run_blocks
+    from liquidnode.cluster.session import ray_session
+    from liquidnode.sim.episodes import EpisodeBlock, EpisodeOutcome
+    from liquidnode.sim.stress import stress
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rstress: {done}/{total} blocks of episodes      ", end="", file=sys.stderr)
+
+    def on_workers(blocks: list[EpisodeBlock]) -> list[list[EpisodeOutcome]]:
+        return run_blocks(policy, blocks, args.workers, progress=progress if tty else None)
+
+    with ray_session(args.address, cpus=max(args.workers, os.cpu_count() or 1)):
+        return stress(policy, env, cells, args.episodes, seed, run_blocks=on_workers)

@@ -1,0 +1,160 @@
+"""Blocks of seeded episodes spread over Ray actors (``eval`` / ``stress --workers N``).
+
+Each actor (:class:`EpisodeWorker`, one CPU) holds the policy and a
+:class:`~liquidnode.sim.episodes.BlockRunner` (plants reused between blocks) and runs one
+block at a time; :func:`run_blocks` hands the next block to whichever actor finishes first.
+Since an episode's outcome depends only on its seed, the outcomes equal the in-process run's
+exactly, whatever the number of actors or the order the blocks finish in.
+
+Failure handling, in the driver:
+
+- an actor that dies (its process killed, its node lost) is replaced by a new one and its
+  block re-run, up to ``retries`` times per block;
+- a block that has not come back ``timeout_s`` after it was handed out (a stuck actor, or
+  one the cluster cannot place) counts as a death: its actor is killed and replaced;
+- an exception inside a block (a plant that cannot be built...) stops the run with that
+  exception's message as a :class:`LiquidNodeError`;
+- Ctrl-C (or SIGTERM) in the driver kills every actor before the interrupt propagates, so
+  nothing keeps running on the cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from liquidnode.cluster.session import require_ray
+from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.controller.policy import Policy
+from liquidnode.sim.episodes import BlockRunner, EpisodeBlock, EpisodeOutcome
+
+#: Seconds a block may take from hand-out to result before its actor counts as stuck.
+DEFAULT_TIMEOUT_S = 600.0
+#: Times a block is re-run after its actor died before the run gives up.
+DEFAULT_RETRIES = 3
+#: How often the driver wakes up to check for stuck blocks, s.
+_POLL_S = 0.5
+
+
+class EpisodeWorker:
+    """An actor's state: the policy and its plants. Ray wraps this class in
+    :func:`run_blocks`; in-process it is an ordinary object."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.runner = BlockRunner(policy)
+
+    def run(self, block: EpisodeBlock) -> list[EpisodeOutcome]:
+        """The outcomes of ``block`` (see :meth:`BlockRunner.run`)."""
+        return self.runner.run(block)
+
+    def pid(self) -> int:
+        """The worker's process id (tests kill it to check recovery)."""
+        import os
+
+        return os.getpid()
+
+
+def run_blocks(
+    policy: Policy,
+    blocks: list[EpisodeBlock],
+    workers: int,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
+    progress: Callable[[int, int], None] | None = None,
+    on_started: Callable[[list[Any]], None] | None = None,
+) -> list[list[EpisodeOutcome]]:
+    """Run ``blocks`` on ``workers`` Ray actors; the outcomes per block, in block order.
+
+    Ray must be initialised (see :func:`liquidnode.cluster.session.ray_session`).
+
+    Args:
+        policy: the policy every actor runs (shipped to the actors once).
+        blocks: the work.
+        workers: actors to start (at most one per block), >= 1.
+        timeout_s: seconds a block may take, hand-out to result, before its actor is
+            replaced.
+        retries: re-runs of one block after actor deaths before giving up.
+        progress: called as ``progress(blocks_done, blocks_total)`` after each block.
+        on_started: called once with the actor handles when the first blocks are handed out
+            (tests use it to kill one).
+
+    Raises:
+        LiquidNodeError: a block raised, or its actor died more than ``retries`` times.
+        KeyboardInterrupt: Ctrl-C / SIGTERM; every actor has been killed by then.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    ray = require_ray()
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
+
+    if not blocks:
+        return []
+    # max_concurrency 2: pid() answers while a block runs (only one block is handed out at a
+    # time, so the runner is never used by two threads).
+    remote_worker = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=2)(EpisodeWorker)
+    policy_ref = ray.put(policy)
+    actors: list[Any] = [remote_worker.remote(policy_ref) for _ in range(min(workers, len(blocks)))]
+    pending: deque[int] = deque(range(len(blocks)))
+    running: dict[Any, tuple[int, int, float]] = {}  # ref -> (block, actor slot, handed out)
+    results: list[list[EpisodeOutcome] | None] = [None] * len(blocks)
+    deaths = [0] * len(blocks)
+    done = 0
+
+    def hand_out(slot: int) -> None:
+        if pending:
+            i = pending.popleft()
+            ref = actors[slot].run.remote(blocks[i])
+            running[ref] = (i, slot, time.monotonic())
+
+    def replace(slot: int, i: int, why: str) -> None:
+        deaths[i] += 1
+        if deaths[i] > retries:
+            raise LiquidNodeError(
+                f"episodes {blocks[i].first}..{blocks[i].first + blocks[i].count - 1} "
+                f"(seed {blocks[i].seed}) failed {deaths[i]} times: {why}"
+            )
+        ray.kill(actors[slot], no_restart=True)
+        actors[slot] = remote_worker.remote(policy_ref)
+        pending.appendleft(i)
+
+    try:
+        for slot in range(len(actors)):
+            hand_out(slot)
+        if on_started is not None:
+            on_started(list(actors))
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+            for ref in ready:
+                i, slot, _t0 = running.pop(ref)
+                try:
+                    results[i] = ray.get(ref, timeout=timeout_s)
+                except (RayActorError, WorkerCrashedError, GetTimeoutError) as exc:
+                    replace(slot, i, f"worker lost ({type(exc).__name__})")
+                except RayTaskError as exc:
+                    cause = exc.cause if exc.cause is not None else exc
+                    if isinstance(cause, KeyboardInterrupt):
+                        raise KeyboardInterrupt from None
+                    raise LiquidNodeError(f"{type(cause).__name__}: {cause}") from None
+                else:
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(blocks))
+                hand_out(slot)
+            now = time.monotonic()
+            for ref, (i, slot, t0) in list(running.items()):
+                if now - t0 > timeout_s:
+                    del running[ref]
+                    replace(slot, i, f"no result after {timeout_s:g} s")
+                    hand_out(slot)
+    finally:  # also on Ctrl-C and errors: nothing keeps running on the cluster
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+    complete = [r for r in results if r is not None]
+    assert len(complete) == len(blocks)
+    return complete
+
+
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "EpisodeWorker", "run_blocks"]
