@@ -1,5 +1,5 @@
-"""The runtime never imports torch: load and run the shipped policy, and a random policy of
-every cell type (liquid and baseline), in a clean interpreter."""
+"""The runtime never imports torch (nor ray): load and run the shipped policy, and a random
+policy of every cell type (liquid and baseline), in a clean interpreter."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ for kind in ("cfc", "wired_cfc", "ltc", "ltc_fc", "lstm", "gru", "mlp"):
 imported = []
 RUNTIME = ("controller", "controller.loop", "controller.safety", "controller.timing", "cli",
            "controller.logs", "sim", "sim.mujoco_plant", "sim.video", "firmware_bridge",
-           "firmware_bridge.serial_plant", "firmware_bridge.twin")
+           "firmware_bridge.serial_plant", "firmware_bridge.twin", "sim.episodes",
+           "sim.stress")
 for name in ("liquidnode." + short for short in RUNTIME):
     try:
         found = importlib.util.find_spec(name) is not None
@@ -34,6 +35,7 @@ for name in ("liquidnode." + short for short in RUNTIME):
         importlib.import_module(name)
         imported.append(name)
 print(json.dumps({"torch": "torch" in sys.modules, "ncps": "ncps" in sys.modules,
+                  "ray": "ray" in sys.modules,
                   "imported": imported, "action": action.tolist()}))
 """
 
@@ -53,3 +55,4 @@ def test_runtime_does_not_import_torch():
     assert len(result["action"]) == 1
     assert result["torch"] is False, f"torch was imported by {result['imported']}"
     assert result["ncps"] is False
+    assert result["ray"] is False, f"ray was imported by {result['imported']}"
