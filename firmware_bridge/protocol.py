@@ -52,6 +52,10 @@ class MsgType(IntEnum):
     ESTOP = 0x14  # either direction
     ARM = 0x15  # host -> device
     STATUS = 0x16  # device -> host
+    POLICY = 0x17  # device -> host, handshake of a device that runs its own policy
+    SENSORS = 0x18  # host -> device, hardware in the loop: the simulated sensor values
+    TELEMETRY = 0x19  # device -> host, one per on-device policy tick
+    DISARM = 0x1A  # host -> device
 
 
 class DeviceState(IntEnum):
@@ -288,8 +292,154 @@ class Status:
         )
 
 
+class Precision(IntEnum):
+    """POLICY.precision: the arithmetic of the policy on the device."""
+
+    F32 = 0
+    Q15 = 1
+    Q7 = 2
+
+
+class SensorSource(IntEnum):
+    """POLICY.sensor_source: where the on-device policy reads its observation."""
+
+    BOARD = 0  # the board's sensors
+    HOST = 1  # SENSORS frames from the host (hardware in the loop)
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """POLICY (0x17), device -> host, after the CHANNEL frames of a device that runs an
+    exported policy. Payload 9 + name_len bytes.
+
+    ``u8 precision (Precision), u8 sensor_source (SensorSource), u16 state_dim,
+    u32 clock_hz (CPU clock, Hz: cycles -> seconds), u8 name_len, name`` (ASCII, <= 32).
+    """
+
+    precision: int
+    sensor_source: int
+    state_dim: int
+    clock_hz: int
+    name: str
+    TYPE = MsgType.POLICY
+
+    def payload(self) -> bytes:
+        name = self.name.encode("ascii", errors="replace")[:MAX_NAME_LEN]
+        head = struct.pack(
+            "<BBHIB", self.precision, self.sensor_source, self.state_dim, self.clock_hz, len(name)
+        )
+        return head + name
+
+
+@dataclass(frozen=True)
+class Sensors:
+    """SENSORS (0x18), host -> device. Payload 4 * n_obs bytes: ``f32 values[n_obs]``, the
+    observation the device's next policy step reads (units and order of the observation
+    CHANNEL frames); the frame's seq comes back as ``Telemetry.sensor_seq``."""
+
+    values: tuple[float, ...]
+    TYPE = MsgType.SENSORS
+
+    def payload(self) -> bytes:
+        return _f32(self.values)
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """TELEMETRY (0x19), device -> host, one per on-device policy tick.
+    Payload 13 + 4 * n_obs + 8 * n_act bytes.
+
+    ``u32 device_time_us, u16 sensor_seq, u8 state, u32 step_cycles, u16 state_digest,
+    f32 obs[n_obs], f32 policy_action[n_act], f32 applied[n_act]``: the observation the step
+    read, the policy's output (env units, before the clamp), what the actuators got (clamped,
+    or the safe action outside ARMED). ``step_cycles`` is 0 when no step ran (not ARMED).
+    ``state_digest`` is the CRC-16/CCITT-FALSE of the hidden state as little-endian f32 (the
+    layout of ``Policy.state``). ``sensor_seq`` is the seq of the SENSORS frame read (0 when
+    the device reads its own sensors).
+    """
+
+    device_time_us: int
+    sensor_seq: int
+    state: int
+    step_cycles: int
+    state_digest: int
+    obs: tuple[float, ...]
+    policy_action: tuple[float, ...]
+    applied: tuple[float, ...]
+    TYPE = MsgType.TELEMETRY
+
+    def payload(self) -> bytes:
+        head = struct.pack(
+            "<IHBIH",
+            self.device_time_us & 0xFFFFFFFF,
+            self.sensor_seq,
+            self.state,
+            self.step_cycles & 0xFFFFFFFF,
+            self.state_digest,
+        )
+        return head + _f32(self.obs) + _f32(self.policy_action) + _f32(self.applied)
+
+    @staticmethod
+    def sizes(n: int, n_obs: int) -> int:
+        """n_act of a TELEMETRY payload of ``n`` bytes with ``n_obs`` observations; -1 if
+        no n_act >= 1 fits."""
+        rest = n - 13 - 4 * n_obs
+        return rest // 8 if rest >= 8 and rest % 8 == 0 else -1
+
+
+@dataclass(frozen=True)
+class Disarm:
+    """DISARM (0x1A), host -> device. Empty payload: the device applies its safe action and
+    goes DISARMED (a latched device e-stop stays)."""
+
+    TYPE = MsgType.DISARM
+
+    def payload(self) -> bytes:
+        return b""
+
+
+def state_digest(state: np.ndarray) -> int:
+    """TELEMETRY.state_digest of a hidden state: CRC-16/CCITT-FALSE of its f32 LE bytes."""
+    return crc16_ccitt_false(np.asarray(state, dtype="<f4").tobytes())
+
+
+def decode_telemetry(p: bytes, n_obs: int) -> Telemetry:
+    """Split a TELEMETRY payload whose observation count is known (from IDENTITY).
+
+    Raises:
+        FrameError: reason ``"bad_length"``.
+    """
+    n_act = Telemetry.sizes(len(p), n_obs)
+    _need(n_act >= 1, "TELEMETRY", len(p), f"expected 13 + 4 * {n_obs} + 8 * n_act")
+    time_us, seq, state, cycles, digest = struct.unpack_from("<IHBIH", p)
+    values = _f32_list(p[13:])
+    return Telemetry(
+        time_us,
+        seq,
+        state,
+        cycles,
+        digest,
+        values[:n_obs],
+        values[n_obs : n_obs + n_act],
+        values[n_obs + n_act :],
+    )
+
+
 Message = Union[  # noqa: UP007 - runtime alias
-    Hello, Identity, Channel, ObservationMsg, Command, Ping, Pong, Estop, Arm, Status
+    Hello,
+    Identity,
+    Channel,
+    ObservationMsg,
+    Command,
+    Ping,
+    Pong,
+    Estop,
+    Arm,
+    Status,
+    PolicyInfo,
+    Sensors,
+    Telemetry,
+    Disarm,
 ]
 
 
@@ -373,6 +523,22 @@ def decode_payload(msg_type: int, p: bytes) -> Message:
     if t is MsgType.ARM:
         _need(n == 0, name, n, "expected 0")
         return Arm()
+    if t is MsgType.POLICY:
+        _need(n >= 9 and n == 9 + p[8], name, n, "expected 9 + name_len")
+        prec, source, state_dim, clock, _ = struct.unpack_from("<BBHIB", p)
+        return PolicyInfo(prec, source, state_dim, clock, _ascii(p[9:]))
+    if t is MsgType.SENSORS:
+        _need(n >= 4 and n % 4 == 0, name, n, "expected 4 * n_obs, n_obs >= 1")
+        return Sensors(_f32_list(p))
+    if t is MsgType.TELEMETRY:
+        # The split of obs and actions needs n_obs (IDENTITY): decode_telemetry(). Here
+        # the values stay together in ``obs`` and the actions empty.
+        _need(n >= 21 and (n - 13) % 4 == 0, name, n, "expected 13 + 4 * n_obs + 8 * n_act")
+        time_us, seq, state, cycles, digest = struct.unpack_from("<IHBIH", p)
+        return Telemetry(time_us, seq, state, cycles, digest, _f32_list(p[13:]), (), ())
+    if t is MsgType.DISARM:
+        _need(n == 0, name, n, "expected 0")
+        return Disarm()
     _need(n == 16, name, n, "expected 16")
     return Status(*struct.unpack("<BBIIHI", p))
 

@@ -17,6 +17,10 @@ File layout (JSON object):
 - ``invalid``: list of ``{"name", "wire_hex", "reason"}``: one wire frame (with delimiter)
   that a receiver must drop, and the drop reason (oversize, cobs, short, crc, unknown_type,
   bad_length), or ``"foreign_version"`` for a well-formed frame of protocol version 2.
+- ``telemetry_frames``: TELEMETRY frames in the layout of ``frames``, plus ``n_obs`` (the
+  split of the values into obs, policy_action and applied needs it).
+- ``state_digests``: list of ``{"state", "digest"}``: a hidden state (floats) and its
+  TELEMETRY ``state_digest`` (CRC-16/CCITT-FALSE of the values as little-endian f32).
 - ``streams``: list of ``{"name", "wire_hex", "frames", "drops"}``: a byte stream with
   garbage and bad frames; ``frames`` lists the ``frame_hex`` of the frames a receiver must
   accept, in order; ``drops`` the per-reason drop counts.
@@ -32,6 +36,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from liquidnode.firmware_bridge import cobs
 from liquidnode.firmware_bridge.crc import crc16_ccitt_false
 from liquidnode.firmware_bridge.framing import Deframer
@@ -39,16 +45,21 @@ from liquidnode.firmware_bridge.protocol import (
     Arm,
     Channel,
     Command,
+    Disarm,
     Estop,
     Hello,
     Identity,
     Message,
     ObservationMsg,
     Ping,
+    PolicyInfo,
     Pong,
+    Sensors,
     Status,
+    Telemetry,
     encode_frame,
     encode_wire,
+    state_digest,
 )
 
 VECTORS_PATH = Path(__file__).with_name("test_vectors.json")
@@ -83,7 +94,34 @@ def _frames() -> list[tuple[str, Message, int]]:
         ("arm", Arm(), 2),
         ("status_armed", Status(1, 0, 0, 0, 0, 20000), 10),
         ("status_watchdog", Status(2, 1, 3, 4, 513, 123456789), 11),
+        ("policy_q15_hil", PolicyInfo(1, 1, 16, 16_000_000, "InvertedPendulum-v5 wired_cfc"), 6),
+        ("policy_f32_board", PolicyInfo(0, 0, 0, 168_000_000, ""), 7),
+        ("sensors", Sensors((0.015625, -0.03125, 0.5, -1.25)), 300),
+        ("disarm", Disarm(), 13),
     ]
+
+
+def _telemetry_frames() -> list[tuple[str, Telemetry, int]]:
+    """TELEMETRY frames: their split into obs and actions needs n_obs (IDENTITY)."""
+    return [
+        (
+            "telemetry",
+            Telemetry(
+                40_000, 300, 1, 80_504, 0xBEEF, (0.015625, -0.03125, 0.5, -1.25), (3.5,), (3.0,)
+            ),
+            12,
+        ),
+        (
+            "telemetry_disarmed",
+            Telemetry(0, 65535, 0, 0, 0x1D0F, (0.0, 1.0), (0.0, -0.5), (0.0, 0.0)),
+            65535,
+        ),
+    ]
+
+
+def _digests() -> list[dict[str, Any]]:
+    states = [[], [0.0] * 16, [0.5, -0.25, 1.0 / 3.0, -1e-3, 0.999969482421875, -1.0]]
+    return [{"state": s, "digest": state_digest(np.asarray(s))} for s in states]
 
 
 def _crc_frame(body: bytes) -> bytes:
@@ -140,6 +178,20 @@ def _stream() -> dict[str, Any]:
     }
 
 
+def _frame_record(name: str, msg: Message, seq: int) -> dict[str, Any]:
+    fields = {f.name: _json_value(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
+    return {
+        "name": name,
+        "type": msg.TYPE.name,
+        "type_byte": int(msg.TYPE),
+        "seq": seq,
+        "fields": fields,
+        "payload_hex": msg.payload().hex(),
+        "frame_hex": encode_frame(msg, seq).hex(),
+        "wire_hex": encode_wire(msg, seq).hex(),
+    }
+
+
 def build_vectors() -> dict[str, Any]:
     """Return the vectors as a JSON-able dict (deterministic)."""
     crc_inputs = [b"123456789", b"", b"\x00", b"\xff" * 4, bytes(range(32))]
@@ -153,22 +205,11 @@ def build_vectors() -> dict[str, Any]:
         bytes(range(1, 247)),
         bytes(246),
     ]
-    frames = []
-    for name, msg, seq in _frames():
-        frame = encode_frame(msg, seq)
-        fields = {f.name: _json_value(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
-        frames.append(
-            {
-                "name": name,
-                "type": msg.TYPE.name,
-                "type_byte": int(msg.TYPE),
-                "seq": seq,
-                "fields": fields,
-                "payload_hex": msg.payload().hex(),
-                "frame_hex": frame.hex(),
-                "wire_hex": encode_wire(msg, seq).hex(),
-            }
-        )
+    frames = [_frame_record(name, msg, seq) for name, msg, seq in _frames()]
+    telemetry = [
+        {**_frame_record(name, msg, seq), "n_obs": len(msg.obs)}
+        for name, msg, seq in _telemetry_frames()
+    ]
     return {
         "protocol_version": 1,
         "crc16": [{"input_hex": b.hex(), "crc": crc16_ccitt_false(b)} for b in crc_inputs],
@@ -176,6 +217,8 @@ def build_vectors() -> dict[str, Any]:
             {"decoded_hex": b.hex(), "encoded_hex": cobs.encode(b).hex()} for b in cobs_inputs
         ],
         "frames": frames,
+        "telemetry_frames": telemetry,
+        "state_digests": _digests(),
         "invalid": [{"name": n, "wire_hex": w.hex(), "reason": r} for n, w, r in _invalid()],
         "streams": [_stream()],
     }

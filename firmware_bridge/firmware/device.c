@@ -4,6 +4,10 @@
 #include <string.h>
 
 #include "hal.h"
+#ifdef LN_POLICY
+#include "policy_frames.h"
+#include "policy_task.h"
+#endif
 
 /* The largest frames this implementation builds fit the protocol's payload and the
  * encode buffer. */
@@ -95,6 +99,7 @@ static int send_channel(device_t *d, uint8_t i)
     return send_frame(d, PROTO_MSG_CHANNEL, (uint8_t)(p - payload()));
 }
 
+#ifndef LN_POLICY /* policy builds send TELEMETRY instead (policy_task.c) */
 static int send_observation(device_t *d, uint32_t now_us)
 {
     uint8_t *p = payload();
@@ -106,6 +111,7 @@ static int send_observation(device_t *d, uint32_t now_us)
     }
     return send_frame(d, PROTO_MSG_OBSERVATION, (uint8_t)(p - payload()));
 }
+#endif
 
 static int send_pong(device_t *d)
 {
@@ -134,6 +140,42 @@ static void go_safe(device_t *d, uint8_t state, uint8_t fault)
 {
     apply_safe_action(d);
     set_state(d, state, fault);
+}
+
+int device_send_frame(device_t *d, uint8_t type, uint8_t len)
+{
+    return send_frame(d, type, len);
+}
+
+uint8_t *device_tx_payload(void)
+{
+    return payload();
+}
+
+void device_go_safe(device_t *d, uint8_t state, uint8_t fault)
+{
+    go_safe(d, state, fault);
+}
+
+void device_apply_action(device_t *d, const float *v)
+{
+    const device_schema_t *s = d->schema;
+    if (d->state != PROTO_STATE_ARMED) {
+        return;
+    }
+    for (uint8_t i = 0; i < s->n_act; i++) {
+        if (!f32_is_finite(v[i])) {
+            if (d->fault == PROTO_FAULT_NONE) {
+                set_state(d, d->state, PROTO_FAULT_BAD_COMMAND);
+            }
+            return; /* the previous action is kept */
+        }
+    }
+    for (uint8_t i = 0; i < s->n_act; i++) {
+        const device_channel_t *c = &s->act[i];
+        d->action[i] = v[i] < c->low ? c->low : (v[i] > c->high ? c->high : v[i]);
+    }
+    hal_write_actuators(d->action);
 }
 
 int device_estop_latched(const device_t *d)
@@ -191,6 +233,11 @@ static void on_command(device_t *d, const proto_frame_t *f, uint32_t now_us)
 
 static void dispatch(device_t *d, const proto_frame_t *f, uint32_t now_us)
 {
+#ifdef LN_POLICY
+    if (policy_task_on_frame(d, f, now_us)) {
+        return;
+    }
+#endif
     int want = proto_device_rx_len(f->type, d->schema->n_act);
     if (want < 0 || want != (int)f->len) {
         proto_rx_count_drop(&d->rx);
@@ -281,9 +328,22 @@ static void flush_pending(device_t *d, uint32_t now_us)
         }
         d->pong_pending = 0;
     }
+#ifdef LN_POLICY
+    const int16_t n_frames = (int16_t)(2 + d->schema->n_obs + d->schema->n_act); /* + POLICY */
+#else
     const int16_t n_frames = (int16_t)(1 + d->schema->n_obs + d->schema->n_act);
+#endif
     while (d->handshake_next >= 0 && d->handshake_next < n_frames) {
-        int ok = d->handshake_next == 0 ? send_identity(d) : send_channel(d, (uint8_t)(d->handshake_next - 1));
+        int ok;
+        if (d->handshake_next == 0) {
+            ok = send_identity(d);
+#ifdef LN_POLICY
+        } else if (d->handshake_next == n_frames - 1) {
+            ok = policy_task_send_info(d);
+#endif
+        } else {
+            ok = send_channel(d, (uint8_t)(d->handshake_next - 1));
+        }
         if (!ok) {
             return;
         }
@@ -311,10 +371,14 @@ void device_poll(device_t *d, uint32_t now_us)
     }
     flush_pending(d, now_us);
     if (time_diff(now_us, d->next_tick_us) >= 0) {
+#ifdef LN_POLICY
+        policy_task_tick(d, now_us);
+#else
         hal_read_sensors(d->obs);
         if (!send_observation(d, now_us)) {
             d->tx_skipped++;
         }
+#endif
         d->next_tick_us += s->control_period_us;
         if (time_diff(now_us, d->next_tick_us) >= 0) {
             /* More than a period late: skip the missed ticks, no burst. */

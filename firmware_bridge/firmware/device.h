@@ -108,6 +108,15 @@ void device_estop_button(device_t *d, uint32_t now_us);
  * host must ARM afterwards. No effect unless the latch is set. */
 void device_local_reset(device_t *d, uint32_t now_us);
 
+/* For the on-device policy (policy_task.c): queue the payload written at
+ * device_tx_payload() as a frame of this type (1 if queued); apply the safe
+ * action and enter a state; apply an action in ARMED (a non-finite value keeps
+ * the previous action and latches fault 3; each value clamped to its channel). */
+int device_send_frame(device_t *d, uint8_t type, uint8_t len);
+uint8_t *device_tx_payload(void);
+void device_go_safe(device_t *d, uint8_t state, uint8_t fault);
+void device_apply_action(device_t *d, const float *v);
+
 /* 1 while the e-stop latch is set (state ESTOP, fault 5). */
 int device_estop_latched(const device_t *d);
 

@@ -4,12 +4,18 @@
 #include "fw_main.h"
 
 #include "hal.h"
+#ifdef LN_POLICY
+#include "policy_task.h"
+#endif
 
 static device_t g_device;
 
 void fw_run(void)
 {
     device_init(&g_device, hal_schema(), hal_time_us(), hal_boot_fault());
+#ifdef LN_POLICY
+    policy_task_init(&g_device, hal_time_us());
+#endif
     while (hal_running()) {
         hal_watchdog_feed();
         uint8_t byte;

@@ -47,10 +47,16 @@ def host_build() -> Path:
 def test_c_codec_matches_the_shared_test_vectors(host_build: Path) -> None:
     """make test-host: the C COBS/CRC/frame code against firmware_bridge/test_vectors.json."""
     vectors = json.loads(VECTORS_JSON.read_text())
-    n_records = sum(len(vectors[k]) for k in ("crc16", "cobs", "frames", "invalid", "streams"))
+    keys = ("crc16", "cobs", "frames", "telemetry_frames", "invalid", "streams")
+    n_records = sum(len(vectors[k]) for k in keys)
     (BUILD_DIR / "vectors.txt").unlink(missing_ok=True)  # regenerate from the JSON
+    (BUILD_DIR / "policy_vectors.txt").unlink(missing_ok=True)
     out = build_firmware("test-host")
     assert f"vectors.txt: {n_records} records" in out, out
+    # the on-device inference payloads (policy_frames.c): POLICY, SENSORS, TELEMETRY, digests
+    n_policy = sum(1 for f in vectors["frames"] if f["type"] in ("POLICY", "SENSORS"))
+    n_policy += len(vectors["telemetry_frames"]) + len(vectors["state_digests"])
+    assert f"policy frames: {n_policy} records" in out and "checks, 0 failures" in out, out
     assert out.strip().endswith(", 0 failures"), out
     assert "fuzz: 20000 frames altered in 1..3 bytes: 0 accepted, 0 intact frames lost" in out
     assert len(vectors["frames"]) >= 10 and len(vectors["invalid"]) >= 5
