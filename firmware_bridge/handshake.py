@@ -25,6 +25,7 @@ from liquidnode.firmware_bridge.protocol import (
     ChannelKind,
     Hello,
     Identity,
+    PolicyInfo,
     Status,
 )
 
@@ -46,6 +47,8 @@ class DeviceInfo:
     channels: tuple[Channel, ...]
     spec: PlantSpec
     status: Status | None = None  #: the STATUS that ends the handshake (None: none came)
+    #: the POLICY frame of a device that runs its own policy (None: an I/O device)
+    policy: PolicyInfo | None = None
 
 
 def _version_error(port: str, version: int) -> LinkError:
@@ -66,6 +69,7 @@ def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
     identity: Identity | None = None
     channels: dict[tuple[int, int], Channel] = {}
     status: Status | None = None
+    policy: PolicyInfo | None = None
     status_until: float | None = None  # after the channels: wait this long for STATUS
     next_hello = 0.0
     while True:
@@ -97,12 +101,15 @@ def handshake(link: SerialLink, timeout_s: float = 2.0) -> DeviceInfo:
         if isinstance(msg, Identity):
             if msg.protocol_version != PROTOCOL_VERSION:
                 raise _version_error(link.port, msg.protocol_version)
-            identity, channels, status, status_until = msg, {}, None, None
+            identity, channels, status, status_until, policy = msg, {}, None, None, None
         elif isinstance(msg, Channel) and identity is not None:
             channels[(msg.kind, msg.index)] = msg
+        elif isinstance(msg, PolicyInfo) and identity is not None:
+            policy = msg
         elif isinstance(msg, Status) and status_until is not None:
             status = msg
-    return DeviceInfo(identity, tuple(channels.values()), build_spec(identity, channels), status)
+    spec = build_spec(identity, channels)
+    return DeviceInfo(identity, tuple(channels.values()), spec, status, policy)
 
 
 def build_spec(identity: Identity, channels: dict[tuple[int, int], Channel]) -> PlantSpec:
