@@ -56,11 +56,9 @@ def _leaves(name: str, p: argparse.ArgumentParser) -> dict[str, argparse.Argumen
 
 
 LEAVES = {k: q for name, p in PARSERS.items() for k, q in _leaves(name, p).items()}
-#: Board actions that print no result object yet (check/build/flash report in text).
-NO_JSON_YET = {"board check", "board build", "board flash"}
 
 
-@pytest.mark.parametrize("name", sorted(set(LEAVES) - NO_JSON_YET))
+@pytest.mark.parametrize("name", sorted(LEAVES))
 def test_every_command_has_json(name):
     option = _option(LEAVES[name], "--json")
     assert option is not None and option.default is False

@@ -85,6 +85,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the schema the firmware announces")
     schema.add_argument("file", metavar="FILE", help="board file (.toml)")
     schema.add_argument("--json", action="store_true", help="print it as one JSON object")
+    for q, what in ((check, "the check and the schema"), (build, "the build's files and sizes"),
+                    (flash, "the build and the avrdude command")):  # fmt: skip
+        q.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
     for q in (check, build, flash, schema):
         q.set_defaults(run=run)
     p.set_defaults(run=run)
@@ -174,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
 
     board = load_board(args.file)
     if args.action == "check":
+        if args.json:
+            print(json.dumps({"file": str(args.file), "ok": True, "schema": board.schema()}))
+            return 0
         print(f"{args.file}: ok")
         print(_schema_text(board.schema()))
         return 0
@@ -186,24 +192,41 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("build") / f"board-{Path(args.file).stem}"
     try:
         if args.action == "flash" and args.print_command:
-            print(
-                " ".join(avrdude_command(out / "fw_avr.hex", args.port, args.programmer, args.baud))
-            )
+            cmd = avrdude_command(out / "fw_avr.hex", args.port, args.programmer, args.baud)
+            print(json.dumps({"command": cmd}) if args.json else " ".join(cmd))
             return 0
         result = build(board, out)
-        print(f"generated: {', '.join(str(f) for f in result['files'])}")
-        print(
-            f"built: {result['elf']} and {result['hex']} (flash {result['flash_bytes']} B of "
-            f"32768, static RAM {result['ram_bytes']} B of 2048)"
+        report: dict[str, Any] = {k: str(v) for k, v in result.items() if k in ("elf", "hex")}
+        report.update(
+            flash_bytes=result["flash_bytes"],
+            ram_bytes=result["ram_bytes"],
+            files=[str(f) for f in result["files"]],
         )
+        if not args.json:
+            print(f"generated: {', '.join(report['files'])}")
+            print(
+                f"built: {result['elf']} and {result['hex']} (flash {result['flash_bytes']} B "
+                f"of 32768, static RAM {result['ram_bytes']} B of 2048)"
+            )
         if args.action == "flash":
             if not shutil.which("avrdude"):
                 raise LiquidNodeError("avrdude not found (Debian: apt-get install avrdude)")
             cmd = avrdude_command(result["hex"], args.port, args.programmer, args.baud)
-            print(" ".join(cmd), flush=True)
-            if subprocess.run(cmd, check=False).returncode != 0:
+            if not args.json:
+                print(" ".join(cmd), flush=True)
+            # avrdude reports on stderr; with --json stdout carries only the one object
+            proc = subprocess.run(
+                cmd, check=False, stdout=subprocess.PIPE if args.json else None, text=True
+            )
+            if args.json and proc.stdout:
+                print(proc.stdout, end="", file=sys.stderr)
+            if proc.returncode != 0:
                 raise _ToolFailedError(f"avrdude failed writing {result['hex']} to {args.port}")
-            print(f"flashed {args.port}")
+            report.update(port=args.port, command=cmd, flashed=True)
+            if not args.json:
+                print(f"flashed {args.port}")
+        if args.json:
+            print(json.dumps(report))
     except _ToolFailedError as exc:
         print(f"liquidnode board {args.action}: error: {exc}", file=sys.stderr)
         return EXIT_RUN_FAULT

@@ -235,6 +235,10 @@ def test_cli_build_prints_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert re.search(r"flash \d+ B of 32768, static RAM \d+ B of 2048", out), out
     assert (tmp_path / "fw_avr.elf").exists() and (tmp_path / "fw_avr.hex").exists()
+    assert main(["board", "build", str(UNO), "--out", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hex"] == str(tmp_path / "fw_avr.hex") and 1000 < report["flash_bytes"] < 32768
+    assert [Path(f).name for f in report["files"]] == ["board.h", "board.c", "board_io_avr.c"]
 
 
 def test_flash_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -301,7 +305,9 @@ def test_static_checks_stop_a_build_whose_table_overflows_the_buffers(tmp_path: 
     assert "board_obs_fit" in proc.stderr
 
 
-def test_board_flash_writes_the_image_through_avrdude(tmp_path: Path) -> None:
+def test_board_flash_writes_the_image_through_avrdude(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``board flash`` builds and runs avrdude against an emulated Uno bootloader on a pty;
     the bootloader's flash then holds exactly the built image (avrdude verified it too)."""
     require_tools("make", "avr-gcc", "avr-objcopy", "avr-size", "avrdude")
@@ -309,10 +315,14 @@ def test_board_flash_writes_the_image_through_avrdude(tmp_path: Path) -> None:
 
     boot = Stk500Bootloader()
     try:
-        code = main(["board", "flash", str(UNO), "--port", boot.port, "--out", str(tmp_path)])
+        code = main(
+            ["board", "flash", str(UNO), "--port", boot.port, "--out", str(tmp_path), "--json"]
+        )
     finally:
         boot.close()
     assert code == 0
+    report = json.loads(capsys.readouterr().out)  # stdout holds the one object
+    assert report["flashed"] is True and report["port"] == boot.port
     image = tmp_path / "fw_avr.bin"
     subprocess.run(
         ["avr-objcopy", "-I", "ihex", "-O", "binary", str(tmp_path / "fw_avr.hex"), str(image)],
