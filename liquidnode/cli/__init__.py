@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "eval",
     "train",
     "deploy",
+    "hil",
     "twin",
     "replay",
     "logs",
