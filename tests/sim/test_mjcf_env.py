@@ -80,3 +80,14 @@ def test_training_envs_accept_an_mjcf_path() -> None:
     assert info.obs_units == ("rad", "rad/s", "N·m") and info.act_units == ("N·m",)
     env = make_env(str(PENDULUM_XML))
     assert isinstance(env, MjcfEnv)
+
+
+def test_the_upright_pendulum_terminates_when_the_pole_falls() -> None:
+    env = MjcfEnv(PENDULUM_XML.with_name("pendulum_upright.xml"))
+    env.reset(seed=0)
+    ticks = 0
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, reward, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+        ticks += 1
+    assert terminated and reward < 0.35 and ticks < 200, (ticks, reward)
