@@ -1,5 +1,5 @@
 /*
- * policy_frames.h - the frames of on-device inference (PROTOCOL.md section 7,
+ * policy_frames.h - the frames of on-device inference (PROTOCOL.md section 9,
  * revision 1.2; frame version byte still 1): payload layouts and builders,
  * shared by the firmware (policy_task.c) and the C vector tests.
  *
