@@ -52,7 +52,8 @@ def ray_session(address: str | None = None, cpus: int | None = None) -> Iterator
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(num_cpus=cpus or os.cpu_count() or 1, **options)
+            # "local": always a new instance, never a cluster `ray start` left on this machine
+            ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise LiquidNodeError(f"cannot start or reach {where}: {exc}") from None

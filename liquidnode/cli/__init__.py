@@ -34,6 +34,7 @@ SUBCOMMANDS = (
     "bench",
     "policies",
     "stress",
+    "sweep",
     "export",
     "board",
     "ports",
