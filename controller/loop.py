@@ -65,7 +65,12 @@ FAULT_KINDS = ("fault", "nan_guard", "estop")
 
 
 class PolicyLike(Protocol):
-    """What the loop needs of a policy (:class:`controller.policy.Policy` is one)."""
+    """What the loop needs of a policy (:class:`controller.policy.Policy` is one).
+
+    ``step`` maps an observation ``(obs_dim,)`` and the tick's ``dt`` in seconds to a raw
+    action ``(act_dim,)``; ``state`` is the hidden state after the last step, logged with each
+    tick, or None for a policy that cannot show it (a device without a host shadow).
+    """
 
     obs_dim: int
     act_dim: int
@@ -73,7 +78,7 @@ class PolicyLike(Protocol):
     def reset(self) -> None: ...
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray: ...
     @property
-    def state(self) -> np.ndarray: ...
+    def state(self) -> np.ndarray | None: ...
 
 
 @dataclass

@@ -64,6 +64,10 @@ def package_sources(root: Path = ROOT) -> list[BuildSource]:
     return sources
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def main(argv: list[str]) -> int:
     """Type-check the package with mypy; print its messages and a summary line."""
     fscache = FileSystemCache()
@@ -84,7 +88,7 @@ def main(argv: list[str]) -> int:
     if errors:
         files = {line.split(":", 1)[0] for line in errors}
         print(
-            f"Found {len(errors)} errors in {len(files)} files "
+            f"Found {_count(len(errors), 'error')} in {_count(len(files), 'file')} "
             f"(checked {len(sources)} source files)"
         )
         return 1
