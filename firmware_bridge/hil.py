@@ -70,6 +70,54 @@ def check_hil_device(info: DeviceInfo, port: str) -> None:
         )
 
 
+def arm_device(link: SerialLink) -> Status:
+    """Send ARM (every 0.1 s) until a STATUS says ARMED; returns that STATUS. On a policy
+    device ARM also zeroes the hidden state.
+
+    Raises:
+        LinkError: no STATUS ARMED within 2 s, or the device's own e-stop is latched.
+    """
+    deadline = time.monotonic() + ARM_TIMEOUT_S
+    next_arm = 0.0
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            raise LinkError(f"device on {link.port!r} did not confirm ARM within 2 s")
+        if now >= next_arm:
+            link.send(Arm())
+            next_arm = now + ARM_RETRY_S
+        item = link.recv(0.02)
+        if item is None or not isinstance(item.frame.message, Status):
+            continue
+        msg = item.frame.message
+        if msg.fault == Fault.ESTOP_LATCHED:
+            raise LinkError(
+                f"device on {link.port!r} is e-stopped by its own e-stop input (fault 5); "
+                "the host cannot clear it: release it and press clear"
+            )
+        if msg.state == DeviceState.ARMED:
+            return msg
+
+
+def step_stats(info: DeviceInfo, cycles: list[int]) -> dict[str, Any]:
+    """Precision, cycles per step (p50, max, n), the step's µs at the device clock (p50 and
+    max) and the clock of a policy device's TELEMETRY ``step_cycles``."""
+    pol = info.policy
+    assert pol is not None
+    c = np.asarray(cycles, dtype=np.float64)
+    p50 = float(np.percentile(c, 50)) if c.size else None
+    top = int(c.max()) if c.size else None
+    return {
+        "policy": pol.name,
+        "precision": Precision(pol.precision).name.lower(),
+        "cycles_per_step": {"p50": p50, "max": top, "n": int(c.size)},
+        "step_us_at_clock": None if p50 is None else p50 / pol.clock_hz * 1e6,
+        "step_us_max": None if top is None else top / pol.clock_hz * 1e6,
+        "clock_hz": pol.clock_hz,
+        "control_period_us": info.identity.control_period_us,
+    }
+
+
 class DevicePolicy:
     """The policy on a HIL device, stepped through the link.
 
@@ -117,29 +165,8 @@ class DevicePolicy:
         Raises:
             LinkError: no STATUS ARMED within 2 s, or the device's own e-stop is latched.
         """
-        deadline = time.monotonic() + ARM_TIMEOUT_S
-        next_arm = 0.0
         self.faulted = False
-        while True:
-            now = time.monotonic()
-            if now > deadline:
-                raise LinkError(f"device on {self.link.port!r} did not confirm ARM within 2 s")
-            if now >= next_arm:
-                self.link.send(Arm())
-                next_arm = now + ARM_RETRY_S
-            item = self.link.recv(0.02)
-            if item is None or item.frame.message is None:
-                continue
-            msg = item.frame.message
-            if isinstance(msg, Status):
-                self.last_status = msg
-                if msg.fault == Fault.ESTOP_LATCHED:
-                    raise LinkError(
-                        f"device on {self.link.port!r} is e-stopped by its own e-stop input "
-                        "(fault 5); the host cannot clear it: release it and press clear"
-                    )
-                if msg.state == DeviceState.ARMED:
-                    break
+        self.last_status = arm_device(self.link)
         if self.shadow is not None:
             self.shadow.reset()
 
@@ -230,21 +257,9 @@ class DevicePolicy:
         """The ``device`` part of the summary: target, precision, cycles per step (p50, max),
         the step's µs at the device clock, clock, flash and RAM (bytes, when known), and the
         host's checks (stale TELEMETRY, action and digest mismatches)."""
-        pol = self.info.policy
-        assert pol is not None
-        cycles = np.asarray(self.cycles, dtype=np.float64)
-        p50 = float(np.percentile(cycles, 50)) if cycles.size else None
-        top = int(cycles.max()) if cycles.size else None
-        clock = pol.clock_hz
         return {
             "target": target or self.info.identity.device_id,
-            "policy": pol.name,
-            "precision": Precision(pol.precision).name.lower(),
-            "cycles_per_step": {"p50": p50, "max": top, "n": int(cycles.size)},
-            "step_us_at_clock": None if p50 is None else p50 / clock * 1e6,
-            "step_us_max": None if top is None else top / clock * 1e6,
-            "clock_hz": clock,
-            "control_period_us": self.info.identity.control_period_us,
+            **step_stats(self.info, self.cycles),
             "flash_bytes": flash_bytes,
             "ram_bytes": ram_bytes,
             "stale_telemetry": self.stale,

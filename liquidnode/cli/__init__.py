@@ -28,6 +28,7 @@ SUBCOMMANDS = (
     "train",
     "deploy",
     "hil",
+    "supervise",
     "twin",
     "replay",
     "logs",
