@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liquidnode.firmware_bridge.protocol import Arm, ObservationMsg, Ping, Pong, Status
@@ -256,3 +257,29 @@ def test_harness_rejects_a_bad_adc_option(avr_build: dict[str, int]) -> None:
     assert proc.returncode == 2
     assert "9=100" in proc.stderr
     assert isinstance(Path(ELF), Path)
+
+
+def test_serial_plant_reports_the_watchdog_restart(avr_hang_build: Path) -> None:
+    """deploy's plant sees the restarted device leave ARMED (the episode is truncated) and
+    records the reset cause STATUS fault 6 as a ``watchdog_reset`` fault event."""
+    from liquidnode.firmware_bridge.serial_plant import SerialPlant
+
+    session = DeviceSession([str(HARNESS), str(avr_hang_build)])
+    session.serial.close()
+    plant = SerialPlant(session.port, obs_dim=4, act_dim=2, obs_timeout_s=2.0)
+    try:
+        plant.reset()
+        plant.act(np.array([0.8, 0.5]))
+        plant.observe()
+        plant.link.send(Ping(HANG_TOKEN))
+        deadline = time.monotonic() + 5.0
+        while not (obs := plant.observe()).truncated:
+            plant.act(np.array([0.8, 0.5]))
+            assert time.monotonic() < deadline, "the restart was not seen"
+        assert close_to(tuple(obs.values[2:]), SAFE_READBACK)
+        codes = [e.detail.get("code") for e in plant.drain_events() if e.kind == "fault"]
+        assert "watchdog_reset" in codes, codes
+    finally:
+        plant.disconnect()
+        stderr = session.close()
+    assert "CRASHED" not in stderr, stderr
