@@ -198,3 +198,32 @@ def test_serial_plant_reports_a_latched_button_estop_instead_of_rearming(
     finally:
         plant.disconnect()
         session.close()
+
+
+def test_deploy_stops_with_one_clear_line_on_a_latched_device(
+    host_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``liquidnode deploy`` against a device whose own e-stop is latched: no re-arm, exit 3,
+    one line that says the host cannot clear it (also with --reconnect)."""
+    from liquidnode.cli import main
+    from liquidnode.controller.policy import random_policy
+
+    policy = tmp_path / "p.safetensors"
+    random_policy(4, 2, units=8).save(policy)
+    device = DeviceSession([str(host_build), "--pty"])
+    try:
+        device.signal(signal.SIGUSR1)
+        device.wait_for(
+            lambda f: isinstance(f.message, Status) and f.message.fault == FAULT_ESTOP_LATCHED,
+            1.0,
+            "latched STATUS",
+        )
+        device.serial.close()
+        argv = ["deploy", "--no-log", "--port", device.port, "--policy", str(policy)]
+        assert main([*argv, "--duration", "2", "--reconnect"]) == 3
+        err = capsys.readouterr().err
+        line = [ln for ln in err.splitlines() if "error" in ln]
+        assert len(line) == 1 and "e-stopped by its own e-stop input" in line[0], err
+        assert "cannot clear it" in line[0]
+    finally:
+        device.close()
