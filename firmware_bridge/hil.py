@@ -127,7 +127,7 @@ class DevicePolicy:
         shadow: the same export built for the host (``CompiledPolicy``), or None: each step
             is then checked against it (action bits, state digest).
         timeout_s: how long a step waits for its TELEMETRY, s (default: 10 control periods,
-            at least 0.5 s); then :class:`LinkError`.
+            at least 2 s: an emulator on a busy machine runs behind); then :class:`LinkError`.
 
     Attributes:
         obs_dim, act_dim: the device's observation and action sizes.
@@ -146,7 +146,7 @@ class DevicePolicy:
         self.link, self.info, self.shadow = link, info, shadow
         self.obs_dim, self.act_dim = info.identity.n_obs, info.identity.n_act
         self.dt_s = info.identity.control_period_us / 1e6
-        self.timeout_s = timeout_s if timeout_s is not None else max(0.5, 10 * self.dt_s)
+        self.timeout_s = timeout_s if timeout_s is not None else max(2.0, 10 * self.dt_s)
         self.metadata = None
         self.telemetry: list[Telemetry] = []
         self.cycles: list[int] = []

@@ -29,6 +29,13 @@ BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 ENV_BOARDS = {"InvertedPendulum-v5": BOARDS_DIR / "inverted_pendulum.toml"}
 #: Tools the AVR build needs.
 AVR_TOOLS = ("make", "avr-gcc", "avr-objcopy", "avr-size")
+#: Tools the Cortex-M4 build needs.
+CM4_TOOLS = ("make", "arm-none-eabi-gcc", "arm-none-eabi-size")
+#: Build targets: ``avr`` (ATmega328P, 16 MHz) and ``cm4`` (Cortex-M4F on QEMU's
+#: mps2-an386; its step counts are instructions, its clock the nominal 168 MHz).
+TARGETS = ("avr", "cm4")
+#: The clock a ``cm4`` build reports (instructions -> µs at a 168 MHz Cortex-M4F).
+CM4_CLOCK_HZ = 168_000_000
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class PolicyFirmware:
     """A built firmware image with a policy inside.
 
     Attributes:
-        elf, hex: the image (``fw_avr.elf``, ``fw_avr.hex``).
+        target: ``"avr"`` or ``"cm4"``.
+        elf, hex: the image (``fw_avr.elf``, ``fw_avr.hex``; ``fw_cm4.elf`` and no hex).
         export_dir: the exported C policy (``policy.h``, ``policy.c``).
         precision: ``"f32"``, ``"q15"`` or ``"q7"``.
         hil: True when the observation comes from the host's SENSORS frames.
@@ -46,8 +54,9 @@ class PolicyFirmware:
         control_period_us: the policy's control period on the device, µs.
     """
 
+    target: str
     elf: Path
-    hex: Path
+    hex: Path | None
     export_dir: Path
     precision: str
     hil: bool
@@ -80,6 +89,7 @@ def build_policy_firmware(
     board_path: str | Path | None = None,
     hil: bool = False,
     standalone: bool = False,
+    target: str = "avr",
 ) -> PolicyFirmware:
     """Export ``policy_path`` and build the AVR firmware around it into ``out_dir``.
 
@@ -91,6 +101,8 @@ def build_policy_firmware(
         board_path: the board file; None: the shipped board of the policy's env.
         hil: read the observation from SENSORS frames (hardware in the loop).
         standalone: arm at power-on, no host needed.
+        target: ``"avr"`` (the board's MCU, an ATmega328P) or ``"cm4"`` (Cortex-M4F for
+            QEMU's mps2-an386, ``-O2``; the board file gives only the channels and periods).
 
     Raises:
         LiquidNodeError: a missing tool, a policy that does not fit the board (sizes), or a
@@ -101,11 +113,14 @@ def build_policy_firmware(
     from liquidnode.firmware_bridge.board_codegen import generate, make_args
     from liquidnode.firmware_bridge.board_file import load_board
 
-    missing = [t for t in AVR_TOOLS if not shutil.which(t)]
+    if target not in TARGETS:
+        raise LiquidNodeError(f"unknown target {target!r}, expected one of {TARGETS}")
+    missing = [t for t in (AVR_TOOLS if target == "avr" else CM4_TOOLS) if not shutil.which(t)]
     if missing:
         raise LiquidNodeError(
-            f"{', '.join(missing)} not found; install the AVR toolchain "
-            "(Debian: gcc-avr binutils-avr avr-libc make; scripts/install-system-deps.sh)"
+            f"{', '.join(missing)} not found; install the {target} toolchain (Debian: gcc-avr "
+            "binutils-avr avr-libc gcc-arm-none-eabi libnewlib-arm-none-eabi make; "
+            "scripts/install-system-deps.sh)"
         )
     policy = Policy.load(policy_path)
     if board_path is None:
@@ -131,27 +146,36 @@ def build_policy_firmware(
         f"HIL={int(hil)}",
         f"STANDALONE={int(standalone)}",
     ]
-    (out / "fw_avr.elf").unlink(missing_ok=True)  # make would keep an image of other flags
+    elf = out / f"fw_{target}.elf"
+    elf.unlink(missing_ok=True)  # make would keep an image of other flags
     proc = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(FIRMWARE_DIR), "avr", *args],
+        ["make", "--no-print-directory", "-C", str(FIRMWARE_DIR), target, *args],
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
         raise LiquidNodeError(f"firmware build failed:\n{proc.stdout}{proc.stderr}".rstrip())
-    program = re.search(r"Program:\s+(\d+) bytes", proc.stdout)
-    data = re.search(r"Data:\s+(\d+) bytes", proc.stdout)
-    if program is None or data is None:
-        raise LiquidNodeError(f"avr-size printed no sizes:\n{proc.stdout}")
+    if target == "avr":
+        program = re.search(r"Program:\s+(\d+) bytes", proc.stdout)
+        data = re.search(r"Data:\s+(\d+) bytes", proc.stdout)
+        sizes = None if program is None or data is None else (program.group(1), data.group(1))
+    else:  # arm-none-eabi-size (Berkeley): text data bss
+        row = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s", proc.stdout, re.M)
+        sizes = None if row is None else (
+            int(row.group(1)) + int(row.group(2)), int(row.group(2)) + int(row.group(3))
+        )  # fmt: skip
+    if sizes is None:
+        raise LiquidNodeError(f"no sizes in the build's output:\n{proc.stdout}")
     return PolicyFirmware(
-        elf=out / "fw_avr.elf",
-        hex=out / "fw_avr.hex",
+        target=target,
+        elf=elf,
+        hex=out / "fw_avr.hex" if target == "avr" else None,
         export_dir=export_dir,
         precision=precision,
         hil=hil,
-        flash_bytes=int(program.group(1)),
-        ram_bytes=int(data.group(1)),
-        clock_hz=board.clock_hz,
+        flash_bytes=int(sizes[0]),
+        ram_bytes=int(sizes[1]),
+        clock_hz=board.clock_hz if target == "avr" else CM4_CLOCK_HZ,
         control_period_us=period_us,
     )

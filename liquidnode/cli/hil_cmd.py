@@ -64,18 +64,26 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="build the HIL firmware from --policy and run it in simavr (emulated ATmega328P)",
     )
+    where.add_argument(
+        "--qemu",
+        action="store_true",
+        help="build the HIL firmware from --policy for a Cortex-M4F and run it in "
+        "qemu-system-arm (mps2-an386, -icount: cycles are instructions, µs at 168 MHz)",
+    )
     p.add_argument(
         "--policy",
         metavar="PATH",
         default=None,
-        help="policy file: what --simavr builds; with --port, the device's steps are checked "
-        "against its export (default with --simavr: the shipped policies/<env>-ncp.safetensors)",
+        help="policy file: what --simavr/--qemu build; with --port, the device's steps are "
+        "checked against its export (default with --simavr/--qemu: the shipped "
+        "policies/<env>-ncp.safetensors)",
     )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="the export's arithmetic for --simavr (default q15); with --port the device's",
+        help="the export's arithmetic for --simavr/--qemu (default q15 on the AVR, f32 on the "
+        "Cortex-M4F); with --port the device's",
     )
     p.add_argument(
         "--board", metavar="FILE", default=None, help="board file for --simavr (default: the env's)"
@@ -133,14 +141,17 @@ def run(args: argparse.Namespace) -> int:
     """Run ``hil``; returns an exit code of :mod:`liquidnode.controller.shutdown` (0 ok, 3 link
     fault, 4 log incomplete, 128+N after signal N)."""
     policy_path = args.policy
-    if args.simavr and policy_path is None:
+    emulated = args.simavr or args.qemu
+    if emulated and policy_path is None:
         from liquidnode.policies import POLICY_DIR
 
         policy_path = str(POLICY_DIR / f"{args.env}-ncp.safetensors")
         if not Path(policy_path).exists():
             raise LiquidNodeError(f"no shipped NCP policy for {args.env}: pass --policy PATH")
-    if args.board and not args.simavr:
-        raise LiquidNodeError("--board selects what --simavr builds; a --port device has its own")
+    if args.board and not emulated:
+        raise LiquidNodeError(
+            "--board selects what --simavr/--qemu build; a --port device has its own"
+        )
     with tempfile.TemporaryDirectory(prefix="liquidnode-hil-") as tmp:
         if args.simavr:
             from liquidnode.firmware_bridge.onboard_build import build_policy_firmware
@@ -154,6 +165,18 @@ def run(args: argparse.Namespace) -> int:
                 built = {"target": "atmega328p (simavr)", "flash_bytes": fw.flash_bytes,
                          "ram_bytes": fw.ram_bytes}  # fmt: skip
                 return _run(args, board.port, policy_path, fw.export_dir, built, tmp)
+        if args.qemu:
+            from liquidnode.firmware_bridge.onboard_build import build_policy_firmware
+            from liquidnode.firmware_bridge.qemu_board import QemuBoard
+
+            fw = build_policy_firmware(
+                policy_path, Path(tmp) / "fw", precision=args.precision or "f32",
+                board_path=args.board, hil=True, target="cm4",
+            )  # fmt: skip
+            with QemuBoard(fw.elf) as qboard:
+                built = {"target": "cortex-m4f (qemu mps2-an386, instructions)",
+                         "flash_bytes": fw.flash_bytes, "ram_bytes": fw.ram_bytes}  # fmt: skip
+                return _run(args, qboard.port, policy_path, fw.export_dir, built, tmp)
         stats: dict[str, Any] = {}
         if args.elf:
             stats["flash_bytes"], stats["ram_bytes"] = avr_sizes(args.elf)
