@@ -452,7 +452,9 @@ class ControlLoop:
                     sent = safety.hold()
                     detail = {"channels": np.flatnonzero(~finite).tolist(), "source": "obs"}
                     events = [Event("nan_guard", detail=detail)]
-                plant.act(sent)
+                applied = plant.act(sent)
+                if applied is not None:  # the plant reports what it really applied
+                    sent = applied
                 act_ns = timer.lap(2)
                 plant_events = plant.drain_events()
                 if events or plant_events:

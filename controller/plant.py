@@ -112,8 +112,14 @@ class Plant(ABC):
         """Start an episode and return its first observation."""
 
     @abstractmethod
-    def act(self, action: np.ndarray) -> None:
-        """Apply ``action`` (float64, ``(act_dim,)``, within limits) for one control period."""
+    def act(self, action: np.ndarray) -> np.ndarray | None:
+        """Apply ``action`` (float64, ``(act_dim,)``, within limits) for one control period.
+
+        Returns the action the plant actually applied when it may differ (float64,
+        ``(act_dim,)``: a device's own clamp, or its safe action while it does not accept
+        commands), or None when ``action`` was applied as given. The loop logs the returned
+        action as ``sent``.
+        """
 
     @abstractmethod
     def observe(self) -> Observation:

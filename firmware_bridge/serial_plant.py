@@ -243,18 +243,39 @@ class SerialPlant(Plant):
             if time.monotonic() > deadline:
                 raise LinkError(f"device on {self.port!r} did not confirm ARM")
 
-    def act(self, action: np.ndarray) -> None:
-        """Send COMMAND(``action``) (float, ``(act_dim,)``, already within the limits)."""
+    def act(self, action: np.ndarray) -> np.ndarray:
+        """Send COMMAND(``action``) (float, ``(act_dim,)``, already within the limits).
+
+        Returns the action the device applies: ``action`` as float32 clamped to the device's
+        limits (its own clamp, the same limits the host's safety layer uses) while it is
+        ARMED, else its safe action (DISARMED, watchdog, e-stop: the device ignores commands
+        then; link lost: its watchdog applies the safe action).
+        """
+        values = np.asarray(action, dtype=np.float32).astype(np.float64).reshape(-1)
+        if self.device is None:
+            return values  # never connected: nothing is known about the device
         link = self.link
         if link is None or not link.is_open:
-            return  # link lost: observe() handles it
+            # link lost (observe() handles it): the device's watchdog applies its safe
+            # action within watchdog_timeout_ms, and a reconnect re-arms from there
+            return self._safe_applied()
+        applied = (
+            np.clip(values, self.spec.action_low, self.spec.action_high)
+            if self._armed
+            else self._safe_applied()
+        )
         try:
-            link.send(Command(tuple(float(v) for v in np.asarray(action).reshape(-1))))
+            link.send(Command(tuple(float(v) for v in values)))
             self._ticks += 1
             if self.ping_every and self._ticks % self.ping_every == 0:
                 self.ping()
         except LinkError:
             pass  # observe() sees the dead link and reports it
+        return applied
+
+    def _safe_applied(self) -> np.ndarray:
+        """The device's safe action (what it applies while it ignores commands)."""
+        return np.asarray(self.spec.safe_action, dtype=np.float64).copy()
 
     def ping(self) -> None:
         """Send a PING; its PONG's round-trip time goes into the link statistics."""

@@ -362,3 +362,20 @@ def test_a_faulted_episode_ends_a_run_of_episodes_none():
     )
     assert len(summary.episodes) == 1 and summary.episodes[0].faults == 1
     assert plant.resets == 1  # never reset again after the fault
+
+
+class HalfDeadband(PointMass):
+    """A plant that applies only half of each command (as a device with its own limits might)
+    and says so: ``act`` returns what it applied."""
+
+    def act(self, action: np.ndarray) -> np.ndarray:
+        applied = np.asarray(action, dtype=np.float64) * 0.5
+        super().act(applied)
+        return applied
+
+
+def test_the_log_records_what_the_plant_applied_not_what_was_sent():
+    plant, rec = HalfDeadband(episode_ticks=5), ListRecorder()
+    ControlLoop(plant, ScriptedPolicy(), LoopConfig(realtime=False), recorder=rec).run()
+    assert [t.sent.tolist() for t in rec.ticks] == [[0.25]] * 5  # the policy asked for 0.5
+    assert [t.action.tolist() for t in rec.ticks] == [[0.5]] * 5

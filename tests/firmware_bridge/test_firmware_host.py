@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liquidnode.firmware_bridge.framing import Deframer
@@ -227,3 +228,29 @@ def test_deploy_stops_with_one_clear_line_on_a_latched_device(
         assert "cannot clear it" in line[0]
     finally:
         device.close()
+
+
+def test_serial_plant_act_returns_what_the_device_applies(host_build: Path) -> None:
+    """``SerialPlant.act`` returns the device's own clamp while ARMED and its safe action once
+    the device stops taking commands (here: its e-stop); the readbacks agree."""
+    from liquidnode.firmware_bridge.serial_plant import SerialPlant
+
+    session = DeviceSession([str(host_build), "--pty"])
+    session.serial.close()
+    plant = SerialPlant(session.port, obs_dim=4, act_dim=2)
+    try:
+        plant.reset()
+        assert plant.act(np.array([0.25, -0.5])).tolist() == [0.25, -0.5]
+        assert plant.act(np.array([7.0, -3.0])).tolist() == [1.0, -1.0]  # the device's clamp
+        for _ in range(3):
+            obs = plant.observe()
+            plant.act(np.array([7.0, -3.0]))
+        assert obs.values[2:].tolist() == pytest.approx([1.0, -1.0], abs=2 / 255)
+        session.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 2.0
+        while not plant.observe().truncated:
+            assert time.monotonic() < deadline
+        assert plant.act(np.array([0.9, 0.9])).tolist() == [0.0, 0.0]  # safe action
+    finally:
+        plant.disconnect()
+        session.close()
