@@ -1,16 +1,19 @@
-"""Hardware-in-the-loop figures: each policy and precision on the emulated ATmega328P.
+"""Hardware-in-the-loop figures: each policy and precision on an emulated microcontroller.
 
-For every ``POLICY:PRECISION`` given (default: the shipped InvertedPendulum NCP and CfC in
-q15, q7 and f32), builds the HIL firmware (``make avr POLICY_DIR=... HIL=1``), runs one full
-episode of ``InvertedPendulum-v5`` in simavr at real time (MuJoCo here, the policy on the
-emulated MCU) and prints one row: return, ticks, cycles per step (p50, max, from Timer1),
-µs at 16 MHz, flash and static RAM of the whole firmware, whether every device action equals
+For every ``POLICY:PRECISION[:TARGET]`` given (default: the shipped InvertedPendulum NCP and
+CfC in q15, q7 and f32 on the AVR), builds the HIL firmware (``make avr|cm4 POLICY_DIR=...
+HIL=1``), runs one full episode of the policy's env (MuJoCo here, the policy on the emulated
+MCU: ``avr`` an ATmega328P in simavr, ``cm4`` a Cortex-M4F on QEMU's mps2-an386) and prints
+one row: return, ticks, cycles per step (p50, max; AVR: Timer1 cycles, cm4: instructions
+under ``-icount``), µs at the target clock (16 MHz; 168 MHz for cm4), flash and static RAM
+of the whole firmware, whether every device action equals
 the host build of the same export bit for bit, and max |Δaction| against the float runtime
 (``Policy.step`` fed the same observations from the same reset, dt = the control period).
 
-Usage: ``python scripts/hil_table.py [POLICY:PRECISION ...] [--ticks N] [--json]``.
-Needs avr-gcc, avr-libc, libsimavr-dev, libelf-dev (scripts/install-system-deps.sh). A
-1000-tick episode takes about 40-60 s (simavr paced at real time, 25 Hz control).
+Usage: ``python scripts/hil_table.py [POLICY:PRECISION[:TARGET] ...] [--ticks N] [--json]``.
+Needs avr-gcc, avr-libc, libsimavr-dev, libelf-dev, gcc-arm-none-eabi, qemu-system-arm
+(scripts/install-system-deps.sh). A 1000-tick episode takes 40 s or more (the emulators
+are paced at real time, 25 Hz control; slower on a busy machine).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from liquidnode.firmware_bridge.handshake import handshake
 from liquidnode.firmware_bridge.hil import DevicePolicy, HilPlant, check_hil_device
 from liquidnode.firmware_bridge.link import SerialLink
 from liquidnode.firmware_bridge.onboard_build import build_policy_firmware
+from liquidnode.firmware_bridge.qemu_board import QemuBoard
 from liquidnode.firmware_bridge.simavr_board import SimavrBoard
 from liquidnode.policies import POLICY_DIR
 from liquidnode.sim import make_plant
@@ -42,15 +46,19 @@ DEFAULT = [
 ]
 
 
-def measure(policy_path: str, precision: str, ticks: int | None, seed: int) -> dict[str, Any]:
-    """One HIL episode of ``policy_path`` exported in ``precision``; the row's figures."""
+def measure(
+    policy_path: str, precision: str, target: str, ticks: int | None, seed: int
+) -> dict[str, Any]:
+    """One HIL episode of ``policy_path`` exported in ``precision`` on ``target``."""
     policy = Policy.load(policy_path)
+    env = policy.metadata.env_id or "InvertedPendulum-v5"
     with tempfile.TemporaryDirectory() as tmp:
-        fw = build_policy_firmware(policy_path, tmp, precision=precision, hil=True)
+        fw = build_policy_firmware(policy_path, tmp, precision=precision, hil=True, target=target)
         shadow = CompiledPolicy(
             fw.export_dir, "policy", policy.obs_dim, policy.act_dim, policy.state_dim
         )
-        with SimavrBoard(fw.elf) as board:
+        emulator = SimavrBoard(fw.elf) if target == "avr" else QemuBoard(fw.elf)
+        with emulator as board:
             link = SerialLink(board.port)
             link.open()
             try:
@@ -58,7 +66,7 @@ def measure(policy_path: str, precision: str, ticks: int | None, seed: int) -> d
                 check_hil_device(info, board.port)
                 dev = DevicePolicy(link, info, shadow=shadow)
                 loop = ControlLoop(
-                    HilPlant(make_plant("InvertedPendulum-v5", max_ticks=ticks), dev),
+                    HilPlant(make_plant(env, max_ticks=ticks), dev),
                     dev,
                     LoopConfig(realtime=False, max_ticks=ticks),
                 )
@@ -77,12 +85,14 @@ def measure(policy_path: str, precision: str, ticks: int | None, seed: int) -> d
     return {
         "policy": Path(policy_path).name,
         "precision": precision,
+        "target": target,
         "return": ep.return_,
         "ticks": ep.ticks,
         "terminated": ep.terminated,
         "cycles_p50": stats["cycles_per_step"]["p50"],
         "cycles_max": stats["cycles_per_step"]["max"],
         "step_us_p50": stats["step_us_at_clock"],
+        "clock_hz": stats["clock_hz"],
         "flash_bytes": fw.flash_bytes,
         "ram_bytes": fw.ram_bytes,
         "bit_exact_vs_host_build": dev.action_mismatches == 0 and dev.digest_mismatches == 0,
@@ -97,25 +107,28 @@ def measure(policy_path: str, precision: str, ticks: int | None, seed: int) -> d
 def main() -> int:
     """Command line (see module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="*", default=DEFAULT, metavar="POLICY:PRECISION")
+    p.add_argument("runs", nargs="*", default=DEFAULT, metavar="POLICY:PRECISION[:TARGET]")
     p.add_argument("--ticks", type=int, default=None, help="ticks (default: the env's 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     args = p.parse_args()
     if not args.json:
         print(
-            "policy | precision | return | cycles/step p50 (max) | µs @16 MHz | flash B | "
-            "RAM B | = host build | max |Δaction| vs runtime"
+            "policy | precision | target | return | cycles/step p50 (max) | µs at clock | "
+            "flash B | RAM B | = host build | max |Δaction| vs runtime"
         )
     for run in args.runs:
-        path, _, precision = run.rpartition(":")
-        row = measure(path, precision, args.ticks, args.seed)
+        parts = run.split(":")
+        target = parts.pop() if parts[-1] in ("avr", "cm4") else "avr"
+        path, precision = ":".join(parts[:-1]), parts[-1]
+        row = measure(path, precision, target, args.ticks, args.seed)
         if args.json:
             print(json.dumps(row), flush=True)
         else:
             print(
-                f"{row['policy']} | {precision} | {row['return']:g} | {row['cycles_p50']:.0f} "
-                f"({row['cycles_max']}) | {row['step_us_p50']:.0f} | {row['flash_bytes']} | "
+                f"{row['policy']} | {precision} | {target} | {row['return']:g} | "
+                f"{row['cycles_p50']:.0f} ({row['cycles_max']}) | {row['step_us_p50']:.1f} | "
+                f"{row['flash_bytes']} | "
                 f"{row['ram_bytes']} | {'yes' if row['bit_exact_vs_host_build'] else 'NO'} | "
                 f"{row['max_abs_daction_vs_runtime']:.3g}",
                 flush=True,
