@@ -26,7 +26,10 @@ FIRMWARE_DIR = Path(__file__).resolve().parent / "firmware"
 #: The shipped board files.
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
 #: Board file per env id: channels in the env's order and units, the env's action range.
-ENV_BOARDS = {"InvertedPendulum-v5": BOARDS_DIR / "inverted_pendulum.toml"}
+ENV_BOARDS = {
+    "InvertedPendulum-v5": BOARDS_DIR / "inverted_pendulum.toml",
+    "InvertedDoublePendulum-v5": BOARDS_DIR / "inverted_double_pendulum.toml",
+}
 #: Tools the AVR build needs.
 AVR_TOOLS = ("make", "avr-gcc", "avr-objcopy", "avr-size")
 #: Tools the Cortex-M4 build needs.
