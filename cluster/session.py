@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -48,6 +50,10 @@ def ray_session(address: str | None = None, cpus: int | None = None) -> Iterator
         yield ray
         return
     options = {"include_dashboard": False, "logging_level": logging.WARNING}
+    # ray.init installs its own SIGTERM handler (which ends the process on the spot); keep the
+    # command's, so SIGTERM stops a run like Ctrl-C: actors killed, Ray shut down.
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         if address:
             ray.init(address=address, **options)
@@ -57,6 +63,8 @@ def ray_session(address: str | None = None, cpus: int | None = None) -> Iterator
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise LiquidNodeError(f"cannot start or reach {where}: {exc}") from None
+    if sigterm is not None:
+        signal.signal(signal.SIGTERM, sigterm)
     try:
         yield ray
     finally:
