@@ -288,8 +288,9 @@ def run_sweep(spec: SweepSpec, root: Path, max_concurrent: int | None = None) ->
         )
     grid = tuner.fit()
     trials = []
-    for result in grid:
-        params = {k: v for k, v in result.config.items()}
+    for index in range(len(grid)):  # a ResultGrid is indexed, not typed as iterable
+        result = grid[index]
+        params = dict(result.config or {})
         metrics = result.metrics or {}
         if result.error is not None:
             status = "error"
