@@ -112,7 +112,7 @@ class BenchConfig:
     rollout_steps: int = 512
     randomize: str | None = "InvertedPendulum-v5"
     grid: str = str(HELD_OUT_GRID)
-    episodes: int = 10
+    episodes: int = 20
     stress_seed: int = STRESS_SEED
     out: str = "runs/robustness"
     jobs: int = 2
@@ -344,6 +344,13 @@ def to_markdown(columns: list[str], rows: list[list[Any]]) -> str:
 def section(cfg: BenchConfig, records: list[dict[str, Any]], params: dict[str, int]) -> Section:
     """The benchmark as a :class:`Section` of ``liquidnode bench``."""
     columns, rows = summarize(records, params)
+    if records:  # describe what the records hold (a --table-only run may differ from cfg)
+        cfg = dataclasses.replace(
+            cfg,
+            seeds=sorted({int(r["seed"]) for r in records}),
+            steps=int(records[0]["steps"]),
+            episodes=int(records[0].get("episodes", cfg.episodes)),
+        )
     notes = [
         f"{cfg.env}: every cell trained by liquidnode train with --randomize "
         f"{cfg.randomize or 'none'} for {cfg.steps} steps ({cfg.envs} in-process envs x "
