@@ -2,7 +2,9 @@
 
 Each actor (:class:`EpisodeWorker`, one CPU) holds the policy and a
 :class:`~liquidnode.sim.episodes.BlockRunner` (plants reused between blocks) and runs one
-block at a time; :func:`run_blocks` hands the next block to whichever actor finishes first.
+block at a time; :meth:`EpisodePool.run` hands the next block to whichever actor finishes
+first. An :class:`EpisodePool` keeps its actors from one run to the next; :func:`run_blocks`
+starts a pool for one run.
 Since an episode's outcome depends only on its seed, the outcomes equal the in-process run's
 exactly, whatever the number of actors or the order the blocks finish in.
 
@@ -56,6 +58,146 @@ class EpisodeWorker:
         return os.getpid()
 
 
+class EpisodePool:
+    """``workers`` Ray actors holding one policy, reused from one :meth:`run` to the next.
+
+    A context manager: leaving the block (normally, on an error or on Ctrl-C) kills every
+    actor. An error inside :meth:`run` kills them too (the pool is closed).
+
+    Args:
+        policy: the policy every actor runs (shipped to the object store once).
+        workers: actors to start, >= 1.
+        timeout_s: seconds a block may take, hand-out to result, before its actor is
+            replaced.
+        retries: re-runs of one block after actor deaths before giving up.
+
+    Raises:
+        LiquidNodeError: Ray is not installed.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        workers: int,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._ray = require_ray()
+        # max_concurrency 2: pid() answers while a block runs (only one block is handed out
+        # at a time, so the runner is never used by two threads).
+        self._remote = self._ray.remote(num_cpus=1, max_restarts=0, max_concurrency=2)(
+            EpisodeWorker
+        )
+        self._policy_ref = self._ray.put(policy)
+        self.timeout_s, self.retries = timeout_s, retries
+        self.actors: list[Any] = [self._new_actor() for _ in range(workers)]
+
+    def _new_actor(self) -> Any:
+        return self._remote.remote(self._policy_ref)
+
+    def __enter__(self) -> EpisodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait_ready(self) -> None:
+        """Block until every actor has started (its process up, the policy loaded)."""
+        self._ray.get([a.pid.remote() for a in self.actors], timeout=self.timeout_s)
+
+    def close(self) -> None:
+        """Kill every actor (idempotent)."""
+        for actor in self.actors:
+            self._ray.kill(actor, no_restart=True)
+        self.actors = []
+
+    def run(
+        self,
+        blocks: list[EpisodeBlock],
+        progress: Callable[[int, int], None] | None = None,
+        on_started: Callable[[list[Any]], None] | None = None,
+    ) -> list[list[EpisodeOutcome]]:
+        """Run ``blocks`` on the actors; the outcomes per block, in block order.
+
+        Args:
+            blocks: the work.
+            progress: called as ``progress(blocks_done, blocks_total)`` after each block.
+            on_started: called once with the actor handles when the first blocks are handed
+                out (tests use it to kill one).
+
+        Raises:
+            LiquidNodeError: a block raised, or its actor died more than ``retries`` times
+                (the pool is closed).
+            KeyboardInterrupt: Ctrl-C / SIGTERM (the pool is closed).
+        """
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
+
+        if not self.actors:
+            raise LiquidNodeError("the episode pool is closed")
+        ray, actors, timeout_s = self._ray, self.actors, self.timeout_s
+        pending: deque[int] = deque(range(len(blocks)))
+        running: dict[Any, tuple[int, int, float]] = {}  # ref -> (block, actor slot, handed out)
+        results: list[list[EpisodeOutcome] | None] = [None] * len(blocks)
+        deaths = [0] * len(blocks)
+        done = 0
+
+        def hand_out(slot: int) -> None:
+            if pending:
+                i = pending.popleft()
+                ref = actors[slot].run.remote(blocks[i])
+                running[ref] = (i, slot, time.monotonic())
+
+        def replace(slot: int, i: int, why: str) -> None:
+            deaths[i] += 1
+            if deaths[i] > self.retries:
+                raise LiquidNodeError(
+                    f"episodes {blocks[i].first}..{blocks[i].first + blocks[i].count - 1} "
+                    f"(seed {blocks[i].seed}) failed {deaths[i]} times: {why}"
+                )
+            ray.kill(actors[slot], no_restart=True)
+            actors[slot] = self._new_actor()
+            pending.appendleft(i)
+
+        try:
+            for slot in range(min(len(actors), len(blocks))):
+                hand_out(slot)
+            if on_started is not None:
+                on_started(list(actors))
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+                for ref in ready:
+                    i, slot, _t0 = running.pop(ref)
+                    try:
+                        results[i] = ray.get(ref, timeout=timeout_s)
+                    except (RayActorError, WorkerCrashedError, GetTimeoutError) as exc:
+                        replace(slot, i, f"worker lost ({type(exc).__name__})")
+                    except RayTaskError as exc:
+                        cause = exc.cause if exc.cause is not None else exc
+                        if isinstance(cause, KeyboardInterrupt):
+                            raise KeyboardInterrupt from None
+                        raise LiquidNodeError(f"{type(cause).__name__}: {cause}") from None
+                    else:
+                        done += 1
+                        if progress is not None:
+                            progress(done, len(blocks))
+                    hand_out(slot)
+                now = time.monotonic()
+                for ref, (i, slot, t0) in list(running.items()):
+                    if now - t0 > timeout_s:
+                        del running[ref]
+                        replace(slot, i, f"no result after {timeout_s:g} s")
+                        hand_out(slot)
+        except BaseException:  # Ctrl-C, errors: nothing keeps running on the cluster
+            self.close()
+            raise
+        complete = [r for r in results if r is not None]
+        assert len(complete) == len(blocks)
+        return complete
+
+
 def run_blocks(
     policy: Policy,
     blocks: list[EpisodeBlock],
@@ -66,95 +208,15 @@ def run_blocks(
     progress: Callable[[int, int], None] | None = None,
     on_started: Callable[[list[Any]], None] | None = None,
 ) -> list[list[EpisodeOutcome]]:
-    """Run ``blocks`` on ``workers`` Ray actors; the outcomes per block, in block order.
-
-    Ray must be initialised (see :func:`liquidnode.cluster.session.ray_session`).
-
-    Args:
-        policy: the policy every actor runs (shipped to the actors once).
-        blocks: the work.
-        workers: actors to start (at most one per block), >= 1.
-        timeout_s: seconds a block may take, hand-out to result, before its actor is
-            replaced.
-        retries: re-runs of one block after actor deaths before giving up.
-        progress: called as ``progress(blocks_done, blocks_total)`` after each block.
-        on_started: called once with the actor handles when the first blocks are handed out
-            (tests use it to kill one).
-
-    Raises:
-        LiquidNodeError: a block raised, or its actor died more than ``retries`` times.
-        KeyboardInterrupt: Ctrl-C / SIGTERM; every actor has been killed by then.
-    """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    ray = require_ray()
-    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
-
+    """Run ``blocks`` on ``workers`` fresh Ray actors (at most one per block), killed at the
+    end; the outcomes per block, in block order. Ray must be initialised (see
+    :func:`liquidnode.cluster.session.ray_session`). Arguments and errors: :class:`EpisodePool`
+    and :meth:`EpisodePool.run`."""
     if not blocks:
         return []
-    # max_concurrency 2: pid() answers while a block runs (only one block is handed out at a
-    # time, so the runner is never used by two threads).
-    remote_worker = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=2)(EpisodeWorker)
-    policy_ref = ray.put(policy)
-    actors: list[Any] = [remote_worker.remote(policy_ref) for _ in range(min(workers, len(blocks)))]
-    pending: deque[int] = deque(range(len(blocks)))
-    running: dict[Any, tuple[int, int, float]] = {}  # ref -> (block, actor slot, handed out)
-    results: list[list[EpisodeOutcome] | None] = [None] * len(blocks)
-    deaths = [0] * len(blocks)
-    done = 0
-
-    def hand_out(slot: int) -> None:
-        if pending:
-            i = pending.popleft()
-            ref = actors[slot].run.remote(blocks[i])
-            running[ref] = (i, slot, time.monotonic())
-
-    def replace(slot: int, i: int, why: str) -> None:
-        deaths[i] += 1
-        if deaths[i] > retries:
-            raise LiquidNodeError(
-                f"episodes {blocks[i].first}..{blocks[i].first + blocks[i].count - 1} "
-                f"(seed {blocks[i].seed}) failed {deaths[i]} times: {why}"
-            )
-        ray.kill(actors[slot], no_restart=True)
-        actors[slot] = remote_worker.remote(policy_ref)
-        pending.appendleft(i)
-
-    try:
-        for slot in range(len(actors)):
-            hand_out(slot)
-        if on_started is not None:
-            on_started(list(actors))
-        while running:
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-            for ref in ready:
-                i, slot, _t0 = running.pop(ref)
-                try:
-                    results[i] = ray.get(ref, timeout=timeout_s)
-                except (RayActorError, WorkerCrashedError, GetTimeoutError) as exc:
-                    replace(slot, i, f"worker lost ({type(exc).__name__})")
-                except RayTaskError as exc:
-                    cause = exc.cause if exc.cause is not None else exc
-                    if isinstance(cause, KeyboardInterrupt):
-                        raise KeyboardInterrupt from None
-                    raise LiquidNodeError(f"{type(cause).__name__}: {cause}") from None
-                else:
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(blocks))
-                hand_out(slot)
-            now = time.monotonic()
-            for ref, (i, slot, t0) in list(running.items()):
-                if now - t0 > timeout_s:
-                    del running[ref]
-                    replace(slot, i, f"no result after {timeout_s:g} s")
-                    hand_out(slot)
-    finally:  # also on Ctrl-C and errors: nothing keeps running on the cluster
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
-    complete = [r for r in results if r is not None]
-    assert len(complete) == len(blocks)
-    return complete
+    pool = EpisodePool(policy, min(workers, len(blocks)), timeout_s=timeout_s, retries=retries)
+    with pool:
+        return pool.run(blocks, progress, on_started)
 
 
-__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "EpisodeWorker", "run_blocks"]
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT_S", "EpisodePool", "EpisodeWorker", "run_blocks"]
