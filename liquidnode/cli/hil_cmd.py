@@ -75,15 +75,15 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="PATH",
         default=None,
         help="policy file: what --simavr/--qemu build; with --port, the device's steps are "
-        "checked against its export (default with --simavr/--qemu: the shipped "
-        "policies/<env>-ncp.safetensors)",
+        "checked against its export (default: the shipped policies/<env>-ncp.safetensors "
+        "with --simavr/--qemu, none with --port)",
     )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="the export's arithmetic for --simavr/--qemu (default q15 on the AVR, f32 on the "
-        "Cortex-M4F); with --port the device's",
+        help="the export's arithmetic for --simavr/--qemu; with --port the device's must be "
+        "this one (default: q15 on the AVR, f32 on the Cortex-M4F, the device's with --port)",
     )
     p.add_argument(
         "--board", metavar="FILE", default=None, help="board file for --simavr (default: the env's)"
@@ -100,7 +100,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="run for S seconds across episodes (default: --episodes)",
     )  # fmt: skip
     p.add_argument(
-        "--episodes", type=positive_int, default=None, metavar="N", help="episodes (default 1)"
+        "--episodes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="episodes (default: 1, or as many as fit in --duration)",
     )
     p.add_argument(
         "--max-ticks", type=positive_int, default=None, metavar="N",
