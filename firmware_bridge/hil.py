@@ -1,7 +1,7 @@
 """Hardware in the loop: the plant simulated on the host, the policy stepped on the device.
 
 A device built with ``make avr POLICY_DIR=... HIL=1`` runs an exported policy and reads its
-observation from the host's SENSORS frames (PROTOCOL.md section 7). Each tick::
+observation from the host's SENSORS frames (PROTOCOL.md section 9). Each tick::
 
     host: obs = simulation's sensors   --SENSORS(obs), seq s-->   device
     device, at its next control tick: step the policy on obs (dt = its control period),
