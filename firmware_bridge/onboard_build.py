@@ -93,6 +93,7 @@ def build_policy_firmware(
     hil: bool = False,
     standalone: bool = False,
     target: str = "avr",
+    policy_opt: str = "-Os",
 ) -> PolicyFirmware:
     """Export ``policy_path`` and build the AVR firmware around it into ``out_dir``.
 
@@ -106,6 +107,8 @@ def build_policy_firmware(
         standalone: arm at power-on, no host needed.
         target: ``"avr"`` (the board's MCU, an ATmega328P) or ``"cm4"`` (Cortex-M4F for
             QEMU's mps2-an386, ``-O2``; the board file gives only the channels and periods).
+        policy_opt: avr-gcc optimisation of the policy's own file (AVR; the rest is ``-Os``):
+            ``-O2`` gives a faster step for more flash.
 
     Raises:
         LiquidNodeError: a missing tool, a policy that does not fit the board (sizes), or a
@@ -148,6 +151,7 @@ def build_policy_firmware(
         f"POLICY_DIR={export_dir}",
         f"HIL={int(hil)}",
         f"STANDALONE={int(standalone)}",
+        f"POLICY_OPT={policy_opt}",
     ]
     elf = out / f"fw_{target}.elf"
     elf.unlink(missing_ok=True)  # make would keep an image of other flags

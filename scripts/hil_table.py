@@ -47,13 +47,15 @@ DEFAULT = [
 
 
 def measure(
-    policy_path: str, precision: str, target: str, ticks: int | None, seed: int
+    policy_path: str, precision: str, target: str, ticks: int | None, seed: int, opt: str = "-Os"
 ) -> dict[str, Any]:
     """One HIL episode of ``policy_path`` exported in ``precision`` on ``target``."""
     policy = Policy.load(policy_path)
     env = policy.metadata.env_id or "InvertedPendulum-v5"
     with tempfile.TemporaryDirectory() as tmp:
-        fw = build_policy_firmware(policy_path, tmp, precision=precision, hil=True, target=target)
+        fw = build_policy_firmware(
+            policy_path, tmp, precision=precision, hil=True, target=target, policy_opt=opt
+        )
         shadow = CompiledPolicy(
             fw.export_dir, "policy", policy.obs_dim, policy.act_dim, policy.state_dim
         )
@@ -86,6 +88,7 @@ def measure(
         "policy": Path(policy_path).name,
         "precision": precision,
         "target": target,
+        "policy_opt": opt if target == "avr" else "-O2",
         "return": ep.return_,
         "ticks": ep.ticks,
         "terminated": ep.terminated,
@@ -110,6 +113,7 @@ def main() -> int:
     p.add_argument("runs", nargs="*", default=DEFAULT, metavar="POLICY:PRECISION[:TARGET]")
     p.add_argument("--ticks", type=int, default=None, help="ticks (default: the env's 1000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--opt", default="-Os", help="avr-gcc flag for the policy's file (AVR)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     args = p.parse_args()
     if not args.json:
@@ -121,7 +125,7 @@ def main() -> int:
         parts = run.split(":")
         target = parts.pop() if parts[-1] in ("avr", "cm4") else "avr"
         path, precision = ":".join(parts[:-1]), parts[-1]
-        row = measure(path, precision, target, args.ticks, args.seed)
+        row = measure(path, precision, target, args.ticks, args.seed, args.opt)
         if args.json:
             print(json.dumps(row), flush=True)
         else:
