@@ -67,3 +67,14 @@ def test_baselines_are_sized_near_the_cfc_parameter_count():
 def test_bench_runs_it_in_full_mode_only():
     sec = robustness.run(quick=True)
     assert sec.unavailable is not None and "full mode only" in sec.unavailable
+
+
+def test_section_notes_describe_the_records_not_the_defaults():
+    records = [_record("CfC", 4, 1000.0, 20.0, 0), _record("CfC", 7, 800.0, 40.0, 0)]
+    for r in records:
+        r["steps"] = 40_960
+    cfg = robustness.BenchConfig(seeds=[1, 2, 3], steps=100, episodes=50)
+    sec = robustness.section(cfg, records, {"CfC": 1})
+    assert "40960 steps" in sec.notes[0] and "seeds [4, 7]" in sec.notes[0]
+    assert "4 episodes per cell" in sec.notes[1]
+    assert sec.rows[0][:3] == ["CfC", 1, 2]
