@@ -120,3 +120,55 @@ def test_supervise_cli_logs_the_device_run(firmware: PolicyFirmware, tmp_path: P
     assert logs.returncode == 0, logs.stderr
     summary = json.loads(logs.stdout)
     assert (summary["command"], summary["ticks"]) == ("supervise", 15)
+
+
+def test_a_standalone_build_arms_itself_and_steps(tmp_path: Path) -> None:
+    require_tools("make", "avr-gcc", "avr-objcopy", "avr-size", "cc")
+    require_simavr()
+    fw = build_policy_firmware(POLICY, tmp_path, precision="q15", standalone=True)
+    with SimavrBoard(fw.elf, _adc_args()) as board:
+        link = SerialLink(board.port)
+        link.open()
+        try:
+            info = handshake(link, 5.0)  # no ARM from the host
+            assert info.status is not None and info.status.state == DeviceState.ARMED
+            device = OnboardDevice(link, info)
+            t = None
+            for _ in range(5):
+                device.observe()
+                t = device.last
+            assert t is not None and t.state == DeviceState.ARMED and t.step_cycles > 50_000
+        finally:
+            link.close()
+
+
+def test_a_policy_that_does_not_fit_the_board_stops_the_c_build(tmp_path: Path) -> None:
+    """The firmware's static check: the double pendulum's board (9 observations) with the
+    pendulum's 4-observation policy does not compile, and the error names the check."""
+    require_tools("make", "avr-gcc")
+    from liquidnode.controller.export import export_policy
+    from liquidnode.controller.policy import Policy
+    from liquidnode.firmware_bridge.board_codegen import generate
+    from liquidnode.firmware_bridge.board_file import load_board
+    from liquidnode.firmware_bridge.onboard_build import ENV_BOARDS, FIRMWARE_DIR
+
+    export_policy(Policy.load(POLICY), tmp_path / "policy", "c", "q15", prefix="policy")
+    generate(load_board(ENV_BOARDS["InvertedDoublePendulum-v5"]), tmp_path / "board")
+    proc = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(FIRMWARE_DIR),
+            "avr",
+            f"BOARD_DIR={tmp_path / 'board'}",
+            f"POLICY_DIR={tmp_path / 'policy'}",
+            f"BUILD={tmp_path / 'build'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "policy_observations_equal_the_boards" in proc.stderr
