@@ -101,3 +101,47 @@ def test_the_robustness_sweep_in_the_repo_is_valid():
     assert (cfg.cell, cfg.units, cfg.seed) == (variant["cell"], variant["units"], 1)
     assert cfg.randomize == "InvertedPendulum-v5"
     assert cfg.run_dir == "/tmp/s/runs/t0"
+
+
+@pytest.mark.cluster
+def test_a_sweep_interrupted_with_ctrl_c_resumes_where_it_stopped(ray_cluster, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.replace("steps = 512", "steps = 4096"))
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(config), "--address", ray_cluster, "--dir", str(out), "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liquidnode", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C reaches the command even when this test runs with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(out.glob("runs/*/tb")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    first_ids = {p.name for p in out.glob("runs/*")}
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "liquidnode", *argv], capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "sweep: resuming" in resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert {t["status"] for t in result["trials"]} == {"ok"}
+    assert {Path(t["policy"]).parent.name for t in result["trials"]} >= first_ids
