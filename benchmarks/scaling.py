@@ -176,10 +176,14 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="fewer stress episodes and rounds")
     p.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = p.parse_args()
+    import sys
+
     date, t0 = now_utc(), time.perf_counter()
     sec = run(quick=args.quick)
     command = "python -m liquidnode.benchmarks.scaling" + (" --quick" if args.quick else "")
-    meta = {**machine(), "command": command, "date": date, "wall_s": time.perf_counter() - t0}
+    meta = {"machine": machine(), "command": command, "date": date}
+    meta["wall_s"] = time.perf_counter() - t0
+    print(json.dumps(sec.data, default=str), file=sys.stderr)  # the raw figures, always
     print(json.dumps(sec.data, default=str) if args.json else to_markdown([sec], meta))
     return 0
 
