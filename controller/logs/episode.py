@@ -8,7 +8,7 @@ have ``complete == False``.
 
 Example, in a user's test::
 
-    from liquidnode.controller import load_episode
+    from liquidnode import load_episode
     ep = load_episode("runs/20260101T120000Z/sim.mcap")
     assert ep.obs.shape == (ep.ticks, 4) and abs(ep.sent).max() <= 3.0
 """
