@@ -181,7 +181,7 @@ def main() -> int:
     date, t0 = now_utc(), time.perf_counter()
     sec = run(quick=args.quick)
     command = "python -m liquidnode.benchmarks.scaling" + (" --quick" if args.quick else "")
-    meta = {"machine": machine(), "command": command, "date": date}
+    meta: dict[str, Any] = {"machine": machine(), "command": command, "date": date}
     meta["wall_s"] = time.perf_counter() - t0
     print(json.dumps(sec.data, default=str), file=sys.stderr)  # the raw figures, always
     print(json.dumps(sec.data, default=str) if args.json else to_markdown([sec], meta))
