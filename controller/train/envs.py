@@ -251,6 +251,21 @@ def _ignore_stop_signals_in_worker() -> None:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
+def _quiet_worker(*args: Any) -> None:
+    """Gymnasium's vector-env worker, silent when the main process has gone.
+
+    When training stops on a signal the main process closes its end of each pipe, possibly
+    with a step result still unread; the worker then sees the connection reset (or closed)
+    and, with nothing left to report to, would print a traceback of it. It just exits.
+    """
+    from gymnasium.vector.async_vector_env import _async_worker
+
+    try:
+        _async_worker(*args)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return
+
+
 def randomization_record(env_id: str, randomize: str) -> dict[str, Any]:
     """The randomisation spec ``randomize`` resolves to, as a dict (for provenance).
 
@@ -286,7 +301,7 @@ def make_vector_env(
         for i in range(num_envs)
     ]
     if num_envs > 1 and asynchronous:
-        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_quiet_worker)
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
