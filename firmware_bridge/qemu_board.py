@@ -11,86 +11,40 @@ it. Needs ``qemu-system-arm`` (Debian: qemu-system-arm; scripts/install-system-d
 from __future__ import annotations
 
 import re
-import select
 import shutil
 import subprocess
-import time
-from pathlib import Path
-from types import TracebackType
 
 from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.firmware_bridge.emulator_process import EmulatorProcess
 
-#: How long QEMU may take to print its pty line, s.
-START_TIMEOUT_S = 20.0
 #: The machine: ARM MPS2 with the AN386 (Cortex-M4) image.
 MACHINE = "mps2-an386"
 
 
-class QemuBoard:
+class QemuBoard(EmulatorProcess):
     """``elf`` running on QEMU's mps2-an386.
 
     Raises:
         LiquidNodeError: from :meth:`start` when qemu-system-arm is missing or does not start.
     """
 
-    def __init__(self, elf: str | Path) -> None:
-        self.elf = Path(elf)
-        self.port = ""
-        self.summary = ""
-        self._proc: subprocess.Popen[str] | None = None
+    name = "qemu-system-arm"
+    # the pty line comes on stdout or stderr, depending on QEMU's version and stdin
+    port_on_stderr = True
+    stdin = subprocess.DEVNULL
 
-    def start(self) -> str:
-        """Start QEMU; returns the pty of the board's UART0."""
+    def command(self) -> list[str]:
+        """``qemu-system-arm`` on :data:`MACHINE` with UART0 on a pty and instruction counting."""
         qemu = shutil.which("qemu-system-arm")
         if qemu is None:
             raise LiquidNodeError(
                 "qemu-system-arm not found "
                 "(Debian: qemu-system-arm; scripts/install-system-deps.sh)"
             )
-        cmd = [qemu, "-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
-               "-icount", "shift=0,sleep=on", "-kernel", str(self.elf)]  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self._proc = proc
-        assert proc.stdout is not None and proc.stderr is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            # the pty line comes on stdout or stderr, depending on QEMU's version and stdin
-            ready, _, _ = select.select([proc.stdout, proc.stderr], [], [], 0.2)
-            for stream in ready:
-                found = re.search(r"redirected to (/dev/\S+)", stream.readline())
-                if found:
-                    self.port = found.group(1)
-                    return self.port
-            if proc.poll() is not None:
-                break
-        self.close()
-        raise LiquidNodeError(f"qemu-system-arm did not start on {self.elf}: {self.summary}")
+        return [qemu, "-M", MACHINE, "-nographic", "-monitor", "none", "-serial", "pty",
+                "-icount", "shift=0,sleep=on", "-kernel", str(self.elf)]  # fmt: skip
 
-    def close(self) -> None:
-        """Stop QEMU (SIGTERM, then SIGKILL after 5 s). Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        lines = [line for line in (err or "").splitlines() if line.strip()]
-        self.summary = lines[-1] if lines else ""
-
-    def __enter__(self) -> QemuBoard:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def port_from_line(self, line: str) -> str | None:
+        """The pty of QEMU's ``char device redirected to /dev/pts/N`` line."""
+        found = re.search(r"redirected to (/dev/\S+)", line)
+        return found.group(1) if found else None

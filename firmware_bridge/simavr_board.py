@@ -11,20 +11,16 @@ left unconnected (``--no-plant``) unless told otherwise. Leaving the ``with`` bl
 
 from __future__ import annotations
 
-import select
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 from liquidnode.controller.errors import LiquidNodeError
+from liquidnode.firmware_bridge.emulator_process import EmulatorProcess
 from liquidnode.firmware_bridge.onboard_build import FIRMWARE_DIR
 
 #: The harness binary that ``make simavr-harness`` builds.
 HARNESS = FIRMWARE_DIR / "build" / "simavr_harness"
-#: How long the harness may take to print its port line, s.
-START_TIMEOUT_S = 20.0
 
 
 def build_harness() -> Path:
@@ -51,7 +47,7 @@ def build_harness() -> Path:
     return HARNESS
 
 
-class SimavrBoard:
+class SimavrBoard(EmulatorProcess):
     """The firmware ``elf`` running in simavr.
 
     Args:
@@ -62,60 +58,16 @@ class SimavrBoard:
         LiquidNodeError: from :meth:`start` when the harness cannot be built or started.
     """
 
+    name = "simavr harness"
+
     def __init__(self, elf: str | Path, args: tuple[str, ...] = ("--no-plant",)) -> None:
-        self.elf = Path(elf)
+        super().__init__(elf)
         self.args = args
-        self.port = ""
-        self.summary = ""
-        self._proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> str:
-        """Start the emulator; returns its pty path."""
-        harness = build_harness()
-        proc = subprocess.Popen(
-            [str(harness), *self.args, str(self.elf)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._proc = proc
-        assert proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-            if ready:
-                line = proc.stdout.readline()
-                if line.startswith("port: "):
-                    self.port = line.split(":", 1)[1].strip()
-                    return self.port
-            if proc.poll() is not None:
-                break
-        self.close()
-        raise LiquidNodeError(f"simavr harness did not start on {self.elf}: {self.summary}")
+    def command(self) -> list[str]:
+        """The harness (built by :func:`build_harness`) with :attr:`args` on :attr:`elf`."""
+        return [str(build_harness()), *self.args, str(self.elf)]
 
-    def close(self) -> None:
-        """Stop the emulator (SIGTERM, then SIGKILL after 5 s). Idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        lines = [line for line in (err or "").splitlines() if line.strip()]
-        self.summary = lines[-1] if lines else ""
-
-    def __enter__(self) -> SimavrBoard:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def port_from_line(self, line: str) -> str | None:
+        """The pty of the harness's ``port: /dev/pts/N`` line."""
+        return line.split(":", 1)[1].strip() if line.startswith("port: ") else None
