@@ -54,6 +54,30 @@ def _table_errors() -> tuple[float, float]:
 
 EPS_TANH, EPS_SIGMOID = _table_errors()
 
+
+def _dense_loop(name: str, wtype: str, read: str, mac: str) -> str:
+    """The C dense-layer loop ``acc = b + W a`` over weights of C type ``wtype`` read from flash
+    with ``read`` and accumulated with the MAC macro ``mac``."""
+    pad = " " * (len(name) + 13)
+    note = f"{wtype[:-2]} W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30)"
+    return f"""/* acc = b + W a: {note}. */
+static void {name}(const {wtype} *w, const int32_t *b, const int16_t *a, unsigned int n_in,
+{pad}unsigned int n_out, int32_t *acc) {{
+    const int16_t *end = a + n_in;
+    while (n_out--) {{
+        const int16_t *p = a;
+        int32_t sum = LN_RD_I32(b++);
+        while (p != end) {{
+            const {wtype} wv = {read}(w++);
+            const int16_t av = *p++;
+            {mac}(sum, wv, av);
+        }}
+        *acc++ = sum;
+    }}
+}}
+"""
+
+
 HELPERS = {
     "ln_dense_q": """\
 #if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
@@ -90,22 +114,8 @@ HELPERS = {
 #define LN_MAC(sum, x, y) ((sum) += (int32_t)(x) * (y))
 #endif
 
-/* acc = b + W a: int16 W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30). */
-static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, unsigned int n_in,
-                       unsigned int n_out, int32_t *acc) {
-    const int16_t *end = a + n_in;
-    while (n_out--) {
-        const int16_t *p = a;
-        int32_t sum = LN_RD_I32(b++);
-        while (p != end) {
-            const int16_t wv = LN_RD_I16(w++);
-            const int16_t av = *p++;
-            LN_MAC(sum, wv, av);
-        }
-        *acc++ = sum;
-    }
-}
-""",
+"""
+    + _dense_loop("ln_dense_q", "int16_t", "LN_RD_I16", "LN_MAC"),
     "ln_dense_q7": """\
 #if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
 /* sum += (int32_t)x * y, x int8, y int16, with the hardware multiplier (r1 cleared after). */
@@ -133,22 +143,8 @@ static void ln_dense_q(const int16_t *w, const int32_t *b, const int16_t *a, uns
 #define LN_MAC7(sum, x, y) ((sum) += (int32_t)(x) * (y))
 #endif
 
-/* acc = b + W a: int8 W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30). */
-static void ln_dense_q7(const int8_t *w, const int32_t *b, const int16_t *a, unsigned int n_in,
-                        unsigned int n_out, int32_t *acc) {
-    const int16_t *end = a + n_in;
-    while (n_out--) {
-        const int16_t *p = a;
-        int32_t sum = LN_RD_I32(b++);
-        while (p != end) {
-            const int8_t wv = LN_RD_I8(w++);
-            const int16_t av = *p++;
-            LN_MAC7(sum, wv, av);
-        }
-        *acc++ = sum;
-    }
-}
-""",
+"""
+    + _dense_loop("ln_dense_q7", "int8_t", "LN_RD_I8", "LN_MAC7"),
     "ln_clamp12": """\
 /* Clamp a Q12 activation input to +-16. */
 static int32_t ln_clamp12(int32_t v) {
