@@ -32,7 +32,12 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller.cells.dense import F32 as _F32
-from liquidnode.controller.cells.dense import checked_tensors, int_problems
+from liquidnode.controller.cells.dense import (
+    copies,
+    gated_tensor_shapes,
+    int_problems,
+    load_weights,
+)
 
 
 def check_config(config: dict[str, Any]) -> list[str]:
@@ -42,13 +47,7 @@ def check_config(config: dict[str, Any]) -> list[str]:
 
 def tensor_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the float32 tensors a ``gru`` cell needs."""
-    n_in, units = int(config["input_size"]), int(config["units"])
-    return {
-        "weight_ih": (3 * units, n_in),
-        "weight_hh": (3 * units, units),
-        "bias_ih": (3 * units,),
-        "bias_hh": (3 * units,),
-    }
+    return gated_tensor_shapes(config, 3)
 
 
 def state_dim(config: dict[str, Any]) -> int:
@@ -75,14 +74,11 @@ class GRUCell:
         Raises:
             ValueError: a bad config or a missing / misshapen tensor, naming it.
         """
-        problems = check_config(config)
-        if problems:
-            raise ValueError("; ".join(problems))
+        self._tensors = load_weights(config, tensors, check_config, tensor_shapes)
         self.config = dict(config)
         self.input_size = n_in = int(config["input_size"])
         self.units = u = int(config["units"])
         self.state_dim = self.output_dim = u
-        self._tensors = checked_tensors(tensors, tensor_shapes(config))
         t = self._tensors
         w_ih, w_hh, b_ih, b_hh = t["weight_ih"], t["weight_hh"], t["bias_ih"], t["bias_hh"]
         # rows of the fused matrix: x (n_in), 1, h (u), 1; columns: r, z (x and h summed,
@@ -112,7 +108,7 @@ class GRUCell:
 
     def weights(self) -> dict[str, np.ndarray]:
         """The float32 tensors as stored in a policy file (torch names and layout)."""
-        return {k: v.copy() for k, v in self._tensors.items()}
+        return copies(self._tensors)
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step (``ts`` ignored); returns ``(h', h')``, one buffer ``(units,)``."""

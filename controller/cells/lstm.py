@@ -33,7 +33,12 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller.cells.dense import F32 as _F32
-from liquidnode.controller.cells.dense import checked_tensors, int_problems
+from liquidnode.controller.cells.dense import (
+    copies,
+    gated_tensor_shapes,
+    int_problems,
+    load_weights,
+)
 
 
 def check_config(config: dict[str, Any]) -> list[str]:
@@ -43,13 +48,7 @@ def check_config(config: dict[str, Any]) -> list[str]:
 
 def tensor_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the float32 tensors an ``lstm`` cell needs."""
-    n_in, units = int(config["input_size"]), int(config["units"])
-    return {
-        "weight_ih": (4 * units, n_in),
-        "weight_hh": (4 * units, units),
-        "bias_ih": (4 * units,),
-        "bias_hh": (4 * units,),
-    }
+    return gated_tensor_shapes(config, 4)
 
 
 def state_dim(config: dict[str, Any]) -> int:
@@ -78,15 +77,12 @@ class LSTMCell:
         Raises:
             ValueError: a bad config or a missing / misshapen tensor, naming it.
         """
-        problems = check_config(config)
-        if problems:
-            raise ValueError("; ".join(problems))
+        self._tensors = load_weights(config, tensors, check_config, tensor_shapes)
         self.config = dict(config)
         self.input_size = n_in = int(config["input_size"])
         self.units = u = int(config["units"])
         self.state_dim = 2 * u
         self.output_dim = u
-        self._tensors = checked_tensors(tensors, tensor_shapes(config))
         t = self._tensors
         # torch rows i, f, g, o -> columns i, f, o, g; the sigmoid gates scaled by 0.5 (exact)
         order = np.concatenate(
@@ -116,7 +112,7 @@ class LSTMCell:
 
     def weights(self) -> dict[str, np.ndarray]:
         """The float32 tensors as stored in a policy file (torch names and layout)."""
-        return {k: v.copy() for k, v in self._tensors.items()}
+        return copies(self._tensors)
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """Advance one step (``ts`` ignored); returns ``(h' (units,), [h' | c'] (2 units,))``."""

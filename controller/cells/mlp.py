@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller.cells.dense import F32 as _F32
-from liquidnode.controller.cells.dense import checked_tensors, fused, int_problems, is_int
+from liquidnode.controller.cells.dense import copies, fused, int_problems, is_int, load_weights
 
 ACTIVATIONS = ("tanh", "relu")
 MAX_LAYERS = 64  # sanity bound on len(hidden_units) (a file cannot make us loop for ever)
@@ -104,15 +104,12 @@ class MLPCell:
         Raises:
             ValueError: a bad config or a missing / misshapen tensor, naming it.
         """
-        problems = check_config(config)
-        if problems:
-            raise ValueError("; ".join(problems))
+        self._tensors = load_weights(config, tensors, check_config, tensor_shapes)
         self.config = dict(config)
         self.input_size = n_in = int(config["input_size"])
         self.frames = int(config["frames"])
         self.state_dim = state_dim(config)
         self.output_dim = output_dim(config)
-        self._tensors = checked_tensors(tensors, tensor_shapes(config))
         t = self._tensors
         # [x_t | x_{t-1} | ... | 1]: the previous frames sit right after the current input
         self._in = np.zeros(self.frames * n_in + 1, dtype=_F32)
@@ -131,7 +128,7 @@ class MLPCell:
 
     def weights(self) -> dict[str, np.ndarray]:
         """The float32 tensors as stored in a policy file (torch ``Linear`` layout)."""
-        return {k: v.copy() for k, v in self._tensors.items()}
+        return copies(self._tensors)
 
     def step(self, x: np.ndarray, h: np.ndarray, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass (``ts`` ignored); returns ``(y (output_dim,), state' (state_dim,))``."""
