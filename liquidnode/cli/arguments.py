@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from liquidnode.policies import DEFAULT_POLICY
 
@@ -36,37 +37,40 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+_N = TypeVar("_N", int, float)
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+def number_type(kind: Callable[[str], _N], minimum: int, *, inclusive: bool) -> Callable[[str], _N]:
+    """An argparse type: ``kind(text)`` (``int`` or ``float``) ``>= minimum`` when
+    ``inclusive``, else ``> minimum``; a float must also be finite.
+
+    The error names the bound and the input: ``expected a whole number >= 1, got 'x'`` (ints),
+    ``expected a number > 0, got 'x'`` / ``expected a finite number > 0, got inf`` (floats).
+    """
+    whole = kind is int
+    bound = f"{'>=' if inclusive else '>'} {minimum}"
+
+    def check(text: str) -> _N:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "whole number" if whole else "number"
+            raise argparse.ArgumentTypeError(f"expected a {noun} {bound}, got {text!r}") from None
+        in_range = value >= minimum if inclusive else value > minimum
+        if not (in_range and (whole or math.isfinite(value))):
+            noun, shown = ("whole number", str(value)) if whole else ("finite number", text)
+            raise argparse.ArgumentTypeError(f"expected a {noun} {bound}, got {shown}")
+        return value
+
+    return check
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+#: argparse type: an integer >= 1.
+positive_int = number_type(int, 1, inclusive=True)
+#: argparse type: an integer >= 0.
+non_negative_int = number_type(int, 0, inclusive=True)
+#: argparse type: a finite number > 0.
+positive_float = number_type(float, 0, inclusive=False)
 
 
 def add_rt_priority_argument(p: argparse.ArgumentParser) -> None:
