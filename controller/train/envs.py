@@ -287,18 +287,20 @@ def make_vector_env(
     randomize: str | None = None,
     randomize_seed: int | None = None,
     asynchronous: bool = True,
+    first: int = 0,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
     and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
     same step (the final observation is in ``info["final_obs"]``). Env ``i`` is seeded
     ``seed + 7919 i`` (its randomisation ``randomize_seed + 7919 i``, default
-    ``seed + 7919 i``)."""
+    ``seed + 7919 i``); the vector env holds the run's envs ``first .. first + num_envs - 1``
+    (a slice of them, on a Ray actor; 0 for all of them)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     base = seed if randomize_seed is None else randomize_seed
     fns = [
         env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i)
-        for i in range(num_envs)
+        for i in range(first, first + num_envs)
     ]
     if num_envs > 1 and asynchronous:
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP, worker=_quiet_worker)

@@ -33,28 +33,28 @@ import torch
 
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.train import checkpoint as ckpt
-from liquidnode.controller.train.agent import (
-    Actor,
-    Critic,
-    build_cell,
-    scale_output_layer,
-    to_tensor,
-)
+from liquidnode.controller.train.agent import Actor, scale_output_layer, to_tensor
 from liquidnode.controller.train.config import TrainConfig, run_paths, with_run_paths
-from liquidnode.controller.train.envs import env_info, make_vector_env, randomization_record
+from liquidnode.controller.train.envs import env_info, randomization_record
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.gae import compute_gae
 from liquidnode.controller.train.normalization import ObsNormalizer, RewardScaler
-from liquidnode.controller.train.rollout.buffer import RolloutBuffer, sequences
+from liquidnode.controller.train.rollout.buffer import sequences
+from liquidnode.controller.train.rollout.collector import (
+    SQUASH,
+    Acting,
+    Agent,
+    CollectorFactory,
+    in_process_collector,
+    scaled_rewards,
+)
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     from liquidnode.controller.policy import Policy
-
-SQUASH = "tanh"
 
 
 @dataclass
@@ -77,7 +77,9 @@ class TrainResult:
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
-def train(cfg: TrainConfig, command: str = "") -> TrainResult:
+def train(
+    cfg: TrainConfig, command: str = "", collector: CollectorFactory | None = None
+) -> TrainResult:
     """Train a liquid policy with recurrent PPO and write its policy file.
 
     Writes the run folder of :func:`~liquidnode.controller.train.config.run_paths`: the policy
@@ -87,6 +89,9 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     Args:
         cfg: the configuration (validated here; ``run_dir`` / ``out`` resolved if unset).
         command: the command line to record in the policy's provenance.
+        collector: builds the source of experience (see
+            :mod:`~liquidnode.controller.train.rollout.collector`); default: the ``cfg.envs``
+            environments in this process (:func:`in_process_collector`).
 
     Raises:
         LiquidNodeError: bad configuration, unknown env, non-Box action space, or a resume
@@ -107,31 +112,14 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     out, ckpt_path = paths.policy, paths.checkpoint
     out.parent.mkdir(parents=True, exist_ok=True)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
-    time_scale = 1.0 / info.control_period_s
-    nominal_ts = info.control_period_s * time_scale
-    act_scale = (info.act_high - info.act_low) / 2.0
-    act_offset = (info.act_high + info.act_low) / 2.0
+    acting = Acting.of(info)
 
-    actor = Actor(
-        build_cell(
-            cfg.cell,
-            info.obs_dim,
-            info.act_dim,
-            cfg.units,
-            cfg.backbone_units,
-            cfg.seed,
-            frames=cfg.frames,
-        ),
-        info.act_dim,
-        SQUASH,
-        cfg.init_log_std,
-    )
+    agent = Agent.build(cfg, info)
+    actor, critic, obs_norm = agent.actor, agent.critic, agent.obs_norm
     scale_output_layer(actor, 0.01)
-    critic = Critic(info.obs_dim, cfg.critic_units)
     optimizer = torch.optim.Adam(
         list(actor.parameters()) + list(critic.parameters()), lr=cfg.lr, eps=1e-5
     )
-    obs_norm = ObsNormalizer(info.obs_dim, clip=cfg.obs_clip)
     reward_scaler = RewardScaler(cfg.envs, cfg.gamma)
     warm = None
     if cfg.init_from and not cfg.resume:  # fine-tune a policy file's weights
@@ -153,42 +141,26 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
         info=info,
         cell=cfg.cell,
         squash=SQUASH,
-        time_scale=time_scale,
-        act_scale=act_scale,
-        act_offset=act_offset,
+        time_scale=acting.time_scale,
+        act_scale=acting.act_scale,
+        act_offset=acting.act_offset,
     )
 
     def make_policy(provenance: dict[str, Any] | None = None) -> Policy:
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
-    envs = make_vector_env(
-        cfg.env,
-        cfg.envs,
-        cfg.dt_jitter,
-        cfg.seed,
-        cfg.randomize,
-        cfg.randomize_seed,
-        asynchronous=cfg.async_envs,
-    )
+    source = (collector or in_process_collector)(cfg, info, acting)
     writer = _tensorboard(cfg, paths.tensorboard)
     planned = cfg.planned_steps(global_step)
     bar = _progress(cfg, global_step, planned)
     num_updates = (planned - global_step) // cfg.batch_size
-    buf = RolloutBuffer.empty(
-        cfg.rollout_steps, cfg.envs, info.obs_dim, info.act_dim, actor.state_size
-    )
-
-    raw_obs, _ = envs.reset(seed=cfg.seed + global_step)
-    hidden = np.zeros((cfg.envs, actor.state_size), dtype=np.float32)
-    starts = np.ones(cfg.envs, dtype=np.float32)
-    ts = np.full(cfg.envs, nominal_ts, dtype=np.float32)
-    ep_return = np.zeros(cfg.envs)
     recent: list[float] = []
     history: list[tuple[int, float]] = []
     best_return, best_policy = -np.inf, None
 
     interrupted = False
     try:
+        source.reset(seed=cfg.seed + global_step)
         if cfg.eval_interval:  # the starting point of the learning curve
             ev = evaluate_policy(
                 make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed, eval_randomize
@@ -202,49 +174,22 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
                 optimizer.param_groups[0]["lr"] = cfg.lr * frac
 
             # ---- 1. rollout: act with the liquid cell, carry its state ----------------------
-            for t in range(cfg.rollout_steps):
-                obs = obs_norm(raw_obs, update=True)
-                buf.obs[t], buf.ts[t], buf.starts[t], buf.hidden[t] = obs, ts, starts, hidden
-                with torch.no_grad():
-                    x = to_tensor(obs)
-                    mean, h_next = actor.step(
-                        x, to_tensor(hidden), to_tensor(ts), to_tensor(starts)
-                    )
-                    dist = actor.distribution(mean)
-                    action = dist.sample()
-                    buf.logprobs[t] = dist.log_prob(action).sum(-1).numpy()
-                    buf.values[t] = critic(x).numpy()
-                buf.actions[t] = action.numpy()
-                env_action = act_offset + act_scale * np.clip(action.numpy(), -1.0, 1.0)
-                raw_obs, reward, terminated, truncated, infos = envs.step(env_action)
-
-                done = np.logical_or(terminated, truncated)
-                ep_return += reward
-                scaled = reward_scaler(reward, done) if cfg.normalize_reward else reward
-                # Bootstrap a time-limit truncation from the final observation's value.
-                cut = np.logical_and(truncated, np.logical_not(terminated))
-                if cut.any():
-                    final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(cut)])
-                    with torch.no_grad():
-                        v_final = critic(to_tensor(obs_norm(final))).numpy()
-                    scaled = np.asarray(scaled, dtype=np.float64).copy()
-                    scaled[cut] += cfg.gamma * v_final
-                buf.rewards[t], buf.dones[t] = scaled, done
-                for i in np.flatnonzero(done):
-                    recent.append(float(ep_return[i]))
-                    ep_return[i] = 0.0
-                    if writer:
-                        writer.add_scalar("charts/episodic_return", recent[-1], global_step)
-                dt = np.asarray(infos.get("dt", np.full(cfg.envs, info.control_period_s)))
-                ts = np.where(done, nominal_ts, dt * time_scale).astype(np.float32)
-                starts = done.astype(np.float32)
-                hidden = h_next.numpy()
-                global_step += cfg.envs
+            rollout = source.collect(agent, cfg.rollout_steps)
+            buf = rollout.buffer
+            if rollout.raw_obs is not None:  # acted with frozen statistics: fold them in now
+                obs_norm.rms.update(rollout.raw_obs.reshape(-1, info.obs_dim))
+            scaler = reward_scaler if cfg.normalize_reward else None
+            buf.rewards[:] = scaled_rewards(rollout, scaler, cfg.gamma)
+            for t, ret in rollout.episodes:
+                recent.append(ret)
+                if writer:
+                    writer.add_scalar("charts/episodic_return", ret, global_step + t * cfg.envs)
+            global_step += cfg.rollout_steps * cfg.envs
             recent = recent[-20:]
 
             # ---- 2. advantages ---------------------------------------------------------------
             with torch.no_grad():
-                last_value = critic(to_tensor(obs_norm(raw_obs))).numpy()
+                last_value = critic(to_tensor(obs_norm(rollout.last_obs))).numpy()
             advantages, returns = compute_gae(
                 buf.rewards, buf.values, buf.dones, last_value, cfg.gamma, cfg.gae_lambda
             )
@@ -359,10 +304,7 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     finally:
         # After an interrupt a worker may be mid-step: let it finish (workers ignore the
         # signals), but never wait on it for long.
-        if interrupted:
-            envs.close(timeout=_CLOSE_TIMEOUT_S)
-        else:
-            envs.close()
+        source.close(interrupted)
         if bar is not None:
             bar.close()
         if writer:
@@ -381,11 +323,6 @@ def train(cfg: TrainConfig, command: str = "") -> TrainResult:
     policy = make_policy(provenance)
     policy.save(out)
     return TrainResult(out, global_step, wall, evaluation, history)
-
-
-#: How long an interrupted run waits for its workers to finish their step before it
-#: terminates them, s.
-_CLOSE_TIMEOUT_S = 5.0
 
 
 def progress_postfix(mean_recent: float, best_return: float) -> dict[str, str]:
