@@ -4,15 +4,20 @@
 For MCUs without an FPU. The interface is the float32 export's (``<prefix>_step(state, obs, dt,
 action)`` with float ``obs``/``dt``/``action``): the observation mapping and the action mapping
 are a few float operations per channel at the boundary; everything in between is integer.
-Covers CfC (``default`` and ``no_gate`` modes, backbone ``lecun_tanh``/``tanh``/``relu``,
-``proj_size``), wired CfC (NCP) and the baselines LSTM, GRU, MLP (:mod:`.q15_baselines`);
-LTC and the CfC ``pure`` mode raise :class:`ExportError`.
+Covers CfC (all modes, backbone ``lecun_tanh``/``tanh``/``relu``, ``proj_size``), wired CfC
+(NCP), LTC (:mod:`.q15_ltc`) and the baselines LSTM, GRU, MLP (:mod:`.q15_baselines`); other
+backbone activations raise :class:`ExportError`.
 
 Number formats (``Qf``: ``real = q / 2^f``):
 
 - normalised observation ``x``: int16, ``f = 15 - ceil(log2(clip))`` (clip 10: Q11), saturating
   (no clip: ±16, Q11);
-- state ``h``: int16 Q15 (``default``, ``|h| <= 1``) or Q14 (``no_gate``, ``|h| <= 2``);
+- state ``h``: int16 Q15 (``default``, ``|h| <= 1``), Q14 (``no_gate``, ``|h| <= 2``) or, in
+  the ``pure`` mode (``h' = A - A exp(-ts (|w_tau| + |f|)) f``), the format of ``max|A| (1 +
+  1 / (e ts))`` for ``ts >= TS_MIN_PURE`` (0.25; A = 1: Q13); there ``f`` (the ``ff1`` head,
+  no activation) is int16 in the format of its bound, ``ts (|w_tau| + |f|)`` Q12 and
+  ``exp(-u)`` a 65-entry table of ``2^(-k/64)`` (Q15, interpolated, shifted by the integer
+  part of ``u / ln 2``; worst error ``EPS_EXP`` = 5.3e-5, measured over every Q12 input);
 - ``ts = dt * time_scale``: int16 Q12, saturating at 8;
 - backbone outputs: Q15 (``tanh``; ``lecun_tanh`` also, its 1.7159 folded into the next
   layer's weights and its 0.666 into this layer's), ``relu`` in a format from its bound;
@@ -45,18 +50,21 @@ from liquidnode.controller.export.c_source import FLASH_MACROS, c_float, header
 from liquidnode.controller.export.lowering import (
     CfCPlan,
     ExportError,
+    LTCPlan,
     MLPPlan,
     PolicyPlan,
     RecurrentPlan,
     WiredPlan,
 )
 from liquidnode.controller.export.q15_arith import (
+    EPS_EXP,
     EPS_SIGMOID,
     EPS_TANH,
     HELPERS,
     ORDER,
     Q_ACT,
     TS_MAX,
+    TS_MIN_PURE,
     Emitted,
     Q15Unit,
     Quantised,
@@ -72,13 +80,11 @@ def _check(plan: PolicyPlan) -> list[CfCPlan]:
     cell = plan.cell
     if not isinstance(cell, (CfCPlan, WiredPlan)):
         raise ExportError(
-            f"q15 export supports cfc, wired_cfc, lstm, gru and mlp cells, not "
+            f"q15 export supports cfc, wired_cfc, ltc, lstm, gru and mlp cells, not "
             f"{plan.cell_kind}; export it with --precision f32"
         )
     layers = cell.layers if isinstance(cell, WiredPlan) else [cell]
     for c in layers:
-        if c.mode == "pure":
-            raise ExportError("q15 export supports the CfC modes default and no_gate, not pure")
         if c.backbone and c.activation not in ("lecun_tanh", "tanh", "relu"):
             raise ExportError(
                 f"q15 export supports the backbone activations lecun_tanh, tanh and relu, not "
@@ -118,6 +124,8 @@ def _cfc(u: Q15Unit, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: i
             gain = 1.7159 if lecun else 1.0
             seg = segment(layer.n_out, gain * 2.0**-15, gain, gain * (e_in + EPS_TANH))
         a, width = dst, layer.n_out
+    if c.mode == "pure":
+        return _pure(u, c, name, a, width, seg, h, f_h)
     # heads: ff1, ff2, time_a, time_b, each its own accumulator format
     W, b = c.heads.weight, c.heads.bias
     qs = [u.quantise(W[k * H : (k + 1) * H], b[k * H : (k + 1) * H], seg) for k in range(4)]
@@ -156,6 +164,62 @@ def _cfc(u: Q15Unit, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: i
         u.emit(f"        {h}[i] = ln_sat16(f1 + ({rshift_expr('(f2 - f1) * sg', 15)}));")
         err = np.maximum(e_f1, e_f2) + 2 * e_s + (e_f1 + e_f2) * e_s + 2.0**-14
     u.emit("    }")
+    return segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
+
+
+def _bits(bound: float) -> int:
+    """Integer bits of a value of magnitude up to ``bound`` (at least 0)."""
+    return max(0, math.ceil(math.log2(max(bound, 1e-9))))
+
+
+def pure_state_bound(c: CfCPlan) -> float:
+    """``|h'| <= max|A| (1 + 1 / (e TS_MIN_PURE))`` for the pure mode: ``h' = A (1 - phi)``
+    with ``phi = f exp(-ts (|w_tau| + |f|))`` and ``|phi| <= 1 / (e ts)`` for every ``f``."""
+    assert c.A is not None
+    return float(np.max(np.abs(c.A))) * (1.0 + 1.0 / (math.e * TS_MIN_PURE))
+
+
+def _pure(
+    u: Q15Unit, c: CfCPlan, name: str, a: str, width: int, seg: Segment, h: str, f_h: int
+) -> Segment:
+    """The pure-mode update ``h' = A - A exp(-ts (|w_tau| + |f|)) f`` with ``f = ff1``
+    (no activation): ``f`` to Q``f_f``, ``u = ts (|w_tau| + |f|)`` to Q12, ``exp(-u)`` from
+    the table (Q15), ``h'`` to Q``f_h``."""
+    assert c.A is not None and c.abs_w_tau is not None
+    H = c.units
+    q = u.quantise(c.heads.weight, c.heads.bias, seg)
+    u.dense(f"{name}head0", q, a, width, "s->acc")
+    wt = c.abs_w_tau.astype(np.float64)
+    big = max(float(q.bound.max()), float(wt.max()))
+    f_f = min(q.s, 15 - _bits(big))  # f and |w_tau| below 2^15: ts (wt + |f|) < 2^31
+    f_a = 14 - _bits(float(np.max(np.abs(c.A))))  # A below 2^14: A (1 - phi) < 2^31
+    sh = f_a + f_f - f_h
+    if sh < 0:
+        raise ExportError(f"internal: pure-mode output shift {sh}")
+    wt_q = np.round(wt * 2.0**f_f)
+    a_q = np.round(c.A.astype(np.float64) * 2.0**f_a)
+    wt_c = u.array(f"{name}abs_w_tau", "int32_t", wt_q)
+    a_c = u.array(f"{name}A", "int16_t", a_q)
+    u.use("ln_sat16", "ln_exp_neg_q12")
+    u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
+    u.emit(f"        const int32_t f = ln_sat16({rshift_expr('s->acc[i]', q.s - f_f)});")
+    u.emit(f"        const int32_t v = LN_RD_I32(&{wt_c}[i]) + (f < 0 ? -f : f);")
+    u.emit(f"        const int32_t e = ln_exp_neg_q12({rshift_expr('ts * v', f_f)});")
+    u.emit(f"        const int32_t om = {1 << f_f}L - ({rshift_expr('e * f', 15)});")
+    u.emit(f"        {h}[i] = ln_sat16({rshift_expr(f'(int32_t)LN_RD_I16(&{a_c}[i]) * om', sh)});")
+    u.emit("    }")
+    # error bound: phi = f exp(-ts (wt + |f|)) is 1-Lipschitz in f, |d phi / d ts| <= (wt + F)
+    # E, |d phi / d wt| <= ts E with E = min(F, 1 / (e TS_MIN_PURE)) bounding |phi|
+    F = q.bound
+    E = np.minimum(F, 1.0 / (math.e * TS_MIN_PURE))
+    e_f = q.err + 2.0 ** -(f_f + 1)
+    e_wt = np.abs(wt - wt_q / 2.0**f_f)
+    e_ts = 2.0**-13
+    e_phi = e_f + e_ts * (wt + F) * E + TS_MAX * E * e_wt
+    e_phi += E * 2.0**-13 + F * EPS_EXP + 2.0**-16 + 2.0 ** -(f_f + 1)  # u, table, e f roundings
+    A = np.abs(c.A.astype(np.float64))
+    e_a = np.abs(A - np.abs(a_q) / 2.0**f_a)
+    err = e_a * (1.0 + E) + A * e_phi + 2.0 ** -(f_h + 1) + 1e-6 * A * (1.0 + E)
     return segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
 
 
@@ -207,6 +271,8 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted) -> np.ndarray:
 def _emit_cfc_cells(u: Q15Unit, plan: PolicyPlan, xin: Segment) -> Emitted:
     layers = _check(plan)
     f_h = 14 if layers[0].mode == "no_gate" else 15
+    if layers[0].mode == "pure":
+        f_h = 15 - _bits(max(pure_state_bound(c) for c in layers))
     seg, start, inp, errs = xin, 0, "s->x", []
     for k, layer in enumerate(layers):
         h = f"(s->h + {start}u)"
@@ -273,10 +339,10 @@ def build(
     """
     if precision not in ("q15", "q7"):
         raise ExportError(f"unknown fixed-point precision {precision!r}")
-    from liquidnode.controller.export import q15_baselines
+    from liquidnode.controller.export import q15_baselines, q15_ltc
 
     baseline = isinstance(plan.cell, (RecurrentPlan, MLPPlan))
-    if not baseline:
+    if not baseline and not isinstance(plan.cell, LTCPlan):
         _check(plan)
     u = Q15Unit(prefix, wmax=127 if precision == "q7" else 32767)
     X = plan.clip if plan.clip is not None else 16.0
@@ -304,7 +370,11 @@ def build(
         u.emit(f"        const float t = dt * {c_float(plan.time_scale * 4096.0)} + 0.5f;")
         u.emit("        ts = t >= 32767.0f ? 32767 : (t < 1.0f ? 1 : (int32_t)t);")
         u.emit("    }")
-        em = _emit_cfc_cells(u, plan, xin)
+        em = (
+            q15_ltc.emit(u, plan.cell, xin, f_x)
+            if isinstance(plan.cell, LTCPlan)
+            else _emit_cfc_cells(u, plan, xin)
+        )
     bound_action = _readout(u, plan, em)
     f_h = em.state_fmt[0][1] if em.state_fmt else f_x
     info = Quantised(f_x, f_h, bound_action, em.state_err, u.flash_bytes())

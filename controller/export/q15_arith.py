@@ -23,6 +23,7 @@ ACC_LIMIT = 2**30  # accumulator bound: one bit of headroom for the rounding add
 Q_ACT = 12  # activation input format (int32 Q12, clamped to ±16)
 CLAMP = 16 << Q_ACT
 TS_MAX = 2.0  # the bound holds for ts = dt * time_scale up to this
+TS_MIN_PURE = 0.25  # and, for the CfC pure mode (its state bound is 1 / (e ts)), from this
 TANH_LUT = np.minimum(np.round(np.tanh(np.arange(513) / 64.0) * 32768.0), 32767).astype(np.int64)
 
 
@@ -43,6 +44,22 @@ def sigmoid_q(u: np.ndarray) -> np.ndarray:
     return (32768 + tanh_q(u, Q_ACT + 1)) >> 1
 
 
+EXP2_LUT = np.round(2.0 ** (-np.arange(65) / 64.0) * 32768.0).astype(np.int64)
+
+
+def exp_neg_q(u: np.ndarray) -> np.ndarray:
+    """The generated ``ln_exp_neg_q12``: ``u >= 0`` int Q12 -> ``exp(-u)`` Q15 in
+    ``[0, 32768]``: ``2^-(u / ln 2)`` from a 65-entry table of ``2^(-k/64)`` with linear
+    interpolation, shifted right by the integer part (0 from ``u >= 16``)."""
+    u = np.asarray(u, np.int64)
+    p = (np.minimum(u, 65535) * 47274 + 4096) >> 13  # u / ln 2 in Q14, rounded
+    n, idx, fr = p >> 14, (p >> 8) & 63, p & 255
+    lo, hi = EXP2_LUT[idx], EXP2_LUT[idx + 1]
+    t = lo - (((lo - hi) * fr + 128) >> 8)
+    e = np.where(n > 0, (t + (np.int64(1) << np.maximum(n - 1, 0))) >> n, t)
+    return np.where(u >= 65536, 0, e)
+
+
 def _table_errors() -> tuple[float, float]:
     u = np.arange(-CLAMP, CLAMP + 1)
     v = u / 2.0**Q_ACT
@@ -53,6 +70,9 @@ def _table_errors() -> tuple[float, float]:
 
 
 EPS_TANH, EPS_SIGMOID = _table_errors()
+# exp(-u) table error over every Q12 input below 16, and exp(-16) for the zero beyond
+_U = np.arange(65536)
+EPS_EXP = max(float(np.max(np.abs(exp_neg_q(_U) / 32768.0 - np.exp(-_U / 4096)))), math.exp(-16))
 
 
 def _dense_loop(name: str, wtype: str, read: str, mac: str) -> str:
@@ -73,6 +93,30 @@ static void {name}(const {wtype} *w, const int32_t *b, const int16_t *a, unsigne
             {mac}(sum, wv, av);
         }}
         *acc++ = sum;
+    }}
+}}
+"""
+
+
+def _synapse_loop(name: str, wtype: str, read: str) -> str:
+    """The C helper that adds one synapse layer's sums into ``num`` and ``den``."""
+    pad = " " * (len(name) + 13)
+    return f"""\
+/* num[j] += sum_i s_ij we_ij and den[j] += sum_i s_ij w_ij over n_in sources, s_ij =
+   sigmoid(((a_ij in_i) >> sh) + b_ij) in Q15 (b Q12); arrays n_in x n, row-major by source. */
+static void {name}(const int16_t *a, const int32_t *b, const {wtype} *we, const {wtype} *w,
+{pad}const int16_t *in, unsigned int n_in, unsigned int n, unsigned int sh,
+{pad}int32_t *num, int32_t *den) {{
+    const int32_t r = sh ? (1L << (sh - 1u)) : 0;
+    unsigned int i, j;
+    for (i = 0; i < n_in; ++i) {{
+        const int32_t x = in[i];
+        for (j = 0; j < n; ++j) {{
+            const int32_t arg = (((int32_t)LN_RD_I16(a++) * x + r) >> sh) + LN_RD_I32(b++);
+            const int32_t g = ln_sigmoid_q(ln_clamp12(arg));
+            num[j] += g * (int32_t){read}(we++);
+            den[j] += g * (int32_t){read}(w++);
+        }}
     }}
 }}
 """
@@ -190,8 +234,34 @@ static int16_t ln_tanh_q{_fb}(int32_t u) {{
     return (int16_t)(u < 0 ? -t : t);
 }}
 """
+HELPERS["ln_exp_neg_q12"] = """\
+/* exp(-u) of u >= 0 (Q12) in Q15 (0..32768): 2^-(u / ln 2) from a table of 2^(-k/64) (Q15)
+   with linear interpolation, shifted right by the integer part; 0 from u >= 16. */
+static const uint16_t ln_exp2_lut[65] LN_FLASH = {
+@LUT@
+};
+static int32_t ln_exp_neg_q12(int32_t u) {
+    uint32_t p;
+    unsigned int n;
+    int32_t lo, hi, t;
+    if (u >= 65536L) return 0;
+    p = ((uint32_t)u * 47274UL + 4096UL) >> 13; /* u / ln 2 in Q14 */
+    n = (unsigned int)(p >> 14);
+    lo = (int32_t)(uint16_t)LN_RD_I16(&ln_exp2_lut[(p >> 8) & 63u]);
+    hi = (int32_t)(uint16_t)LN_RD_I16(&ln_exp2_lut[((p >> 8) & 63u) + 1u]);
+    t = lo - (((lo - hi) * (int32_t)(p & 255u) + 128L) >> 8);
+    return n ? (t + (1L << (n - 1u))) >> n : t;
+}
+""".replace(
+    "@LUT@",
+    ",\n".join("    " + ", ".join(str(v) for v in EXP2_LUT[i : i + 12]) for i in range(0, 65, 12)),
+)
 NEEDS: dict[str, tuple[str, ...]] = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
 NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
+HELPERS["ln_synapses_q"] = _synapse_loop("ln_synapses_q", "int16_t", "LN_RD_I16")
+HELPERS["ln_synapses_q7"] = _synapse_loop("ln_synapses_q7", "int8_t", "LN_RD_I8")
+for _name in ("ln_synapses_q", "ln_synapses_q7"):
+    NEEDS[_name] = ("ln_clamp12", "ln_tanh_lut", "ln_tanh_q13", "ln_sigmoid_q")
 ORDER = (
     "ln_dense_q",
     "ln_dense_q7",
@@ -203,6 +273,9 @@ ORDER = (
     "ln_tanh_q14",
     "ln_tanh_q15",
     "ln_sigmoid_q",
+    "ln_exp_neg_q12",
+    "ln_synapses_q",
+    "ln_synapses_q7",
 )
 
 

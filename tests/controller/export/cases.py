@@ -54,3 +54,25 @@ RANDOM = {
 }
 SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
 ALL = {**RANDOM, **SHIPPED}
+
+
+def one_unfold(make: Callable[[], Policy]) -> Callable[[], Policy]:
+    """The LTC policy ``make()`` with ``ode_unfolds = 1`` (one semi-implicit Euler step per
+    control step): its fixed-point per-step error bound is a single unfold's."""
+
+    def made() -> Policy:
+        from liquidnode.controller.cells.ltc import LTCCell
+
+        p = make()
+        cell = LTCCell(dict(p.cell.config, ode_unfolds=1), p.cell.weights())
+        return Policy(p.metadata, cell, p.obs_mean, p.obs_std, p.action_scale, p.action_offset)
+
+    return made
+
+
+ONE_UNFOLD = {
+    "ltc-ncp-1-unfold": one_unfold(RANDOM["ltc-ncp"]),
+    "ltc-fully-connected-1-unfold": one_unfold(RANDOM["ltc-fully-connected"]),
+    "InvertedPendulum-v5-ltc-1-unfold": one_unfold(SHIPPED["InvertedPendulum-v5-ltc"]),
+}
+ALL.update(ONE_UNFOLD)

@@ -66,6 +66,7 @@ def _build_avr(tmp_path, policy, precision):
         ("InvertedPendulum-v5-ncp", "q15"),
         ("InvertedPendulum-v5-cfc", "q7"),
         ("InvertedPendulum-v5-ncp", "q7"),
+        ("InvertedPendulum-v5-ltc", "q15"),
     ],
 )
 def test_avr_gcc_builds_the_shipped_pendulum_policy(name, precision, tmp_path):
@@ -89,6 +90,9 @@ def test_avr_gcc_builds_the_shipped_pendulum_policy(name, precision, tmp_path):
         ("gru", "q15"),
         ("mlp-memoryless", "q15"),
         ("mlp-3-frames-relu", "f32"),
+        ("ltc-ncp", "q15"),
+        ("ltc-ncp", "q7"),
+        ("wired_cfc-pure", "q15"),
     ],
 )
 def test_arm_none_eabi_gcc_builds_for_cortex_m4f(name, precision, tmp_path):
