@@ -17,6 +17,7 @@ from liquidnode.controller.train.envs import EnvInfo
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.normalization import ObsNormalizer
 from liquidnode.controller.train.ppo import train
+from tests.controller.train.quick_config import quick_config, tiny_config
 
 INFO = EnvInfo(
     env_id="InvertedPendulum-v5",
@@ -74,22 +75,16 @@ def test_parameter_counts_follow_the_cell_sizes():
 def test_a_short_lstm_training_run_writes_a_trained_lstm_policy(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any default run folder lands here
     out = tmp_path / "lstm.safetensors"
-    cfg = TrainConfig(
-        env="InvertedPendulum-v5",
+    cfg = quick_config(
         cell="lstm",
         units=8,
         steps=512,
-        envs=1,
         rollout_steps=256,
         minibatches=2,
         epochs=2,
-        eval_interval=0,
-        final_eval_episodes=1,
         keep_best=False,
         seed=2,
         out=str(out),
-        progress=False,
-        tensorboard=False,
     )
     result = train(cfg, command="pytest")
     assert result.steps == 512
@@ -126,22 +121,7 @@ def test_a_memoryless_mlp_has_an_empty_state_through_the_rollout_chunks():
 
 
 def test_resume_of_a_stacked_mlp_keeps_its_frames(tmp_path):
-    cfg = TrainConfig(
-        env="InvertedPendulum-v5",
-        cell="mlp",
-        units=8,
-        frames=2,
-        steps=256,
-        envs=1,
-        rollout_steps=128,
-        minibatches=2,
-        epochs=1,
-        eval_interval=0,
-        final_eval_episodes=1,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
-        tensorboard=False,
-    )
+    cfg = tiny_config(tmp_path, cell="mlp", units=8, frames=2)
     train(cfg)
     ckpt = str(tmp_path / "run" / "checkpoints" / "latest.pt")
     with pytest.raises(LiquidNodeError, match="frames=2 but this run asks for 3"):

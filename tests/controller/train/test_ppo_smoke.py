@@ -3,15 +3,14 @@
 import pytest
 
 from liquidnode.controller.policy import Policy
-from liquidnode.controller.train.config import TrainConfig
 from liquidnode.controller.train.ppo import train
+from tests.controller.train.quick_config import quick_config
 
 
 @pytest.mark.slow
 def test_short_training_improves_inverted_pendulum_return(tmp_path):
     out = tmp_path / "pendulum.safetensors"
-    cfg = TrainConfig(
-        env="InvertedPendulum-v5",
+    cfg = quick_config(
         cell="cfc",
         units=8,
         backbone_units=32,
@@ -26,8 +25,6 @@ def test_short_training_improves_inverted_pendulum_return(tmp_path):
         seed=3,
         out=str(out),
         run_dir=str(tmp_path / "run"),
-        progress=False,
-        tensorboard=False,
     )
     result = train(cfg, command="pytest")
     initial = result.history[0]

@@ -7,9 +7,9 @@ import pytest
 
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.policy import Policy
-from liquidnode.controller.train.config import TrainConfig
 from liquidnode.controller.train.envs import make_vector_env, randomization_record
 from liquidnode.controller.train.ppo import train
+from tests.controller.train.quick_config import quick_config
 
 
 def test_randomised_training_envs_report_the_jittered_period():
@@ -32,21 +32,15 @@ def test_randomization_record_resolves_the_preset():
 
 def _train(tmp_path, name: str, smoothness: float) -> Policy:
     out = tmp_path / f"{name}.safetensors"
-    cfg = TrainConfig(
-        env="InvertedPendulum-v5",
+    cfg = quick_config(
         units=8,
         backbone_units=32,
         steps=2048,
-        envs=1,
         rollout_steps=512,
         minibatches=4,
-        eval_interval=0,
-        final_eval_episodes=1,
         seed=3,
         out=str(out),
         run_dir=str(tmp_path / name),
-        progress=False,
-        tensorboard=False,
         randomize="InvertedPendulum-v5",
         smoothness=smoothness,
     )

@@ -6,60 +6,41 @@ import pytest
 
 from liquidnode.cli import _Parser, train_cmd
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
-from liquidnode.controller.train.config import TrainConfig, config_fields, field_docs
+from liquidnode.controller.train.config import config_fields, field_docs
 from liquidnode.controller.train.ppo import train
-
-
-def _tiny(tmp_path, **kw) -> TrainConfig:
-    base = dict(
-        env="InvertedPendulum-v5",
-        units=4,
-        backbone_units=8,
-        steps=256,
-        envs=1,
-        rollout_steps=128,
-        minibatches=2,
-        epochs=1,
-        eval_interval=0,
-        final_eval_episodes=1,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
-        tensorboard=False,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+from tests.controller.train.quick_config import tiny_config
 
 
 def test_resume_continues_from_the_checkpoint_step(tmp_path):
-    first = train(_tiny(tmp_path))
+    first = train(tiny_config(tmp_path))
     assert first.steps == 256
     assert first.policy_path == tmp_path / "run" / "policy.safetensors"
     ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
     # without --run-dir a resumed run continues in its checkpoint's run folder
-    second = train(_tiny(tmp_path, run_dir=None, steps=512, resume=str(ckpt)))
+    second = train(tiny_config(tmp_path, run_dir=None, steps=512, resume=str(ckpt)))
     assert second.steps == 512
     assert second.wall_time_s >= first.wall_time_s
     assert second.policy_path == first.policy_path
 
 
 def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
-    train(_tiny(tmp_path))
+    train(tiny_config(tmp_path))
     ckpt = str(tmp_path / "run" / "checkpoints" / "latest.pt")
     with pytest.raises(SpaceMismatchError, match="trained on InvertedPendulum-v5, not Reacher-v5"):
-        train(_tiny(tmp_path, env="Reacher-v5", resume=ckpt))
+        train(tiny_config(tmp_path, env="Reacher-v5", resume=ckpt))
     with pytest.raises(LiquidNodeError, match="units=4 but this run asks for 8"):
-        train(_tiny(tmp_path, units=8, resume=ckpt))
+        train(tiny_config(tmp_path, units=8, resume=ckpt))
     with pytest.raises(LiquidNodeError, match="already at 256 steps"):
-        train(_tiny(tmp_path, resume=ckpt))
+        train(tiny_config(tmp_path, resume=ckpt))
     with pytest.raises(LiquidNodeError, match="does not exist"):
-        train(_tiny(tmp_path, resume=str(tmp_path / "missing.pt")))
+        train(tiny_config(tmp_path, resume=str(tmp_path / "missing.pt")))
 
 
 def test_bad_config_values_name_the_flag(tmp_path):
     with pytest.raises(LiquidNodeError, match="--rollout-steps 100 is not a multiple of --seq-len"):
-        train(_tiny(tmp_path, rollout_steps=100))
+        train(tiny_config(tmp_path, rollout_steps=100))
     with pytest.raises(LiquidNodeError, match="--dt-jitter must be in"):
-        train(_tiny(tmp_path, dt_jitter=1.5))
+        train(tiny_config(tmp_path, dt_jitter=1.5))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,7 +99,7 @@ def test_bad_env_is_a_liquidnode_error_before_any_training(env, message, tmp_pat
 def test_training_with_dt_jitter_in_parallel_envs_writes_a_policy(tmp_path):
     from liquidnode.controller.policy import Policy
 
-    result = train(_tiny(tmp_path, envs=2, dt_jitter=0.3, rollout_steps=64, steps=256))
+    result = train(tiny_config(tmp_path, envs=2, dt_jitter=0.3, rollout_steps=64, steps=256))
     policy = Policy.load(result.policy_path)
     assert policy.metadata.provenance["config"]["dt_jitter"] == 0.3
     assert policy.metadata.time_scale == 25.0  # 1 / nominal period of InvertedPendulum-v5
