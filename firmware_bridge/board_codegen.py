@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liquidnode.firmware_bridge.board_file import PWM_PINS, Board, BoardChannel
+from liquidnode.firmware_bridge.board import PWM_PINS, Board, BoardChannel
 
 _PCINT = {"B": (0, "PCINT0_vect"), "C": (1, "PCINT1_vect"), "D": (2, "PCINT2_vect")}
 

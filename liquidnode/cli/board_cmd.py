@@ -31,7 +31,7 @@ from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.shutdown import EXIT_RUN_FAULT
 
 if TYPE_CHECKING:
-    from liquidnode.firmware_bridge.board_file import Board
+    from liquidnode.firmware_bridge.board import Board
 
 
 def _firmware_dir() -> Path:
