@@ -116,10 +116,12 @@ class _Handler:
 
     def __init__(self) -> None:
         self.count = 0
+        self.first: int | None = None  # the signal that stopped the run
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         if self.count == 1:
+            self.first = signum
             raise Interrupted(signum)
         if self.count == 2:
             print(
@@ -135,8 +137,10 @@ class _Handler:
 @contextlib.contextmanager
 def stop_signals() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main
-    thread (once; see the module docstring). A signal that is ignored (``nohup``) stays
-    ignored. Outside the main thread it does nothing."""
+    thread (once; see the module docstring). A bare :class:`KeyboardInterrupt` that leaves
+    the block after such a signal leaves it as that signal's :class:`Interrupted` (exit code
+    128+N). A signal that is ignored (``nohup``) stays ignored. Outside the main thread it does
+    nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -149,6 +153,12 @@ def stop_signals() -> Iterator[None]:
             previous[signum] = signal.signal(signum, handler)
     try:
         yield
+    except KeyboardInterrupt as exc:
+        # Code that catches the handler's exception and raises a bare KeyboardInterrupt
+        # (Ray's blocking calls do) loses which signal it was: give it back.
+        if type(exc) is KeyboardInterrupt and handler.first is not None:
+            raise Interrupted(handler.first) from exc
+        raise
     finally:
         for signum, old in previous.items():
             with contextlib.suppress(OSError, ValueError, TypeError):

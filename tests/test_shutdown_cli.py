@@ -75,6 +75,31 @@ def test_sigterm_raises_interrupted_in_the_main_thread_and_a_second_is_ignored(c
     assert signal.getsignal(signal.SIGTERM) is before  # restored
 
 
+def test_a_bare_keyboard_interrupt_after_sigterm_leaves_as_sigterm():
+    """Ray's blocking calls turn the handler's exception into a bare KeyboardInterrupt."""
+    import os
+
+    def leaving(signum: int | None) -> KeyboardInterrupt | None:
+        try:
+            with stop_signals():
+                try:
+                    if signum is not None:
+                        os.kill(os.getpid(), signum)
+                        for _ in range(1000):
+                            time.sleep(0.001)
+                except Interrupted:
+                    pass
+                raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            return exc
+        return None
+
+    after_term = leaving(signal.SIGTERM)
+    assert isinstance(after_term, Interrupted)
+    assert after_term.exit_code == 143 and after_term.reason == "SIGTERM"
+    assert type(leaving(None)) is KeyboardInterrupt  # no signal: left as it is
+
+
 def test_an_ignored_signal_stays_ignored():
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
