@@ -29,7 +29,6 @@ re-exported here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import os
 import time
@@ -42,6 +41,7 @@ import numpy as np
 from liquidnode.controller.errors import SpaceMismatchError, TimingError
 from liquidnode.controller.plant import Observation, Plant
 from liquidnode.controller.records import Event, Recorder, TickRecord
+from liquidnode.controller.run_metadata import jsonable, plant_spec_json, policy_json, safety_json
 from liquidnode.controller.run_summary import EpisodeResult, RunSummary
 from liquidnode.controller.safety import SafetyLayer
 from liquidnode.controller.shutdown import stop_reason
@@ -54,8 +54,6 @@ __all__ = [
     "LoopConfig",
     "PolicyLike",
     "RunSummary",
-    "file_sha256",
-    "plant_spec_json",
 ]
 
 #: Relative tolerance when comparing a requested loop rate with the plant's period.
@@ -99,39 +97,6 @@ class LoopConfig:
     run_duration_s: float | None = None
     #: Busy-spin window before each deadline, seconds (see :class:`controller.timing.CycleTimer`).
     spin_s: float = 200e-6
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    """Numpy arrays/scalars and dataclasses -> plain JSON-able values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def plant_spec_json(plant: Plant) -> dict[str, Any]:
-    """A plant's spec (and ``self_paced``) as a JSON-able dict, for run metadata."""
-    spec = plant.spec
-    out = _jsonable(dataclasses.asdict(spec))
-    out["rate_hz"] = spec.rate_hz
-    out["self_paced"] = bool(plant.self_paced)
-    return out
 
 
 class ControlLoop:
@@ -228,19 +193,10 @@ class ControlLoop:
             "duration_s": self.config.duration_s,
             "run_duration_s": self.config.run_duration_s,
             "plant": plant_spec_json(self.plant),
-            "safety": {
-                "low": self.safety.low.tolist(),
-                "high": self.safety.high.tolist(),
-                "safe_action": self.safety.safe_action.tolist(),
-                "max_rate": None if self.safety.max_rate is None else self.safety.max_rate.tolist(),
-            },
+            "safety": safety_json(self.safety),
+            **policy_json(self.policy, self.policy_path),
         }
-        policy_meta = getattr(self.policy, "metadata", None)
-        meta["policy"] = _jsonable(policy_meta) if policy_meta is not None else None
-        path = self.policy_path or getattr(self.policy, "path", None)
-        meta["policy_path"] = None if path is None else os.fspath(path)
-        meta["policy_sha256"] = None if path is None else file_sha256(path)
-        meta.update(_jsonable(self.extra_metadata))
+        meta.update(jsonable(self.extra_metadata))
         return meta
 
     # ------------------------------------------------------------------ running
@@ -339,7 +295,7 @@ class ControlLoop:
             skipped_ticks=timing.skipped_ticks + self._extra_skipped,
         )
         try:
-            plant_summary = _jsonable(self.plant.summary())
+            plant_summary = jsonable(self.plant.summary())
         except Exception as exc:  # a summary must not hide the real outcome
             plant_summary = {"error": f"plant.summary() failed: {exc}"}
         return RunSummary(

@@ -132,7 +132,7 @@ def load_policy_for(episode: Episode, policy: PolicySource = None) -> tuple[Repl
     run = episode.metadata.get("run") or {}
     recorded = run.get("policy_path")
     if recorded and Path(recorded).is_file():
-        from liquidnode.controller.loop import file_sha256
+        from liquidnode.controller.run_metadata import file_sha256
 
         if run.get("policy_sha256") in (None, file_sha256(recorded)):
             return Policy.load(recorded), str(recorded)
