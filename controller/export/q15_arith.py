@@ -75,24 +75,90 @@ _U = np.arange(65536)
 EPS_EXP = max(float(np.max(np.abs(exp_neg_q(_U) / 32768.0 - np.exp(-_U / 4096)))), math.exp(-16))
 
 
-def _dense_loop(name: str, wtype: str, read: str, mac: str) -> str:
-    """The C dense-layer loop ``acc = b + W a`` over weights of C type ``wtype`` read from flash
-    with ``read`` and accumulated with the MAC macro ``mac``."""
+# The AVR inner products: the weight from flash (Z), the activation from RAM (X), the 32-bit
+# sum with the hardware multiplier (r1 cleared after). int16 weights: four products (mul,
+# muls, two mulsu with the sign fixed by sbc); int8 weights: two (mulsu, muls).
+_AVR_MAC = {
+    "int16_t": """\
+            "lpm r18, Z+\\n\\t"
+            "lpm r19, Z+\\n\\t"
+            "ld r20, X+\\n\\t"
+            "ld r21, X+\\n\\t"
+            "mul r18, r20\\n\\t"
+            "add %A[s], r0\\n\\t"
+            "adc %B[s], r1\\n\\t"
+            "adc %C[s], %[z]\\n\\t"
+            "adc %D[s], %[z]\\n\\t"
+            "muls r19, r21\\n\\t"
+            "add %C[s], r0\\n\\t"
+            "adc %D[s], r1\\n\\t"
+            "mulsu r19, r20\\n\\t"
+            "sbc %D[s], %[z]\\n\\t"
+            "add %B[s], r0\\n\\t"
+            "adc %C[s], r1\\n\\t"
+            "adc %D[s], %[z]\\n\\t"
+            "mulsu r21, r18\\n\\t"
+            "sbc %D[s], %[z]\\n\\t"
+            "add %B[s], r0\\n\\t"
+            "adc %C[s], r1\\n\\t"
+            "adc %D[s], %[z]\\n\\t"
+""",
+    "int8_t": """\
+            "lpm r18, Z+\\n\\t"
+            "ld r20, X+\\n\\t"
+            "ld r21, X+\\n\\t"
+            "mulsu r18, r20\\n\\t"
+            "sbc r19, r19\\n\\t"
+            "add %A[s], r0\\n\\t"
+            "adc %B[s], r1\\n\\t"
+            "adc %C[s], r19\\n\\t"
+            "adc %D[s], r19\\n\\t"
+            "muls r18, r21\\n\\t"
+            "sbc r19, r19\\n\\t"
+            "add %B[s], r0\\n\\t"
+            "adc %C[s], r1\\n\\t"
+            "adc %D[s], r19\\n\\t"
+""",
+}
+
+
+def _dense_loop(name: str, wtype: str, read: str) -> str:
+    """The C dense layer ``acc = b + W a`` over weights of C type ``wtype`` read from flash with
+    ``read``: on the AVR each row's inner product is one assembler loop."""
     pad = " " * (len(name) + 13)
+    dot = f"{name.replace('dense', 'dot')}"
+    dpad = " " * (len(dot) + 16)
     note = f"{wtype[:-2]} W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30)"
-    return f"""/* acc = b + W a: {note}. */
+    return f"""#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+/* sum + w . a over n > 0 terms: w {wtype[:-2]} in flash, a int16 in RAM. */
+static int32_t {dot}(const {wtype} *w, const int16_t *a, unsigned int n,
+{dpad}int32_t sum) {{
+    uint8_t z;
+    __asm__ volatile(
+            "clr %[z]\\n"
+            "1:\\n\\t"
+{_AVR_MAC[wtype]}            "sbiw %[n], 1\\n\\t"
+            "brne 1b\\n\\t"
+            "clr r1"
+            : [s] "+r"(sum), [z] "=&r"(z), [w] "+z"(w), [a] "+x"(a), [n] "+w"(n)
+            :
+            : "r0", "r18", "r19", "r20", "r21", "memory");
+    return sum;
+}}
+#else
+static int32_t {dot}(const {wtype} *w, const int16_t *a, unsigned int n,
+{dpad}int32_t sum) {{
+    while (n--) sum += (int32_t){read}(w++) * *a++;
+    return sum;
+}}
+#endif
+
+/* acc = b + W a: {note}. */
 static void {name}(const {wtype} *w, const int32_t *b, const int16_t *a, unsigned int n_in,
 {pad}unsigned int n_out, int32_t *acc) {{
-    const int16_t *end = a + n_in;
     while (n_out--) {{
-        const int16_t *p = a;
-        int32_t sum = LN_RD_I32(b++);
-        while (p != end) {{
-            const {wtype} wv = {read}(w++);
-            const int16_t av = *p++;
-            {mac}(sum, wv, av);
-        }}
-        *acc++ = sum;
+        *acc++ = {dot}(w, a, n_in, LN_RD_I32(b++));
+        w += n_in;
     }}
 }}
 """
@@ -123,72 +189,8 @@ static void {name}(const int16_t *a, const int32_t *b, const {wtype} *we, const 
 
 
 HELPERS = {
-    "ln_dense_q": """\
-#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
-/* sum += (int32_t)x * y with the hardware multiplier (mul, muls, mulsu; r1 cleared after). */
-#define LN_MAC(sum, x, y)                     \\
-    do {                                      \\
-        uint8_t ln_z_;                        \\
-        __asm__(                              \\
-            "clr %[z]\\n\\t"                  \\
-            "mul %A[a], %A[b]\\n\\t"          \\
-            "add %A[s], r0\\n\\t"             \\
-            "adc %B[s], r1\\n\\t"             \\
-            "adc %C[s], %[z]\\n\\t"           \\
-            "adc %D[s], %[z]\\n\\t"           \\
-            "muls %B[a], %B[b]\\n\\t"         \\
-            "add %C[s], r0\\n\\t"             \\
-            "adc %D[s], r1\\n\\t"             \\
-            "mulsu %B[a], %A[b]\\n\\t"        \\
-            "sbc %D[s], %[z]\\n\\t"           \\
-            "add %B[s], r0\\n\\t"             \\
-            "adc %C[s], r1\\n\\t"             \\
-            "adc %D[s], %[z]\\n\\t"           \\
-            "mulsu %B[b], %A[a]\\n\\t"        \\
-            "sbc %D[s], %[z]\\n\\t"           \\
-            "add %B[s], r0\\n\\t"             \\
-            "adc %C[s], r1\\n\\t"             \\
-            "adc %D[s], %[z]\\n\\t"           \\
-            "clr r1"                          \\
-            : [s] "+r"(sum), [z] "=&r"(ln_z_) \\
-            : [a] "a"(x), [b] "a"(y)          \\
-            : "r0");                          \\
-    } while (0)
-#else
-#define LN_MAC(sum, x, y) ((sum) += (int32_t)(x) * (y))
-#endif
-
-"""
-    + _dense_loop("ln_dense_q", "int16_t", "LN_RD_I16", "LN_MAC"),
-    "ln_dense_q7": """\
-#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
-/* sum += (int32_t)x * y, x int8, y int16, with the hardware multiplier (r1 cleared after). */
-#define LN_MAC7(sum, x, y)                    \\
-    do {                                      \\
-        uint8_t ln_e_;                        \\
-        __asm__(                              \\
-            "mulsu %[w], %A[a]\\n\\t"           \\
-            "sbc %[e], %[e]\\n\\t"              \\
-            "add %A[s], r0\\n\\t"               \\
-            "adc %B[s], r1\\n\\t"               \\
-            "adc %C[s], %[e]\\n\\t"             \\
-            "adc %D[s], %[e]\\n\\t"             \\
-            "muls %[w], %B[a]\\n\\t"            \\
-            "sbc %[e], %[e]\\n\\t"              \\
-            "add %B[s], r0\\n\\t"               \\
-            "adc %C[s], r1\\n\\t"               \\
-            "adc %D[s], %[e]\\n\\t"             \\
-            "clr r1"                          \\
-            : [s] "+r"(sum), [e] "=&r"(ln_e_) \\
-            : [w] "a"(x), [a] "a"(y)          \\
-            : "r0");                          \\
-    } while (0)
-#else
-#define LN_MAC7(sum, x, y) ((sum) += (int32_t)(x) * (y))
-#endif
-
-"""
-    + _dense_loop("ln_dense_q7", "int8_t", "LN_RD_I8", "LN_MAC7"),
+    "ln_dense_q": _dense_loop("ln_dense_q", "int16_t", "LN_RD_I16"),
+    "ln_dense_q7": _dense_loop("ln_dense_q7", "int8_t", "LN_RD_I8"),
     "ln_clamp12": """\
 /* Clamp a Q12 activation input to +-16. */
 static int32_t ln_clamp12(int32_t v) {
