@@ -216,11 +216,30 @@ static const int16_t ln_tanh_lut[513] LN_FLASH = {
     "ln_sigmoid_q": """\
 /* sigmoid of u (Q12) in Q15: (1 + tanh(u / 2)) / 2, u read as Q13. */
 static int16_t ln_sigmoid_q(int32_t u) {
-    return (int16_t)((32768L + ln_tanh_q13(u)) >> 1);
+    return (int16_t)((uint16_t)((uint16_t)ln_tanh_q13(u) + 32768u) >> 1);
 }
 """,
 }
-for _fb in (12, 13, 14, 15):
+# neighbours of the table differ by at most 512: (hi - lo) fr stays below 2^16 for fr < 2^7
+assert int(np.max(np.diff(TANH_LUT))) <= 512
+for _fb in (12, 13):  # |u| < 8 << fb fits 16 bits: 16-bit arithmetic (the AVR's cheap case)
+    _sh = _fb - 6
+    HELPERS[f"ln_tanh_q{_fb}"] = f"""\
+/* tanh of u (Q{_fb}) in Q15: the table with linear interpolation, saturating beyond 8. */
+static int16_t ln_tanh_q{_fb}(int32_t u) {{
+    uint16_t t = 32767u;
+    if (u > -{8 << _fb}L && u < {8 << _fb}L) {{
+        const uint16_t a = (uint16_t)(u < 0 ? -u : u);
+        const int16_t *p = &ln_tanh_lut[a >> {_sh}];
+        const uint16_t lo = (uint16_t)LN_RD_I16(p);
+        const uint16_t d = (uint16_t)((uint16_t)LN_RD_I16(p + 1) - lo);
+        const uint16_t m = (uint16_t)(d * (uint8_t)(a & {(1 << _sh) - 1}u) + {1 << (_sh - 1)}u);
+        t = (uint16_t)(lo + (m >> {_sh}));
+    }}
+    return u < 0 ? (int16_t)-(int16_t)t : (int16_t)t;
+}}
+"""
+for _fb in (14, 15):
     _sh = _fb - 6
     HELPERS[f"ln_tanh_q{_fb}"] = f"""\
 /* tanh of u (Q{_fb}) in Q15: the table with linear interpolation, saturating beyond 8. */
