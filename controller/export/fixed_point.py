@@ -345,6 +345,7 @@ def build(
     if not baseline and not isinstance(plan.cell, LTCPlan):
         _check(plan)
     u = Q15Unit(prefix, wmax=127 if precision == "q7" else 32767)
+    u.use("ln_asr8")  # static inline: no warning where no shift needs it
     X = plan.clip if plan.clip is not None else 16.0
     f_x = min(15, 15 - max(0, math.ceil(math.log2(X))))
     # observation mapping (float), then Q(f_x), saturating

@@ -191,6 +191,17 @@ static void {name}(const int16_t *a, const int32_t *b, const {wtype} *we, const 
 HELPERS = {
     "ln_dense_q": _dense_loop("ln_dense_q", "int16_t", "LN_RD_I16"),
     "ln_dense_q7": _dense_loop("ln_dense_q7", "int8_t", "LN_RD_I8"),
+    "ln_asr8": """\
+/* v >> 8; on the AVR opaque to the optimiser, so that a longer shift is not merged with it
+   (bytes are moved for this one, the rest is shifted bit by bit). */
+static inline int32_t ln_asr8(int32_t v) {
+    v >>= 8;
+#if defined(__AVR__)
+    __asm__("" : "+r"(v));
+#endif
+    return v;
+}
+""",
     "ln_clamp12": """\
 /* Clamp a Q12 activation input to +-16. */
 static int32_t ln_clamp12(int32_t v) {
@@ -284,6 +295,7 @@ HELPERS["ln_synapses_q7"] = _synapse_loop("ln_synapses_q7", "int8_t", "LN_RD_I8"
 for _name in ("ln_synapses_q", "ln_synapses_q7"):
     NEEDS[_name] = ("ln_clamp12", "ln_tanh_lut", "ln_tanh_q13", "ln_sigmoid_q")
 ORDER = (
+    "ln_asr8",
     "ln_dense_q",
     "ln_dense_q7",
     "ln_clamp12",
@@ -301,10 +313,20 @@ ORDER = (
 
 
 def rshift_expr(expr: str, sh: int) -> str:
-    """C expression: ``expr`` (int32) rounded and arithmetically shifted right by ``sh``."""
+    """C expression: ``expr`` (int32) rounded and arithmetically shifted right by ``sh``.
+
+    Shifts by more than 8 that are not whole bytes go through ``ln_asr8`` (whole bytes first:
+    avr-gcc moves bytes for those, and shifts one bit per loop turn otherwise)."""
     if sh < 0:
         raise ExportError(f"internal: negative shift {sh}")
-    return expr if sh == 0 else f"(({expr}) + {1 << (sh - 1)}L) >> {sh}"
+    if sh == 0:
+        return expr
+    rounded = f"({expr}) + {1 << (sh - 1)}L"
+    if sh < 8 or sh % 8 == 0:
+        return f"({rounded}) >> {sh}"
+    for _ in range(sh // 8):
+        rounded = f"ln_asr8({rounded})"
+    return f"{rounded} >> {sh % 8}"
 
 
 def q12_expr(expr: str, sh: int) -> str:
