@@ -7,6 +7,8 @@
 - :mod:`controller.train.normalization`: running observation / reward statistics.
 - :mod:`controller.train.gae`: generalised advantage estimation.
 - :mod:`controller.train.rollout.buffer`: rollout storage and BPTT sequence chunking.
+- :mod:`controller.train.rollout.collector`: where rollouts come from (in-process vector envs,
+  or Ray actors via ``liquidnode.cluster.rollouts``), the seam between acting and learning.
 - :mod:`controller.train.export`: torch modules -> runtime :class:`controller.policy.Policy`.
 - :mod:`controller.train.evaluate`: deterministic evaluation with the numpy runtime.
 - :mod:`controller.train.checkpoint`: resumable checkpoints.

@@ -13,7 +13,7 @@ import sys
 import types
 import typing
 
-from liquidnode.cli.arguments import Subparsers
+from liquidnode.cli.arguments import Subparsers, add_workers_arguments
 from liquidnode.controller.train.config import TrainConfig, config_fields, field_docs
 
 _SHORT_HELP = "train a CfC / LTC / NCP policy on a Gymnasium task (recurrent PPO)"
@@ -65,6 +65,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text
         )
+    add_workers_arguments(
+        p,
+        "the --envs environments (collection only; the learner stays in this process; "
+        "needs --envs >= N)",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -93,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in config_fields()})
     cfg.validate()
+    if args.address and not args.workers:
+        raise LiquidNodeError("--address needs --workers N (N >= 1)")
+    if args.workers:
+        from liquidnode.cluster.rollouts import env_slices
+        from liquidnode.cluster.session import require_ray
+
+        env_slices(cfg.envs, args.workers)  # --envs >= --workers
+        require_ray()
     env_info(cfg.env)  # a bad env id is one error line before anything is written
     cfg = with_run_paths(cfg)
     paths = run_paths(cfg)
@@ -105,7 +118,16 @@ def run(args: argparse.Namespace) -> int:
         where += f"); policy to {paths.policy}"
     print(where, file=sys.stderr, flush=True)
     command = "liquidnode " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "liquidnode train"
-    result = train(cfg, command=command)
+    if args.workers:
+        import os
+
+        from liquidnode.cluster.rollouts import ray_collector
+        from liquidnode.cluster.session import ray_session
+
+        with ray_session(args.address, cpus=max(args.workers, os.cpu_count() or 1)):
+            result = train(cfg, command=command, collector=ray_collector(args.workers))
+    else:
+        result = train(cfg, command=command)
     ev = result.evaluation
     summary = {
         "policy": str(result.policy_path),
@@ -118,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "std_return": ev["std_return"],
         "eval_episodes": ev["episodes"],
         "eval_seed": ev["seed"],
+        "workers": args.workers,
     }
     if args.json:
         print(json.dumps(summary))

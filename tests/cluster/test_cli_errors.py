@@ -7,7 +7,7 @@ import pytest
 from liquidnode.cli import main
 
 
-@pytest.mark.parametrize("command", ["eval", "stress"])
+@pytest.mark.parametrize("command", ["eval", "stress", "train"])
 def test_address_without_workers_is_one_error_line(command, capsys):
     assert main([command, "--address", "127.0.0.1:6379"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

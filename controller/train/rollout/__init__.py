@@ -1,1 +1,2 @@
-"""Rollout storage for recurrent PPO (:mod:`controller.train.rollout.buffer`)."""
+"""Rollouts for recurrent PPO: storage (:mod:`controller.train.rollout.buffer`) and
+collection (:mod:`controller.train.rollout.collector`)."""

@@ -145,7 +145,7 @@ class Rollout:
         buffers = [p.buffer.as_dict() for p in parts]
         buffer = RolloutBuffer(**{k: np.concatenate([b[k] for b in buffers], axis=1)
                                   for k in buffers[0]})  # fmt: skip
-        raw = [p.raw_obs for p in parts]
+        raw = [p.raw_obs for p in parts if p.raw_obs is not None]
         episodes = sorted(
             (e for p in parts for e in p.episodes), key=lambda e: e[0]
         )  # stable: environment order within a step
@@ -155,7 +155,7 @@ class Rollout:
             truncated=np.concatenate([p.truncated for p in parts], axis=1),
             bootstrap=np.concatenate([p.bootstrap for p in parts], axis=1),
             last_obs=np.concatenate([p.last_obs for p in parts], axis=0),
-            raw_obs=None if any(r is None for r in raw) else np.concatenate(raw, axis=1),  # type: ignore[arg-type]
+            raw_obs=np.concatenate(raw, axis=1) if len(raw) == len(parts) else None,
             episodes=episodes,
         )
 
@@ -244,7 +244,8 @@ class VectorCollector:
             self.raw_obs, _ = self.envs.reset(seed=seed)
         else:
             seeds = [seed + self.first_env + j for j in range(self._n)]
-            self.raw_obs, _ = self.envs.reset(seed=seeds)
+            # Sync/AsyncVectorEnv take a seed per env; VectorEnv's annotation says int only.
+            self.raw_obs, _ = self.envs.reset(seed=seeds)  # type: ignore[arg-type]
         self.hidden = None
         self.starts = np.ones(self._n, dtype=np.float32)
         self.ts = np.full(self._n, self.acting.nominal_ts, dtype=np.float32)
