@@ -31,6 +31,7 @@ NAMES = (
     "loop_timing",
     "serial_rtt",
     "sim_overhead",
+    "device",
     "robustness",
 )
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -4,11 +4,13 @@ For every ``POLICY:PRECISION[:TARGET]`` given (default: the shipped InvertedPend
 CfC in q15, q7 and f32 on the AVR), builds the HIL firmware (``make avr|cm4 POLICY_DIR=...
 HIL=1``), runs one full episode of the policy's env (MuJoCo here, the policy on the emulated
 MCU: ``avr`` an ATmega328P in simavr, ``cm4`` a Cortex-M4F on QEMU's mps2-an386) and prints
-one row: return, ticks, cycles per step (p50, max; AVR: Timer1 cycles, cm4: instructions
-under ``-icount``), µs at the target clock (16 MHz; 168 MHz for cm4), flash and static RAM
-of the whole firmware, whether every device action equals
-the host build of the same export bit for bit, and max |Δaction| against the float runtime
-(``Policy.step`` fed the same observations from the same reset, dt = the control period).
+one row (:func:`liquidnode.benchmarks.device.measure`; ``liquidnode bench --only device``
+produces the same table for the shipped policies): return, ticks, cycles per step (p50, max;
+AVR: Timer1 cycles, cm4: instructions under ``-icount``), µs at the target clock (16 MHz;
+168 MHz for cm4), flash and static RAM of the whole firmware, whether every device action
+equals the host build of the same export bit for bit, and max |Δaction| against the float
+runtime (``Policy.step`` fed the same observations from the same reset, dt = the control
+period).
 
 Usage: ``python scripts/hil_table.py [POLICY:PRECISION[:TARGET] ...] [--ticks N] [--json]``.
 Needs avr-gcc, avr-libc, libsimavr-dev, libelf-dev, gcc-arm-none-eabi, qemu-system-arm
@@ -21,90 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from liquidnode.controller.export.host_build import CompiledPolicy
-from liquidnode.controller.loop import ControlLoop, LoopConfig
-from liquidnode.controller.policy import Policy
-from liquidnode.firmware_bridge.handshake import handshake
-from liquidnode.firmware_bridge.hil import DevicePolicy, HilPlant, check_hil_device
-from liquidnode.firmware_bridge.link import SerialLink
-from liquidnode.firmware_bridge.onboard_build import build_policy_firmware
-from liquidnode.firmware_bridge.qemu_board import QemuBoard
-from liquidnode.firmware_bridge.simavr_board import SimavrBoard
+from liquidnode.benchmarks.device import measure
 from liquidnode.policies import POLICY_DIR
-from liquidnode.sim import make_plant
 
 DEFAULT = [
     f"{POLICY_DIR / f'InvertedPendulum-v5-{cell}.safetensors'}:{prec}"
     for cell in ("ncp", "cfc")
     for prec in ("q15", "q7", "f32")
 ]
-
-
-def measure(
-    policy_path: str, precision: str, target: str, ticks: int | None, seed: int, opt: str = "-Os"
-) -> dict[str, Any]:
-    """One HIL episode of ``policy_path`` exported in ``precision`` on ``target``."""
-    policy = Policy.load(policy_path)
-    env = policy.metadata.env_id or "InvertedPendulum-v5"
-    with tempfile.TemporaryDirectory() as tmp:
-        fw = build_policy_firmware(
-            policy_path, tmp, precision=precision, hil=True, target=target, policy_opt=opt
-        )
-        shadow = CompiledPolicy(
-            fw.export_dir, "policy", policy.obs_dim, policy.act_dim, policy.state_dim
-        )
-        emulator = SimavrBoard(fw.elf) if target == "avr" else QemuBoard(fw.elf)
-        with emulator as board:
-            link = SerialLink(board.port)
-            link.open()
-            try:
-                info = handshake(link, 5.0)
-                check_hil_device(info, board.port)
-                dev = DevicePolicy(link, info, shadow=shadow)
-                loop = ControlLoop(
-                    HilPlant(make_plant(env, max_ticks=ticks), dev),
-                    dev,
-                    LoopConfig(realtime=False, max_ticks=ticks),
-                )
-                summary = loop.run(episodes=1, seed=seed)
-            finally:
-                dev.disarm()
-                link.close()
-    steps = [t for t in dev.telemetry if t.step_cycles]
-    policy.reset()
-    dact = 0.0
-    for t in steps:
-        a = policy.step(np.asarray(t.obs, np.float64), dev.dt_s)
-        dact = max(dact, float(np.max(np.abs(a - np.asarray(t.policy_action)))))
-    stats = dev.stats(flash_bytes=fw.flash_bytes, ram_bytes=fw.ram_bytes)
-    ep = summary.episodes[0]
-    return {
-        "policy": Path(policy_path).name,
-        "precision": precision,
-        "target": target,
-        "policy_opt": opt if target == "avr" else "-O2",
-        "return": ep.return_,
-        "ticks": ep.ticks,
-        "terminated": ep.terminated,
-        "cycles_p50": stats["cycles_per_step"]["p50"],
-        "cycles_max": stats["cycles_per_step"]["max"],
-        "step_us_p50": stats["step_us_at_clock"],
-        "clock_hz": stats["clock_hz"],
-        "flash_bytes": fw.flash_bytes,
-        "ram_bytes": fw.ram_bytes,
-        "bit_exact_vs_host_build": dev.action_mismatches == 0 and dev.digest_mismatches == 0,
-        "max_abs_daction_vs_runtime": dact,
-        "stale_telemetry": dev.stale,
-        "faults": summary.faults,
-        "device_status": stats["last_status"],
-        "achieved_rate_hz": summary.to_json()["rate_hz"],
-    }
 
 
 def main() -> int:

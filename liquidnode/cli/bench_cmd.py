@@ -5,7 +5,10 @@ one thread before numpy loads, as torch is pinned) with the same options, and pa
 output and exit status through. Comparisons: policy step latency (runtime vs. ncps torch vs.
 a C floor), constant cost over 100k ticks (liquid vs. a KV-cache transformer), loop timing
 (CycleTimer vs. time.sleep), serial round trip (bridge vs. raw pty echo), simulation overhead
-(closed loop vs. bare env.step), and, in full mode only, robustness (CfC / NCP / LTC vs.
+(closed loop vs. bare env.step), the policy on the microcontroller (exported, stepped in HIL
+episodes on an emulated ATmega328P and Cortex-M4F: cycles, µs, flash, RAM, |Δaction|; 25-tick
+runs of the target rows with --quick, skipped with the reason when simavr, QEMU or the
+toolchains are missing), and, in full mode only, robustness (CfC / NCP / LTC vs.
 LSTM / GRU / MLP trained alike, on a held-out stress grid). ``--json`` prints one object:
 ``meta`` (date, machine), ``sections`` (per comparison: ``columns``, ``rows``, ``checks``,
 ``notes``, ``unavailable``, ``data``) and ``targets`` (``target``, ``measured``, ``met``).
@@ -27,6 +30,7 @@ NAMES = (
     "loop_timing",
     "serial_rtt",
     "sim_overhead",
+    "device",
     "robustness",
 )
 
@@ -35,7 +39,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``bench``."""
     p = subparsers.add_parser(
         "bench",
-        help="run the benchmarks (latency, constant cost, loop timing, serial, sim, robustness)",
+        help="run the benchmarks (latency, constant cost, loop timing, serial, sim, device, "
+        "robustness)",
         description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
     )
     p.add_argument(

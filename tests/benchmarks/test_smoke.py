@@ -19,6 +19,7 @@ NAMES = (
     "loop_timing",
     "serial_rtt",
     "sim_overhead",
+    "device",
     "robustness",
 )
 
