@@ -176,12 +176,13 @@ static void {name}(const int16_t *a, const int32_t *b, const {wtype} *we, const 
     const int32_t r = sh ? (1L << (sh - 1u)) : 0;
     unsigned int i, j;
     for (i = 0; i < n_in; ++i) {{
-        const int32_t x = in[i];
+        const int16_t x = in[i];
         for (j = 0; j < n; ++j) {{
-            const int32_t arg = (((int32_t)LN_RD_I16(a++) * x + r) >> sh) + LN_RD_I32(b++);
-            const int32_t g = ln_sigmoid_q(ln_clamp12(arg));
-            num[j] += g * (int32_t){read}(we++);
-            den[j] += g * (int32_t){read}(w++);
+            const int32_t v = (int32_t)LN_RD_I16(a++) * x + r;
+            const int32_t arg = (sh >= 8u ? ln_asr8(v) >> (sh - 8u) : v >> sh) + LN_RD_I32(b++);
+            const int16_t g = ln_sigmoid_q(ln_clamp12(arg));
+            num[j] += (int32_t)g * {read}(we++);
+            den[j] += (int32_t)g * {read}(w++);
         }}
     }}
 }}
@@ -293,7 +294,7 @@ NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
 HELPERS["ln_synapses_q"] = _synapse_loop("ln_synapses_q", "int16_t", "LN_RD_I16")
 HELPERS["ln_synapses_q7"] = _synapse_loop("ln_synapses_q7", "int8_t", "LN_RD_I8")
 for _name in ("ln_synapses_q", "ln_synapses_q7"):
-    NEEDS[_name] = ("ln_clamp12", "ln_tanh_lut", "ln_tanh_q13", "ln_sigmoid_q")
+    NEEDS[_name] = ("ln_asr8", "ln_clamp12", "ln_tanh_lut", "ln_tanh_q13", "ln_sigmoid_q")
 ORDER = (
     "ln_asr8",
     "ln_dense_q",
