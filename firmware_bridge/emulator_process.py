@@ -11,12 +11,13 @@ context manager: entering starts it, leaving stops it. A subclass gives the comm
 
 from __future__ import annotations
 
+import os
 import select
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TypeVar
+from typing import TypeVar
 
 from liquidnode.controller.errors import LiquidNodeError
 
@@ -24,6 +25,8 @@ from liquidnode.controller.errors import LiquidNodeError
 START_TIMEOUT_S = 20.0
 #: How long :meth:`EmulatorProcess.close` waits after SIGTERM before SIGKILL, s.
 STOP_TIMEOUT_S = 5.0
+#: The most bytes one read of the emulator's output takes.
+_CHUNK_BYTES = 65536
 
 _E = TypeVar("_E", bound="EmulatorProcess")
 
@@ -52,7 +55,8 @@ class EmulatorProcess:
         self.elf = Path(elf)
         self.port = ""
         self.summary = ""
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr_read = b""  # stderr that start read while waiting for the port line
 
     def command(self) -> list[str]:
         """The emulator's command line (program first).
@@ -69,6 +73,9 @@ class EmulatorProcess:
     def start(self) -> str:
         """Start the emulator; returns its pty path.
 
+        The output is read in raw chunks as it arrives and split into lines here, so a port
+        line that comes in the same write as earlier lines is seen at once.
+
         Raises:
             LiquidNodeError: from :meth:`command`, or the emulator did not announce its port.
         """
@@ -77,23 +84,34 @@ class EmulatorProcess:
             stdin=self.stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         self._proc = proc
+        self._stderr_read = b""
         assert proc.stdout is not None and proc.stderr is not None
-        streams: list[IO[str]] = (
-            [proc.stdout, proc.stderr] if self.port_on_stderr else [proc.stdout]
-        )
+        err_fd = proc.stderr.fileno()
+        # bytes read from each watched pipe and not yet ended by a newline
+        partial = {proc.stdout.fileno(): b""}
+        if self.port_on_stderr:
+            partial[err_fd] = b""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select(streams, [], [], 0.2)
-            for stream in ready:
-                port = self.port_from_line(stream.readline())
-                if port:
-                    self.port = port
-                    return self.port
-            if proc.poll() is not None:
-                break
+        while partial and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(partial), [], [], 0.2)
+            for fd in ready:
+                chunk = os.read(fd, _CHUNK_BYTES)
+                if fd == err_fd:
+                    self._stderr_read += chunk
+                if chunk:
+                    *lines, partial[fd] = (partial[fd] + chunk).split(b"\n")
+                else:  # end of file: what is left is the last line
+                    rest = partial.pop(fd)
+                    lines = [rest] if rest else []
+                for line in lines:
+                    port = self.port_from_line(line.decode(errors="replace") + "\n")
+                    if port:
+                        self.port = port
+                        return self.port
+            if not ready and proc.poll() is not None:
+                break  # exited and everything it wrote has been read
         self.close()
         raise LiquidNodeError(f"{self.name} did not start on {self.elf}: {self.summary}")
 
@@ -109,7 +127,9 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             _, err = proc.communicate()
-        lines = [line for line in (err or "").splitlines() if line.strip()]
+        text = (self._stderr_read + (err or b"")).decode(errors="replace")
+        self._stderr_read = b""
+        lines = [line for line in text.splitlines() if line.strip()]
         self.summary = lines[-1] if lines else ""
 
     def __enter__(self: _E) -> _E:

@@ -31,10 +31,11 @@ class ScriptEmulator(EmulatorProcess):
         return line.split(":", 1)[1].strip() if line.startswith("port: ") else None
 
 
+# stderr first: it is in the pipe before the port line, so close always finds it
 SERVES = (
     "import sys, time\n"
-    "print('port: /dev/pts/77', flush=True)\n"
     "print('first\\n\\nlast words  \\n', file=sys.stderr, flush=True)\n"
+    "print('port: /dev/pts/77', flush=True)\n"
     "time.sleep(60)\n"
 )
 
@@ -66,3 +67,30 @@ def test_an_emulator_that_exits_without_a_port_raises_with_its_last_stderr_line(
     assert str(info.value) == "script emulator did not start on fake.elf: no such elf"
     assert emu.port == ""
     assert emu._proc is None
+
+
+def test_a_port_line_in_the_same_write_as_earlier_lines_is_found() -> None:
+    # One write puts a banner, a blank line and the port line in the pipe together, then the
+    # emulator says nothing more: the port must come from what was already read.
+    one_write = (
+        "import os, sys, time\n"
+        "os.write(1, b'simulator 1.0\\n\\nloading fake.elf\\nport: /dev/pts/9\\n')\n"
+        "time.sleep(60)\n"
+    )
+    with ScriptEmulator(one_write) as emu:
+        assert emu.port == "/dev/pts/9"
+        proc = emu._proc
+    assert proc is not None and proc.poll() is not None
+
+
+def test_stderr_read_while_starting_still_gives_the_summary() -> None:
+    # The port line and later stderr lines come in one write on stderr: what start read ahead
+    # counts for the summary that close keeps.
+    script = (
+        "import os, time\n"
+        "os.write(2, b'booting\\nport: /dev/pts/4\\nready\\nhalf a li')\n"
+        "time.sleep(60)\n"
+    )
+    with ScriptEmulator(script, port_on_stderr=True) as emu:
+        assert emu.port == "/dev/pts/4"
+    assert emu.summary == "half a li"
