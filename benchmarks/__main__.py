@@ -124,5 +124,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _main_stoppable() -> int:
+    """:func:`main` with SIGINT, SIGTERM and SIGHUP stopping it as Ctrl-C does: the running
+    comparison's ``finally`` blocks stop what it started, one line goes to stderr, and the exit
+    status is 128+N."""
+    from liquidnode.controller.shutdown import interrupt_exit_code, stop_reason, stop_signals
+
+    try:
+        with stop_signals():
+            return main()
+    except KeyboardInterrupt as exc:
+        print(f"liquidnode bench: interrupted ({stop_reason(exc)})", file=sys.stderr)
+        return interrupt_exit_code(exc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_stoppable())

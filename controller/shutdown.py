@@ -137,10 +137,12 @@ class _Handler:
 @contextlib.contextmanager
 def stop_signals() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main
-    thread (once; see the module docstring). A bare :class:`KeyboardInterrupt` that leaves
-    the block after such a signal leaves it as that signal's :class:`Interrupted` (exit code
-    128+N). A signal that is ignored (``nohup``) stays ignored. Outside the main thread it does
-    nothing."""
+    thread (once; see the module docstring). A bare :class:`KeyboardInterrupt`, or any other
+    exception, that leaves the block after such a signal leaves it as that signal's
+    :class:`Interrupted` (exit code 128+N), chained to it: the signal came first, and what
+    failed after it (an import cut short, a library that turned the interrupt into its own
+    error) is its consequence. A signal that is ignored (``nohup``) stays ignored. Outside the
+    main thread it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -157,6 +159,10 @@ def stop_signals() -> Iterator[None]:
         # Code that catches the handler's exception and raises a bare KeyboardInterrupt
         # (Ray's blocking calls do) loses which signal it was: give it back.
         if type(exc) is KeyboardInterrupt and handler.first is not None:
+            raise Interrupted(handler.first) from exc
+        raise
+    except Exception as exc:
+        if handler.first is not None:
             raise Interrupted(handler.first) from exc
         raise
     finally:

@@ -109,9 +109,15 @@ def spawn(kind: str, rate_hz: float = 100.0) -> tuple[subprocess.Popen[str], str
         stdout=subprocess.PIPE,
         text=True,
     )
-    line = proc.stdout.readline() if proc.stdout else ""
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+    except BaseException:  # stopped (Ctrl-C, SIGTERM) while it starts: it must not outlive us
+        proc.kill()
+        proc.wait()
+        raise
     if not line.startswith("port: "):
         proc.kill()
+        proc.wait()
         raise RuntimeError(f"{kind} server did not print its port (got {line!r})")
     return proc, line.split(" ", 1)[1].strip()
 
@@ -220,7 +226,18 @@ def bench(rates: list[float], n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Entry point: ``bench``, ``serve-twin``, ``serve-echo``."""
+    """Entry point: ``bench``, ``serve-twin``, ``serve-echo``. SIGINT, SIGTERM and SIGHUP
+    end it quietly with exit status 128+N (the servers run until one comes)."""
+    from liquidnode.controller.shutdown import interrupt_exit_code, stop_signals
+
+    try:
+        with stop_signals():
+            _main()
+    except KeyboardInterrupt as exc:
+        sys.exit(interrupt_exit_code(exc))
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description="link round-trip measurement over a pty")
     ap.add_argument("what", choices=("bench", "serve-twin", "serve-echo"))
     ap.add_argument("--rate", type=float, default=100.0, help="serve-twin: rate in Hz")

@@ -100,6 +100,23 @@ def test_a_bare_keyboard_interrupt_after_sigterm_leaves_as_sigterm():
     assert type(leaving(None)) is KeyboardInterrupt  # no signal: left as it is
 
 
+def test_an_error_after_a_stop_signal_leaves_as_that_signal():
+    """An import or library call cut short by the signal fails with its own error: the
+    signal, which came first, is what the command reports (one line, 128+N)."""
+    import os
+
+    with pytest.raises(Interrupted) as info, stop_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                time.sleep(0.001)
+        except Interrupted:
+            raise ImportError("initialization failed") from None
+    assert info.value.exit_code == 143 and isinstance(info.value.__cause__, ImportError)
+    with pytest.raises(ImportError), stop_signals():  # no signal: the error is the error
+        raise ImportError("initialization failed")
+
+
 def test_an_ignored_signal_stays_ignored():
     old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:

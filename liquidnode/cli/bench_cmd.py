@@ -12,12 +12,19 @@ toolchains are missing), and, in full mode only, robustness (CfC / NCP / LTC vs.
 LSTM / GRU / MLP trained alike, on a held-out stress grid). ``--json`` prints one object:
 ``meta`` (date, machine), ``sections`` (per comparison: ``columns``, ``rows``, ``checks``,
 ``notes``, ``unavailable``, ``data``) and ``targets`` (``target``, ``measured``, ``met``).
+
+The benchmark process leads its own session (and process group), so a Ctrl-C reaches it once,
+through this process: a signal here (SIGINT, SIGTERM, SIGHUP) is passed on to it, it stops its
+comparison and the processes that comparison started, and ``bench`` exits 128+N. One that has
+not stopped after :data:`STOP_TIMEOUT_S` is killed with its whole group.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -33,6 +40,8 @@ NAMES = (
     "device",
     "robustness",
 )
+#: How long the benchmark process may take to stop after a signal before it is killed, s.
+STOP_TIMEOUT_S = 30.0
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -82,4 +91,24 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
-    return subprocess.call(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (controller.shutdown)
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        if _stop(proc, signum) == 128 + signum:
+            return 128 + signum  # it stopped as asked and printed the 'interrupted' line
+        raise
+
+
+def _stop(proc: subprocess.Popen[bytes], signum: int) -> int:
+    """Pass ``signum`` on to the benchmark process and wait for it; after
+    :data:`STOP_TIMEOUT_S` kill its process group. Returns its exit status."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signum)
+    try:
+        return proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # with the processes it started
+        return proc.wait()

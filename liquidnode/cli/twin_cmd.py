@@ -3,7 +3,8 @@
 Creates a pty, prints ``port: /dev/pts/N`` as the first line on stdout, and serves the wire
 protocol (firmware_bridge/PROTOCOL.md) exactly as a device would, with a MuJoCo plant behind
 it stepping at its control period on its own clock, its own watchdog and safe action. Runs
-until Ctrl-C / SIGTERM or ``--duration``. Connect with ``liquidnode deploy --port /dev/pts/N``.
+until Ctrl-C / SIGTERM / SIGHUP (it then closes the pty, prints its stop line and exits 128+N:
+130, 143, 129) or ``--duration`` (exit 0). Connect with ``liquidnode deploy --port /dev/pts/N``.
 
 ``--json`` prints two JSON lines on stdout instead: one when the port is ready (``port``,
 ``env``, ``device_id``, ``rate_hz``, ``obs_dim``, ``act_dim``, ``watchdog_ms``, ``seed``,
@@ -89,8 +90,11 @@ def _symlink(target: str, link: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve the twin until interrupted; returns 0."""
+    """Serve the twin until ``--duration`` (returns 0) or a signal (re-raised as
+    :class:`~liquidnode.controller.shutdown.Interrupted` once the twin is closed and its stop
+    line printed: exit 128+N)."""
     from liquidnode.controller.errors import LiquidNodeError
+    from liquidnode.controller.shutdown import Interrupted
     from liquidnode.firmware_bridge.twin import VirtualRobot, make_twin_plant
 
     if args.watchdog_ms is not None and not 1 <= args.watchdog_ms <= 65535:
@@ -124,13 +128,20 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    previous = signal.signal(signal.SIGTERM, lambda *_: robot.stop())
+    stopped_by: KeyboardInterrupt | None = None
+
+    def on_sigterm(signum: int, frame: object) -> None:  # stop serving at a clean point
+        nonlocal stopped_by
+        stopped_by = stopped_by or Interrupted(signum)
+        robot.stop()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGUSR1, lambda *_: robot.press_estop())  # the device's e-stop button
     signal.signal(signal.SIGUSR2, lambda *_: robot.press_clear())  # its clear button
     try:
         robot.serve(duration_s=args.duration)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGHUP
+        stopped_by = stopped_by or exc
     finally:
         signal.signal(signal.SIGTERM, previous)
         robot.close()
@@ -156,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             f"received crc_errors {stats.crc_errors}, dropped {stats.dropped_total}",
             file=sys.stderr,
         )
+    if stopped_by is not None:
+        raise stopped_by  # the command line prints the one 'interrupted' line, exits 128+N
     return 0
 
 
