@@ -44,7 +44,7 @@ from liquidnode.controller.records import Event, Recorder, TickRecord
 from liquidnode.controller.run_metadata import jsonable, plant_spec_json, policy_json, safety_json
 from liquidnode.controller.run_summary import EpisodeResult, RunSummary
 from liquidnode.controller.safety import SafetyLayer
-from liquidnode.controller.shutdown import stop_reason
+from liquidnode.controller.shutdown import deferred_signals, stop_reason
 from liquidnode.controller.timing import CycleTimer
 
 __all__ = [
@@ -108,6 +108,11 @@ class ControlLoop:
         config: rate, mode and episode limits; defaults to ``LoopConfig()``.
         safety: the safety layer; defaults to the plant's limits and safe action.
         recorder: receives run metadata, tick records and events (None: no log).
+        open_recorder: creates the recorder when the first :meth:`run` begins (in place of
+            ``recorder``), e.g. ``lambda: open_recorder(args, "sim", meta)``: the log file
+            is created and started inside the run's shutdown path, with stop signals held back
+            until it is (:func:`controller.shutdown.deferred_signals`), so a signal that comes
+            as soon as the file exists still ends it with ``run_end`` and the footer.
         policy_path: the file the policy was loaded from (its sha256 goes into the metadata).
         metadata: extra run metadata for the recorder (e.g. the command line).
         on_episode_end: called on the loop's thread with each episode's result as soon as the
@@ -126,6 +131,7 @@ class ControlLoop:
         safety: SafetyLayer | None = None,
         recorder: Recorder | None = None,
         *,
+        open_recorder: Callable[[], Recorder | None] | None = None,
         policy_path: str | os.PathLike[str] | None = None,
         metadata: dict[str, Any] | None = None,
         on_episode_end: Callable[[EpisodeResult], None] | None = None,
@@ -134,6 +140,7 @@ class ControlLoop:
         self.policy = policy
         self.config = config = config or LoopConfig()
         self.recorder = recorder
+        self._open_recorder = open_recorder
         self.policy_path = policy_path
         self.extra_metadata = dict(metadata or {})
         self.on_episode_end = on_episode_end
@@ -224,10 +231,11 @@ class ControlLoop:
         self.stopped_by = None
         interrupted = False
         reason, error = "completed", None
-        recorder = self.recorder
         try:
+            started = self._start_recorder(episodes, seed)
+            recorder = self.recorder
             self.plant.connect()
-            if recorder is not None:
+            if recorder is not None and not started:
                 recorder.start(self.run_metadata(episodes, seed))
             self._run_end_ns = None
             if self.config.run_duration_s is not None:
@@ -246,6 +254,18 @@ class ControlLoop:
         finally:
             summary = self._shutdown(reason, error, interrupted)
         return summary
+
+    def _start_recorder(self, episodes: int | None, seed: int | None) -> bool:
+        """Create and start the recorder with ``open_recorder`` (first run only), signals
+        held back meanwhile; True if it did."""
+        opener, self._open_recorder = self._open_recorder, None
+        if opener is None:
+            return False
+        with deferred_signals():
+            self.recorder = opener()
+            if self.recorder is not None:
+                self.recorder.start(self.run_metadata(episodes, seed))
+        return True
 
     def _run_over(self) -> bool:
         """True once the run's ``run_duration_s`` has elapsed."""

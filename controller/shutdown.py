@@ -12,6 +12,10 @@ shutdown short); a third ends the process at once (``os._exit``), for a shutdown
 :func:`hard_time_bound` arms a wall-clock alarm (SIGALRM) that raises
 :class:`TimeBoundExceeded` in the main thread, for waits nothing else bounds.
 
+:func:`deferred_signals` holds both back for a few steps that must happen together (create a
+log file and hand it to the shutdown path that will finish it): the first that arrives inside
+is raised when the block ends.
+
 Exit codes, the same for every command:
 
 | code | meaning |
@@ -111,6 +115,42 @@ def run_exit_code(stopped_by: KeyboardInterrupt | None, log_errors: list[str] | 
     return EXIT_LOG_INCOMPLETE if log_errors else EXIT_OK
 
 
+#: Open :func:`deferred_signals` blocks, and what arrived meanwhile (main thread only).
+_deferring = 0
+_deferred: list[KeyboardInterrupt] = []
+
+
+def _raise_or_defer(exc: KeyboardInterrupt) -> None:
+    """Raise ``exc`` from a signal handler, or keep it for the end of :func:`deferred_signals`."""
+    if _deferring:
+        _deferred.append(exc)
+        return
+    raise exc
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Within the block, the stop signals of :func:`stop_signals` and the alarm of
+    :func:`hard_time_bound` do not raise; the first that arrived is raised when the block ends
+    (in place of an exception the block raised: the signal came first). For steps that must not
+    be separated, e.g. creating a log file and handing it to the code that finishes it. Blocks
+    nest (the outermost raises); outside the main thread, where those handlers never run, it
+    does nothing."""
+    global _deferring
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _deferred:
+            exc = _deferred[0]
+            _deferred.clear()
+            raise exc
+
+
 class _Handler:
     """Raises :class:`Interrupted` on the first signal, ignores the second, exits on the third."""
 
@@ -122,7 +162,8 @@ class _Handler:
         self.count += 1
         if self.count == 1:
             self.first = signum
-            raise Interrupted(signum)
+            _raise_or_defer(Interrupted(signum))
+            return
         if self.count == 2:
             print(
                 f"liquidnode: {signal_name(signum)} while stopping: finishing the shutdown "
@@ -189,7 +230,7 @@ def hard_time_bound(seconds: float | None) -> Iterator[None]:
         nonlocal fired
         if not fired:
             fired = True
-            raise TimeBoundExceeded(seconds)
+            _raise_or_defer(TimeBoundExceeded(seconds))
 
     outer_delay, _ = signal.getitimer(signal.ITIMER_REAL)
     if 0 < outer_delay <= seconds:  # an enclosing alarm (a test runner's) fires first anyway

@@ -183,3 +183,69 @@ def test_hard_time_bound_gives_an_enclosing_alarm_back_its_time():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _signal_on_open(monkeypatch, signum: int) -> list:
+    """Make the commands' ``open_recorder`` send ``signum`` to this process as soon as the log
+    file exists, and give the handler every chance to run there; returns the logs opened."""
+    import os
+
+    from liquidnode.controller.logs import options
+
+    real = options.open_recorder
+    opened = []
+
+    def open_then_signal(*args, **kwargs):
+        recorder = real(*args, **kwargs)
+        opened.append(recorder)
+        os.kill(os.getpid(), signum)
+        for _ in range(100):  # the handler runs between these bytecodes, unless held back
+            time.sleep(0.001)
+        return recorder
+
+    monkeypatch.setattr(options, "open_recorder", open_then_signal)
+    return opened
+
+
+def test_a_signal_right_after_the_log_is_created_still_finishes_it(tmp_path, monkeypatch, capsys):
+    """The window between creating the log and the loop's first tick belongs to the shutdown
+    path: the log gets its run metadata, a run_end event with the signal and its footer."""
+    from liquidnode.cli import main
+
+    policy = tmp_path / "pendulum.safetensors"
+    random_policy(3, 1, seed=0).save(policy)
+    log = tmp_path / "run.mcap"
+    opened = _signal_on_open(monkeypatch, signal.SIGTERM)
+    argv = ["sim", "--env", str(PENDULUM_XML), "--policy", str(policy), "--log", str(log)]
+    rc = main([*argv, "--fast", "--max-ticks", "50", "--json"])
+    out, err = capsys.readouterr()
+    assert len(opened) == 1
+    assert rc == 143, err
+    contents = read_log(log)
+    assert contents.complete and contents.episodes == []
+    assert [e["detail"]["reason"] for e in contents.events if e["kind"] == "run_end"] == ["SIGTERM"]
+    assert contents.metadata["run"]["seed"] is not None  # the run metadata was written too
+    summary = json.loads(out)
+    assert summary["stop_reason"] == "SIGTERM" and summary["episodes"] == []
+
+
+def test_deferred_signals_hold_a_signal_until_the_block_ends():
+    import os
+
+    from liquidnode.controller.shutdown import deferred_signals
+
+    steps = []
+    with pytest.raises(Interrupted) as info, stop_signals():
+        with deferred_signals():
+            with deferred_signals():  # nested: the outer block raises
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(100):
+                    time.sleep(0.001)
+                steps.append("inner")
+            steps.append("outer")
+        steps.append("after")  # never: raised when the outer block ended
+    assert steps == ["inner", "outer"] and info.value.reason == "SIGTERM"
+    with pytest.raises(TimeBoundExceeded), hard_time_bound(0.01), deferred_signals():
+        time.sleep(0.05)  # the alarm fires here, held back
+        steps.append("slept")
+    assert steps[-1] == "slept"

@@ -9,9 +9,14 @@ Usage in a subcommand::
         add_log_arguments(p)
 
     def run(args):
-        recorder = open_recorder(args, "sim", {"env": args.env})   # before the loop starts
-        loop = ControlLoop(plant, policy, config, recorder=recorder)
-        ...                                                      # the loop closes it
+        loop = ControlLoop(
+            plant, policy, config, open_recorder=lambda: open_recorder(args, "sim", meta)
+        )
+        loop.run()   # creates the log as it begins, and finishes it however it ends
+
+Passing the opener (not an open recorder) lets the loop's shutdown path own the file from the
+moment it exists: a signal arriving right after it is created still ends it with a ``run_end``
+event and the footer.
 
 By default a run writes ``runs/<UTC timestamp>/<command>.mcap`` (relative to the current
 directory); ``--log PATH`` chooses the file, ``--no-log`` disables logging and

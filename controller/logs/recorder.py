@@ -158,6 +158,14 @@ class McapRecorder:
                 with contextlib.suppress(OSError):
                     file.close()
             raise LogFileError(f"cannot write log {self.path}: {exc.strerror or exc}") from exc
+        except BaseException:  # stopped (a signal) while the header was being written
+            file = getattr(self, "_file", None)
+            if file is not None:  # leave no half-made log behind: it holds no run yet
+                with contextlib.suppress(OSError):
+                    file.close()
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+            raise
 
     def _write_policy(self, path: Path, data: bytes) -> None:
         now = time.time_ns()

@@ -215,14 +215,13 @@ def _deploy(args: argparse.Namespace, policy: Policy, plant: SerialPlant) -> int
                 f"device runs at {plant.spec.rate_hz:g} Hz",
                 file=sys.stderr,
             )
-        recorder = open_recorder(
-            args, "deploy", {"port": args.port, "device": plant.summary().get("device")}
-        )
+        log_meta = {"port": args.port, "device": plant.summary().get("device")}
+        # the log is created when the run begins, inside its shutdown path (see sim_cmd)
         loop = ControlLoop(
             plant,
             policy,
             LoopConfig(run_duration_s=args.duration),
-            recorder=recorder,
+            open_recorder=lambda: open_recorder(args, "deploy", log_meta),
             policy_path=args.policy,
         )
         try:

@@ -197,17 +197,21 @@ def run(args: argparse.Namespace) -> int:
 
         plant = ViewerPlant(simulation, camera=args.camera)
     config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
-    loop = ControlLoop(plant, policy, config, policy_path=policy_path)  # validates dims/rate
-    loop.recorder = open_recorder(
-        args,
-        "sim",
-        {
-            "env": env,
-            "policy_path": policy_path,
-            "seed": seed,
-            "rate_hz": plant.spec.rate_hz,
-            "randomize": args.randomize,
-        },
+    log_meta = {
+        "env": env,
+        "policy_path": policy_path,
+        "seed": seed,
+        "rate_hz": plant.spec.rate_hz,
+        "randomize": args.randomize,
+    }
+    # The log is created when the run begins, inside its shutdown path: a signal that comes as
+    # soon as the file exists still ends it with run_end and the footer.
+    loop = ControlLoop(  # validates dims/rate
+        plant,
+        policy,
+        config,
+        policy_path=policy_path,
+        open_recorder=lambda: open_recorder(args, "sim", log_meta),
     )
     if not args.json:
         mode = "real time" if args.realtime else "fast mode"

@@ -164,6 +164,32 @@ def test_sigterm_during_the_handshake_exits_at_once_and_leaves_the_device_disarm
     assert err.strip().splitlines()[-1] == "liquidnode deploy: interrupted (SIGTERM)"
 
 
+def test_sighup_right_after_the_log_is_created_still_finishes_it(tmp_path, monkeypatch, capsys):
+    """Between the log's creation and the first tick a signal is the run's to handle: the log
+    ends with run_end and its footer, the device is left disarmed (in-process, so the signal
+    comes at exactly that point)."""
+    from liquidnode.cli import main
+
+    from ..test_shutdown_cli import _signal_on_open
+
+    robot = start_twin(watchdog_ms=500)
+    log = tmp_path / "run.mcap"
+    opened = _signal_on_open(monkeypatch, signal.SIGHUP)
+    try:
+        argv = ["deploy", "--port", robot.port, "--policy", str(POLICY), "--log", str(log)]
+        rc = main([*argv, "--duration", "30", "--json"])
+        out, err = capsys.readouterr()
+        assert robot.core.armed_count == 0  # stopped before the episode began
+    finally:
+        stop_twin(robot)
+    assert len(opened) == 1
+    assert rc == 129, err
+    contents = read_log(log)
+    assert contents.complete and contents.episodes == []
+    assert [e["detail"]["reason"] for e in contents.events if e["kind"] == "run_end"] == ["SIGHUP"]
+    assert json.loads(out)["stop_reason"] == "SIGHUP"
+
+
 def test_kill_9_leaves_the_device_to_its_watchdog(tmp_path):
     from liquidnode.firmware_bridge.protocol import DeviceState
 
