@@ -249,13 +249,26 @@ def _run(
             )
         plant = HilPlant(simulation, device, **stats)
         config = LoopConfig(realtime=False, max_ticks=args.max_ticks, run_duration_s=args.duration)
-        loop = ControlLoop(plant, device, config, policy_path=policy_path)
-        loop.recorder = open_recorder(
-            args, "hil",
-            {"env": args.env, "port": port, "policy_path": policy_path, "seed": args.seed,
-             "device": {"id": info.identity.device_id, "policy": info.policy.name,
-                        "precision": precision, "clock_hz": info.policy.clock_hz}},
-        )  # fmt: skip
+        log_meta = {
+            "env": args.env,
+            "port": port,
+            "policy_path": policy_path,
+            "seed": args.seed,
+            "device": {
+                "id": info.identity.device_id,
+                "policy": info.policy.name,
+                "precision": precision,
+                "clock_hz": info.policy.clock_hz,
+            },
+        }
+        # the log is created when the run begins, inside its shutdown path (see sim_cmd)
+        loop = ControlLoop(
+            plant,
+            device,
+            config,
+            policy_path=policy_path,
+            open_recorder=lambda: open_recorder(args, "hil", log_meta),
+        )
         if not args.json:
             print(
                 f"hil: {args.env} here, policy {info.policy.name!r} ({precision}) on "

@@ -76,12 +76,17 @@ def run(args: argparse.Namespace) -> int:
         assert info.policy is not None
         device = OnboardDevice(link, info)
         config = LoopConfig(max_ticks=args.max_ticks, run_duration_s=args.duration)
-        loop = ControlLoop(device, OnboardPolicy(device), config)
-        loop.recorder = open_recorder(
-            args, "supervise",
-            {"port": args.port, "device": {"id": info.identity.device_id,
-                                           "policy": info.policy.name}},
-        )  # fmt: skip
+        log_meta = {
+            "port": args.port,
+            "device": {"id": info.identity.device_id, "policy": info.policy.name},
+        }
+        # the log is created when the run begins, inside its shutdown path (see sim_cmd)
+        loop = ControlLoop(
+            device,
+            OnboardPolicy(device),
+            config,
+            open_recorder=lambda: open_recorder(args, "supervise", log_meta),
+        )
         if not args.json:
             print(
                 f"supervise: {info.policy.name!r} on {info.identity.device_id!r} at "
