@@ -418,8 +418,12 @@ def plot_heatmap(result: dict[str, Any], path: str | os.PathLike[str], title: st
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label="return retained, % of nominal")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from liquidnode.controller.logs.plot import save_figure
+
+    try:
+        save_figure(fig, path, dpi=120)  # whole or not at all
+    finally:
+        plt.close(fig)
 
 
 __all__ = [

@@ -18,9 +18,11 @@ marked with dashed vertical lines in every panel and listed in the legend of the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -186,9 +188,27 @@ def plot_episode(
 
     fig = episode_figure(episode, replayed=replayed, replayed_label=replayed_label)
     try:
-        fig.savefig(path, dpi=dpi)
+        save_figure(fig, path, dpi)
     finally:
         plt.close(fig)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int) -> None:
+    """Write ``fig`` to ``path`` whole or not at all: into a temporary file beside it, then
+    renamed over it, so a command stopped while writing (Ctrl-C, SIGTERM) leaves no truncated
+    image. The format is the suffix of ``path`` (matplotlib's default, PNG, without one)."""
+    import matplotlib
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fmt = target.suffix[1:].lower() or matplotlib.rcParams["savefig.format"]
+    try:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _plot_action(ax: Axes, t: np.ndarray, episode: Episode, j: int, safety: dict[str, Any]) -> None:

@@ -81,3 +81,34 @@ def test_plot_episode_writes_a_png(episode, tmp_path):
     png = tmp_path / "ep.png"
     plot_episode(episode, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_figure_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A command stopped while the image is written leaves the old file (or none), never a
+    truncated one, and no temporary file."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from liquidnode.controller.logs.plot import save_figure
+
+    png = tmp_path / "out.png"
+    fig = plt.figure()
+    try:
+        save_figure(fig, png, dpi=20)
+        first = png.read_bytes()
+        assert first.startswith(b"\x89PNG")
+        real = Figure.savefig
+
+        def stopped_halfway(self, fname, **kwargs):
+            real(self, fname, **kwargs)
+            with open(fname, "r+b") as f:
+                f.truncate(10)  # what a write cut short leaves
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Figure, "savefig", stopped_halfway)
+        with pytest.raises(KeyboardInterrupt):
+            save_figure(fig, png, dpi=40)
+    finally:
+        _close(fig)
+    assert png.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
