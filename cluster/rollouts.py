@@ -145,7 +145,8 @@ class RayCollector:
             slices are asked for (tests use it to kill an actor mid-rollout).
 
     Raises:
-        LiquidNodeError: Ray is missing, or fewer environments than workers.
+        LiquidNodeError: Ray is missing, fewer environments than workers, or fewer CPUs in
+            the cluster than workers.
     """
 
     def __init__(
@@ -161,6 +162,11 @@ class RayCollector:
     ) -> None:
         self.slices = env_slices(cfg.envs, workers)
         self._ray = require_ray()
+        cpus = self._ray.cluster_resources().get("CPU", 0.0)
+        if cpus < workers:  # the actors (one CPU each) could never all start
+            raise LiquidNodeError(
+                f"--workers {workers} needs {workers} CPUs; the Ray cluster has {cpus:g}"
+            )
         # max_concurrency 2: pid() answers while a rollout runs (only one collect at a time
         # is ever asked of an actor).
         self._remote = self._ray.remote(num_cpus=1, max_restarts=0, max_concurrency=2)(

@@ -154,6 +154,14 @@ def test_a_rollout_that_never_returns_ends_the_run_with_an_error(ray_cluster, tm
         train(_tiny_config(tmp_path), collector=ray_collector(2, timeout_s=0.01, retries=1))
 
 
+def test_more_workers_than_the_cluster_has_cpus_is_an_error(ray_cluster, tmp_path):
+    from liquidnode.cluster.rollouts import RayCollector
+
+    info = env_info(ENV)
+    with pytest.raises(LiquidNodeError, match="--workers 3 needs 3 CPUs; the Ray cluster has 2"):
+        RayCollector(_tiny_config(tmp_path, envs=3), info, Acting.of(info), 3)
+
+
 def test_more_workers_than_envs_is_one_error_line(capsys):
     assert main(["train", *TINY, "--workers", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
