@@ -5,9 +5,9 @@
 - ``c``, precision ``f32``: ``<prefix>.h`` + ``<prefix>.c``, C99, the arithmetic of the
   runtime's compiled step (:mod:`.c_codegen`).
 - ``c``, precision ``q15``: the same interface, int16 weights and activations with int32
-  accumulators (:mod:`.fixed_point`, :mod:`.q15_baselines`); CfC default/no_gate, wired
-  CfC, LSTM, GRU, MLP; the per-step error bound against float is derived from the weights
-  and written into the source. ``q7``: the same with int8 weights.
+  accumulators (:mod:`.fixed_point`, :mod:`.q15_ltc`, :mod:`.q15_baselines`); CfC (every
+  mode), wired CfC, LTC, LSTM, GRU, MLP; the per-step error bound against float is derived
+  from the weights and written into the source. ``q7``: the same with int8 weights.
 - ``onnx``: ``<prefix>.onnx`` with the state as an explicit input and output
   (:mod:`.onnx_export`, needs the ``onnx`` package, which the runtime never imports).
 """
