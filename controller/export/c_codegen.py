@@ -8,6 +8,11 @@ mapping run in float32 instead of float64 (about 1e-7 relative), ``gelu`` uses a
 approximation with absolute error below 1.5e-7 (Abramowitz-Stegun 7.1.26), the pure mode's
 ``exp`` is the Cephes one instead of libm's. No libm is linked.
 
+Dense layers run 8 rows at a time (the weights are stored in that order, :func:`blocked`):
+each input is loaded once for 8 accumulators, and on the Cortex-M4F the 8 weights come in one
+``VLDM`` and are accumulated with ``VMLA`` (multiply rounded, then add: the same bits as the C
+``acc += w * a``, so a device build equals the host build bit for bit).
+
 The generated code is C99 with no allocation and no VLAs; it compiles with
 ``-std=c99 -Wall -Wextra -Werror`` on gcc, avr-gcc (weights in ``PROGMEM``) and
 arm-none-eabi-gcc. ``float`` must be IEEE single precision (it is on all three).
