@@ -52,5 +52,6 @@ def test_targets_judge_the_step_time_and_the_bit_exactness():
 
 
 def test_quick_rows_are_the_target_rows():
-    assert {(r.target, r.stem) for r in device.QUICK} == {(t, s) for t, s, _, _ in device.TARGETS}
+    want = {(t, s, p) for t, s, ps, _ in device.TARGETS for p in ps}
+    assert {(r.target, r.stem, r.precision) for r in device.QUICK} == want
     assert set(device.QUICK) <= set(device.FULL)
