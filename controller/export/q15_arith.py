@@ -130,15 +130,23 @@ def _dense_loop(name: str, wtype: str, read: str) -> str:
     dpad = " " * (len(dot) + 16)
     note = f"{wtype[:-2]} W (row-major, flash), int32 b, int32 accumulation (bounded < 2^30)"
     return f"""#if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
-/* sum + w . a over n > 0 terms: w {wtype[:-2]} in flash, a int16 in RAM. */
+/* sum + w . a over n > 0 terms: w {wtype[:-2]} in flash, a int16 in RAM; an odd term first,
+   then two terms per loop turn. */
 static int32_t {dot}(const {wtype} *w, const int16_t *a, unsigned int n,
 {dpad}int32_t sum) {{
     uint8_t z;
     __asm__ volatile(
-            "clr %[z]\\n"
+            "clr %[z]\\n\\t"
+            "lsr %B[n]\\n\\t"
+            "ror %A[n]\\n\\t"
+            "brcc 2f\\n\\t"
+{_AVR_MAC[wtype]}            "2:\\n\\t"
+            "sbiw %[n], 0\\n\\t"
+            "breq 3f\\n"
             "1:\\n\\t"
-{_AVR_MAC[wtype]}            "sbiw %[n], 1\\n\\t"
-            "brne 1b\\n\\t"
+{_AVR_MAC[wtype]}{_AVR_MAC[wtype]}            "sbiw %[n], 1\\n\\t"
+            "brne 1b\\n"
+            "3:\\n\\t"
             "clr r1"
             : [s] "+r"(sum), [z] "=&r"(z), [w] "+z"(w), [a] "+x"(a), [n] "+w"(n)
             :
