@@ -324,7 +324,7 @@ class VectorCollector:
 
 def scaled_rewards(
     rollout: Rollout,
-    scale: Any | None,
+    scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
     gamma: float,
 ) -> np.ndarray:
     """The rewards PPO learns from, ``(T, N)``: raw rewards through the running reward scaler
