@@ -118,7 +118,7 @@ def test_hil_balances_and_the_device_equals_the_host_q15_build_bit_for_bit(
         assert clamped.tobytes() == np.asarray(t.applied, np.float32).tobytes(), k
     # The hidden state moved (a digest of zeros would repeat).
     assert len({t.state_digest for t in steps}) > TICKS // 2
-    # Timer1 cycles of the step: the measured ~54.4k of scripts/avr_step_cycles.py, in period.
+    # Timer1 cycles of the step: the measured ~52.9k of scripts/avr_step_cycles.py, in period.
     cycles = np.asarray([t.step_cycles for t in steps])
     assert np.all(cycles > 40_000) and np.all(cycles < PERIOD_CYCLES // 4)
     stats = dev.stats()
