@@ -1,0 +1,75 @@
+"""The collection seam without Ray: a slice of a run's environments is built and seeded as
+the same environments of the whole run, slices join back in environment order, and the
+learner's reward post-processing matches step-by-step scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra")
+
+from liquidnode.controller.train.config import TrainConfig  # noqa: E402
+from liquidnode.controller.train.envs import env_info, make_vector_env  # noqa: E402
+from liquidnode.controller.train.normalization import RewardScaler  # noqa: E402
+from liquidnode.controller.train.rollout.buffer import RolloutBuffer  # noqa: E402
+from liquidnode.controller.train.rollout.collector import (  # noqa: E402
+    Acting,
+    Agent,
+    Rollout,
+    VectorCollector,
+    scaled_rewards,
+)
+
+ENV = "InvertedPendulum-v5"
+
+
+def _collector(num: int, first: int, seed: int = 4) -> VectorCollector:
+    envs = make_vector_env(ENV, num, 0.1, seed, randomize=ENV, asynchronous=False, first=first)
+    return VectorCollector(envs, Acting.of(env_info(ENV)), update_stats=False, first_env=first)
+
+
+def test_slices_see_the_whole_runs_environments_and_join_in_order():
+    cfg = TrainConfig(env=ENV, units=4)
+    torch.manual_seed(0)
+    agent = Agent.build(cfg, env_info(ENV))
+    whole, low, high = _collector(4, 0), _collector(2, 0), _collector(2, 2)
+    try:
+        for c in (whole, low, high):
+            c.reset(seed=11)
+        parts = [low.collect(agent, 8), high.collect(agent, 8)]
+        joined = Rollout.concatenate(parts)
+        full = whole.collect(agent, 8)
+    finally:
+        for c in (whole, low, high):
+            c.close()
+    assert full.raw_obs is not None and joined.raw_obs is not None
+    # Same envs, same reset seeds, same randomisation: identical first observations.
+    np.testing.assert_array_equal(joined.raw_obs[0], full.raw_obs[0])
+    assert not np.array_equal(full.raw_obs[0, 0], full.raw_obs[0, 2])  # envs really differ
+    assert joined.buffer.obs.shape == (8, 4, 4)
+    np.testing.assert_array_equal(joined.buffer.actions[:, 2:], parts[1].buffer.actions)
+    np.testing.assert_array_equal(joined.last_obs[:2], parts[0].last_obs)
+    assert [t for t, _ in joined.episodes] == sorted(t for t, _ in joined.episodes)
+
+
+def test_scaled_rewards_are_the_step_by_step_scaling_plus_the_bootstrap():
+    rng = np.random.default_rng(0)
+    steps, n = 6, 3
+    rewards = rng.normal(size=(steps, n))
+    dones = np.zeros((steps, n), dtype=np.float32)
+    dones[2, 1] = dones[4, 0] = 1.0
+    truncated = np.zeros((steps, n), dtype=bool)
+    truncated[4, 0] = True
+    bootstrap = np.zeros((steps, n), dtype=np.float32)
+    bootstrap[4, 0] = 2.5
+    buffer = RolloutBuffer.empty(steps, n, 4, 1, 1)
+    buffer.dones[:] = dones
+    rollout = Rollout(buffer, rewards, truncated, bootstrap, np.zeros((n, 4)))
+    got = scaled_rewards(rollout, RewardScaler(n, 0.9), 0.9)
+    ref, expect = RewardScaler(n, 0.9), np.zeros((steps, n), dtype=np.float32)
+    for t in range(steps):
+        expect[t] = ref(rewards[t], dones[t].astype(bool))
+    expect[4, 0] += np.float32(0.9 * 2.5)
+    np.testing.assert_allclose(got, expect, rtol=1e-6)
+    np.testing.assert_array_equal(scaled_rewards(rollout, None, 0.0), rewards.astype(np.float32))
