@@ -24,6 +24,10 @@ CellType = Literal["cfc", "ltc", "ncp", "lstm", "gru", "mlp"]
 
 #: Folder that default run folders go under, relative to the working directory.
 DEFAULT_RUN_ROOT = Path("runs") / "train"
+#: Initial log std of the action Gaussian for a run from random weights.
+FRESH_LOG_STD = -0.5
+#: Initial log std for a fine-tune (``--init-from``): std 0.22 in normalised action units.
+FINE_TUNE_LOG_STD = -1.5
 
 
 @dataclass
@@ -85,8 +89,11 @@ class TrainConfig:
     init_from: str | None = None
     """Policy file to fine-tune: its cell weights and observation statistics start the actor
     (the critic starts fresh); --cell/--units/--backbone-units must match the file."""
-    init_log_std: float = -0.5
-    """Initial log standard deviation of the Gaussian, in normalised action units ([-1, 1])."""
+    init_log_std: float | None = None
+    """Initial log standard deviation of the Gaussian, in normalised action units ([-1, 1]);
+    unset: -0.5, or -1.5 with --init-from (a fine-tune starts close to the file's
+    deterministic policy: at -0.5 the exploration noise alone drops a balanced
+    InvertedDoublePendulum policy to returns of ~200 and PPO unlearns it)."""
     critic_units: int = 64
     """Width of the two hidden layers of the MLP value function."""
     obs_clip: float = 10.0
@@ -131,6 +138,13 @@ class TrainConfig:
     """Show a progress bar (steps/s, recent return) on stderr."""
     tensorboard: bool = True
     """Write TensorBoard scalars."""
+
+    @property
+    def initial_log_std(self) -> float:
+        """``init_log_std`` if set, else -1.5 for a fine-tune (``init_from``), else -0.5."""
+        if self.init_log_std is not None:
+            return self.init_log_std
+        return FINE_TUNE_LOG_STD if self.init_from else FRESH_LOG_STD
 
     @property
     def batch_size(self) -> int:

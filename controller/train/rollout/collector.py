@@ -60,7 +60,7 @@ class Agent:
             cfg.cell, info.obs_dim, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed,
             frames=cfg.frames,
         )  # fmt: skip
-        actor = Actor(cell, info.act_dim, SQUASH, cfg.init_log_std)
+        actor = Actor(cell, info.act_dim, SQUASH, cfg.initial_log_std)
         return cls(actor, Critic(info.obs_dim, cfg.critic_units), ObsNormalizer(
             info.obs_dim, clip=cfg.obs_clip))  # fmt: skip
 

@@ -8,9 +8,11 @@ import pytest
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.train.agent import build_cell
+from liquidnode.controller.train.config import TrainConfig
 from liquidnode.controller.train.envs import env_info
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.normalization import ObsNormalizer
+from liquidnode.controller.train.rollout.collector import Agent
 from liquidnode.controller.train.warm_start import warm_start
 from liquidnode.policies import default_policy_path
 
@@ -39,3 +41,13 @@ def test_warm_start_refuses_another_architecture():
         warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "InvertedPendulum-v5")
     with pytest.raises(LiquidNodeError, match="trained on InvertedPendulum-v5"):
         warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "Reacher-v5")
+
+
+@pytest.mark.parametrize(
+    ("init_from", "init_log_std", "expected"),
+    [(None, None, -0.5), ("policy.safetensors", None, -1.5), ("policy.safetensors", -0.7, -0.7)],
+)
+def test_a_fine_tune_starts_with_less_exploration_noise(init_from, init_log_std, expected):
+    cfg = TrainConfig(cell="cfc", units=8, init_from=init_from, init_log_std=init_log_std)
+    agent = Agent.build(cfg, env_info("InvertedPendulum-v5"))
+    np.testing.assert_allclose(agent.actor.log_std.detach().numpy(), [expected], rtol=1e-6)
