@@ -15,6 +15,7 @@ import argparse
 import json
 import secrets
 import sys
+from typing import TYPE_CHECKING
 
 from liquidnode.cli.arguments import (
     Subparsers,
@@ -30,6 +31,9 @@ from liquidnode.cli.arguments import (
 from liquidnode.cli.loading import load_policy_and_env, warn_if_rate_differs
 from liquidnode.cli.progress import RunProgress
 from liquidnode.controller.errors import LiquidNodeError
+
+if TYPE_CHECKING:
+    from liquidnode.controller.logs.recorder import McapRecorder
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -204,22 +208,24 @@ def run(args: argparse.Namespace) -> int:
         "rate_hz": plant.spec.rate_hz,
         "randomize": args.randomize,
     }
+    mode = "real time" if args.realtime else "fast mode"
+    header = (
+        f"sim: {env} at {plant.spec.rate_hz:g} Hz ({mode}), policy {policy_path}, "
+        f"{args.episodes} episode(s), seed {seed}"
+    )
+
+    def open_log() -> McapRecorder | None:
+        """Create the log (its path is the first line on stderr), then say what runs."""
+        recorder = open_recorder(args, "sim", log_meta)
+        if not args.json:
+            print(header, file=sys.stderr)
+        return recorder
+
     # The log is created when the run begins, inside its shutdown path: a signal that comes as
     # soon as the file exists still ends it with run_end and the footer.
     loop = ControlLoop(  # validates dims/rate
-        plant,
-        policy,
-        config,
-        policy_path=policy_path,
-        open_recorder=lambda: open_recorder(args, "sim", log_meta),
+        plant, policy, config, policy_path=policy_path, open_recorder=open_log
     )
-    if not args.json:
-        mode = "real time" if args.realtime else "fast mode"
-        print(
-            f"sim: {env} at {plant.spec.rate_hz:g} Hz ({mode}), policy {policy_path}, "
-            f"{args.episodes} episode(s), seed {seed}",
-            file=sys.stderr,
-        )
     # Real time: a line as each episode ends and, on a terminal, a live status line.
     progress = RunProgress(
         loop.timer,
