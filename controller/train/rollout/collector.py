@@ -139,9 +139,10 @@ class Rollout:
 
     @staticmethod
     def concatenate(parts: list[Rollout]) -> Rollout:
-        """Join rollouts of disjoint environment slices (in environment order) along N."""
-        if len(parts) == 1:
-            return parts[0]
+        """Join rollouts of disjoint environment slices (in environment order) along N.
+
+        The result owns its arrays (copies, also of a single part): the trainer writes into
+        them, and a part that came from Ray's object store is read-only."""
         buffers = [p.buffer.as_dict() for p in parts]
         buffer = RolloutBuffer(**{k: np.concatenate([b[k] for b in buffers], axis=1)
                                   for k in buffers[0]})  # fmt: skip

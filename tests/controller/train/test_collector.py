@@ -53,6 +53,28 @@ def test_slices_see_the_whole_runs_environments_and_join_in_order():
     assert [t for t, _ in joined.episodes] == sorted(t for t, _ in joined.episodes)
 
 
+def test_one_read_only_part_joins_into_arrays_the_trainer_can_write():
+    """One Ray worker's rollout comes from the object store read-only (train --workers 1)."""
+    cfg = TrainConfig(env=ENV, units=4)
+    torch.manual_seed(0)
+    agent = Agent.build(cfg, env_info(ENV))
+    collector = _collector(2, 0)
+    try:
+        collector.reset(seed=3)
+        part = collector.collect(agent, 4)
+    finally:
+        collector.close()
+    for arr in (part.rewards, part.truncated, part.bootstrap, part.last_obs):
+        arr.flags.writeable = False
+    for arr in part.buffer.as_dict().values():
+        arr.flags.writeable = False
+    joined = Rollout.concatenate([part])
+    joined.rewards[:] = 0.0
+    for arr in joined.buffer.as_dict().values():
+        assert arr.flags.writeable
+    np.testing.assert_array_equal(joined.buffer.actions, part.buffer.actions)
+
+
 def test_scaled_rewards_are_the_step_by_step_scaling_plus_the_bootstrap():
     rng = np.random.default_rng(0)
     steps, n = 6, 3
