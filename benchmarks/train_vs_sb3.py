@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -29,45 +30,50 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from liquidnode.controller.train.config import CellType
+    from liquidnode.controller.train.config import CellType, TrainConfig
+    from liquidnode.controller.train.rollout.collector import CollectorFactory
 
 
-def run_liquidnode(
-    env_id: str, steps: int, seed: int, episodes: int, eval_seed: int, cell: CellType, units: int
+def train_and_evaluate(
+    cfg: TrainConfig,
+    episodes: int,
+    eval_seed: int,
+    command: str,
+    collector: CollectorFactory | None = None,
 ) -> dict[str, Any]:
-    """Train with :func:`controller.train.ppo.train`; evaluate the exported numpy policy."""
+    """Train ``cfg`` quietly (no periodic evaluations, no progress, no TensorBoard) in a
+    temporary run folder, then evaluate the exported numpy policy on ``episodes`` seeds from
+    ``eval_seed``. Returns ``steps``, ``train_wall_s``, ``steps_per_s``, ``mean_return``,
+    ``std_return``."""
     from liquidnode.controller.policy import Policy
-    from liquidnode.controller.train.config import TrainConfig
     from liquidnode.controller.train.evaluate import evaluate_policy
     from liquidnode.controller.train.ppo import train
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "policy.safetensors"
-        cfg = TrainConfig(
-            env=env_id,
-            cell=cell,
-            units=units,
-            steps=steps,
-            seed=seed,
-            out=str(out),
-            eval_interval=0,
-            keep_best=False,
-            final_eval_episodes=1,
-            progress=False,
-            tensorboard=False,
-        )
+        cfg = dataclasses.replace(cfg, run_dir=tmp, out=None, progress=False, tensorboard=False)
+        cfg = dataclasses.replace(cfg, eval_interval=0, keep_best=False, final_eval_episodes=1)
         t0 = time.perf_counter()
-        result = train(cfg, command="benchmarks/train_vs_sb3.py")
+        result = train(cfg, command=command, collector=collector)
         wall = time.perf_counter() - t0
-        ev = evaluate_policy(Policy.load(out), env_id, episodes, eval_seed)
+        ev = evaluate_policy(Policy.load(Path(result.policy_path)), cfg.env, episodes, eval_seed)
     return {
-        "trainer": f"liquidnode recurrent PPO ({cell}, {units} units)",
         "steps": result.steps,
         "train_wall_s": round(wall, 1),
         "steps_per_s": round(result.steps / wall, 1),
         "mean_return": round(ev["mean_return"], 2),
         "std_return": round(ev["std_return"], 2),
     }
+
+
+def run_liquidnode(
+    env_id: str, steps: int, seed: int, episodes: int, eval_seed: int, cell: CellType, units: int
+) -> dict[str, Any]:
+    """Train with :func:`controller.train.ppo.train`; evaluate the exported numpy policy."""
+    from liquidnode.controller.train.config import TrainConfig
+
+    cfg = TrainConfig(env=env_id, cell=cell, units=units, steps=steps, seed=seed)
+    row = train_and_evaluate(cfg, episodes, eval_seed, "benchmarks/train_vs_sb3.py")
+    return {"trainer": f"liquidnode recurrent PPO ({cell}, {units} units)", **row}
 
 
 def run_sb3(env_id: str, steps: int, seed: int, episodes: int, eval_seed: int) -> dict[str, Any]:

@@ -22,9 +22,7 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,10 +66,8 @@ def run_one(
     env_id: str, steps: int, seed: int, workers: int, episodes: int, eval_seed: int
 ) -> dict[str, Any]:
     """Train once with ``workers`` (0: in-process) and evaluate the policy file."""
-    from liquidnode.controller.policy import Policy
+    from liquidnode.benchmarks.train_vs_sb3 import train_and_evaluate
     from liquidnode.controller.train.config import TrainConfig
-    from liquidnode.controller.train.evaluate import evaluate_policy
-    from liquidnode.controller.train.ppo import train
     from liquidnode.controller.train.rollout.collector import in_process_collector
 
     inner: CollectorFactory = in_process_collector
@@ -85,26 +81,16 @@ def run_one(
         timed.append(_Timed(inner(cfg, info, acting)))
         return timed[-1]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(env=env_id, steps=steps, seed=seed, run_dir=tmp, eval_interval=0,
-                          keep_best=False, final_eval_episodes=1, progress=False,
-                          tensorboard=False)  # fmt: skip
-        t0 = time.perf_counter()
-        result = train(cfg, command="benchmarks/train_workers.py", collector=factory)
-        wall = time.perf_counter() - t0
-        ev = evaluate_policy(Policy.load(Path(result.policy_path)), env_id, episodes, eval_seed)
+    cfg = TrainConfig(env=env_id, steps=steps, seed=seed)
+    row = train_and_evaluate(cfg, episodes, eval_seed, "benchmarks/train_workers.py", factory)
     collect_s = timed[0].collect_s
     return {
         "trainer": f"liquidnode recurrent PPO, --workers {workers}",
         "workers": workers,
-        "steps": result.steps,
-        "train_wall_s": round(wall, 1),
-        "steps_per_s": round(result.steps / wall, 1),
+        **row,
         "collect_s": round(collect_s, 1),
-        "collect_steps_per_s": round(result.steps / collect_s, 1),
-        "learn_s": round(wall - collect_s, 1),
-        "mean_return": round(ev["mean_return"], 2),
-        "std_return": round(ev["std_return"], 2),
+        "collect_steps_per_s": round(row["steps"] / collect_s, 1),
+        "learn_s": round(row["train_wall_s"] - collect_s, 1),
     }
 
 
