@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from liquidnode.cluster.session import require_ray
+from liquidnode.cluster.tasks import wait_all
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.policy import Policy
 from liquidnode.sim.episodes import BlockRunner, EpisodeBlock, EpisodeOutcome
@@ -36,8 +37,6 @@ from liquidnode.sim.episodes import BlockRunner, EpisodeBlock, EpisodeOutcome
 DEFAULT_TIMEOUT_S = 600.0
 #: Times a block is re-run after its actor died before the run gives up.
 DEFAULT_RETRIES = 3
-#: How often the driver wakes up to check for stuck blocks, s.
-_POLL_S = 0.5
 
 
 class EpisodeWorker:
@@ -133,13 +132,11 @@ class EpisodePool:
                 (the pool is closed).
             KeyboardInterrupt: Ctrl-C / SIGTERM (the pool is closed).
         """
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
-
         if not self.actors:
             raise LiquidNodeError("the episode pool is closed")
         ray, actors, timeout_s = self._ray, self.actors, self.timeout_s
         pending: deque[int] = deque(range(len(blocks)))
-        running: dict[Any, tuple[int, int, float]] = {}  # ref -> (block, actor slot, handed out)
+        running: dict[Any, tuple[tuple[int, int], float]] = {}  # ref -> ((block, slot), handed out)
         results: list[list[EpisodeOutcome] | None] = [None] * len(blocks)
         deaths = [0] * len(blocks)
         done = 0
@@ -148,7 +145,7 @@ class EpisodePool:
             if pending:
                 i = pending.popleft()
                 ref = actors[slot].run.remote(blocks[i])
-                running[ref] = (i, slot, time.monotonic())
+                running[ref] = ((i, slot), time.monotonic())
 
         def replace(slot: int, i: int, why: str) -> None:
             deaths[i] += 1
@@ -166,30 +163,22 @@ class EpisodePool:
                 hand_out(slot)
             if on_started is not None:
                 on_started(list(actors))
-            while running:
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-                for ref in ready:
-                    i, slot, _t0 = running.pop(ref)
-                    try:
-                        results[i] = ray.get(ref, timeout=timeout_s)
-                    except (RayActorError, WorkerCrashedError, GetTimeoutError) as exc:
-                        replace(slot, i, f"worker lost ({type(exc).__name__})")
-                    except RayTaskError as exc:
-                        cause = exc.cause if exc.cause is not None else exc
-                        if isinstance(cause, KeyboardInterrupt):
-                            raise KeyboardInterrupt from None
-                        raise LiquidNodeError(f"{type(cause).__name__}: {cause}") from None
-                    else:
-                        done += 1
-                        if progress is not None:
-                            progress(done, len(blocks))
-                    hand_out(slot)
-                now = time.monotonic()
-                for ref, (i, slot, t0) in list(running.items()):
-                    if now - t0 > timeout_s:
-                        del running[ref]
-                        replace(slot, i, f"no result after {timeout_s:g} s")
-                        hand_out(slot)
+
+            def on_result(key: tuple[int, int], outcomes: list[EpisodeOutcome]) -> None:
+                nonlocal done
+                i, slot = key
+                results[i] = outcomes
+                done += 1
+                if progress is not None:
+                    progress(done, len(blocks))
+                hand_out(slot)
+
+            def on_lost(key: tuple[int, int], why: str) -> None:
+                i, slot = key
+                replace(slot, i, why)
+                hand_out(slot)
+
+            wait_all(ray, running, timeout_s, on_result, on_lost)
         except BaseException:  # Ctrl-C, errors: nothing keeps running on the cluster
             self.close()
             raise

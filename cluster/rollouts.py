@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from liquidnode.cluster.session import require_ray
+from liquidnode.cluster.tasks import wait_all
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.train.config import TrainConfig
 from liquidnode.controller.train.envs import EnvInfo
@@ -60,8 +61,6 @@ from liquidnode.controller.train.rollout.collector import (
 DEFAULT_TIMEOUT_S = 300.0
 #: Times a rollout's slices may be re-collected after actor deaths before the run gives up.
 DEFAULT_RETRIES = 3
-#: How often the driver wakes up to check for stuck slices, s.
-_POLL_S = 0.5
 
 
 def env_slices(envs: int, workers: int) -> list[tuple[int, int]]:
@@ -210,8 +209,6 @@ class RayCollector:
             LiquidNodeError: an actor raised, or slices died more than ``retries`` times.
             KeyboardInterrupt: Ctrl-C / SIGTERM (close the collector afterwards).
         """
-        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
-
         if not self.actors:
             raise LiquidNodeError("the rollout workers are closed")
         ray = self._ray
@@ -247,24 +244,11 @@ class RayCollector:
             submit(slot)
         if self.on_submitted is not None:
             self.on_submitted(self._rollouts, list(self.actors))
-        while running:
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-            for ref in ready:
-                slot, _t0 = running.pop(ref)
-                try:
-                    parts[slot] = ray.get(ref, timeout=self.timeout_s)
-                except (RayActorError, WorkerCrashedError, GetTimeoutError) as exc:
-                    replace(slot, f"worker lost ({type(exc).__name__})")
-                except RayTaskError as exc:
-                    cause = exc.cause if exc.cause is not None else exc
-                    if isinstance(cause, KeyboardInterrupt):
-                        raise KeyboardInterrupt from None
-                    raise LiquidNodeError(f"{type(cause).__name__}: {cause}") from None
-            now = time.monotonic()
-            for ref, (slot, t0) in list(running.items()):
-                if now - t0 > self.timeout_s:
-                    del running[ref]
-                    replace(slot, f"no result after {self.timeout_s:g} s")
+
+        def on_result(slot: int, part: Rollout) -> None:
+            parts[slot] = part
+
+        wait_all(ray, running, self.timeout_s, on_result, replace)
         self._rollouts += 1
         self._steps_since_reset += steps * self.num_envs
         complete = [p for p in parts if p is not None]
