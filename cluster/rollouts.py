@@ -111,7 +111,8 @@ class RolloutWorker:
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(torch_seed)
         envs = make_vector_env(cfg.env, count, cfg.dt_jitter, cfg.seed, cfg.randomize,
-                               cfg.randomize_seed, asynchronous=False, first=first)  # fmt: skip
+                               cfg.randomize_seed, asynchronous=False, first=first,
+                               episode_ticks=cfg.episode_ticks)  # fmt: skip
         self.collector = VectorCollector(envs, acting, update_stats=False, first_env=first)
         self.agent = Agent.build(cfg, info)
 

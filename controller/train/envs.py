@@ -219,12 +219,14 @@ def env_factory(
     seed: int,
     randomize: str | None = None,
     randomize_seed: int | None = None,
+    episode_ticks: int | None = None,
 ) -> Callable[[], gym.Env]:
     """A picklable constructor of one training env (for vector envs).
 
     ``randomize`` (a spec preset name or TOML path) asks the simulator for a randomised env
     (``make_env(env_id, randomize=..., randomize_seed=...)``), which reports each tick's true
-    period as ``info["dt"]``.
+    period as ``info["dt"]``. ``episode_ticks`` replaces the env's time limit (Gymnasium's
+    ``max_episode_steps``; None keeps the env's own).
     """
 
     def _make() -> gym.Env:
@@ -233,6 +235,8 @@ def env_factory(
         if randomize is not None:
             rseed = seed if randomize_seed is None else randomize_seed
             kwargs = {"randomize": randomize, "randomize_seed": rseed}
+        if episode_ticks is not None:
+            kwargs["max_episode_steps"] = episode_ticks
         return ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
 
     return _make
@@ -288,18 +292,20 @@ def make_vector_env(
     randomize_seed: int | None = None,
     asynchronous: bool = True,
     first: int = 0,
+    episode_ticks: int | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
     and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
     same step (the final observation is in ``info["final_obs"]``). Env ``i`` is seeded
     ``seed + 7919 i`` (its randomisation ``randomize_seed + 7919 i``, default
     ``seed + 7919 i``); the vector env holds the run's envs ``first .. first + num_envs - 1``
-    (a slice of them, on a Ray actor; 0 for all of them)."""
+    (a slice of them, on a Ray actor; 0 for all of them). ``episode_ticks`` cuts every
+    episode after that many ticks (None: the env's own time limit)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     base = seed if randomize_seed is None else randomize_seed
     fns = [
-        env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i)
+        env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i, episode_ticks)
         for i in range(first, first + num_envs)
     ]
     if num_envs > 1 and asynchronous:

@@ -192,7 +192,8 @@ def in_process_collector(cfg: TrainConfig, info: EnvInfo, acting: Acting) -> Vec
     from liquidnode.controller.train.envs import make_vector_env
 
     envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed, cfg.randomize,
-                           cfg.randomize_seed, asynchronous=cfg.async_envs)  # fmt: skip
+                           cfg.randomize_seed, asynchronous=cfg.async_envs,
+                           episode_ticks=cfg.episode_ticks)  # fmt: skip
     return VectorCollector(envs, acting)
 
 

@@ -95,3 +95,31 @@ def test_scaled_rewards_are_the_step_by_step_scaling_plus_the_bootstrap():
     expect[4, 0] += np.float32(0.9 * 2.5)
     np.testing.assert_allclose(got, expect, rtol=1e-6)
     np.testing.assert_array_equal(scaled_rewards(rollout, None, 0.0), rewards.astype(np.float32))
+
+
+def test_episode_ticks_cuts_training_episodes_as_time_limit_truncations():
+    # Actions ~0 (zero actor weights, std 0.7 % of the range): the pendulum stands 15 ticks.
+    cfg = TrainConfig(env=ENV, units=4, episode_ticks=5, init_log_std=-5.0)
+    torch.manual_seed(0)
+    agent = Agent.build(cfg, env_info(ENV))
+    with torch.no_grad():
+        for name, param in agent.actor.named_parameters():
+            if name != "log_std":
+                param.zero_()
+    cut = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False, episode_ticks=cfg.episode_ticks)
+    full = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False)
+    rollouts = []
+    for envs in (cut, full):
+        collector = VectorCollector(envs, Acting.of(env_info(ENV)), update_stats=False)
+        try:
+            collector.reset(seed=5)
+            rollouts.append(collector.collect(agent, 15))
+        finally:
+            collector.close()
+    short, long = rollouts
+    # Ticks 5, 10 and 15 end an episode by the time limit; each bootstraps from the critic.
+    assert np.flatnonzero(short.truncated[:, 0]).tolist() == [4, 9, 14]
+    assert np.all(short.bootstrap[[4, 9, 14], 0] != 0.0)
+    assert short.episodes == [(4, 5.0), (9, 5.0), (14, 5.0)]  # 1 per tick standing
+    # The env's own limit (1000 ticks) cuts nothing in 15 ticks, and the pendulum stands.
+    assert not long.truncated.any() and long.episodes == []

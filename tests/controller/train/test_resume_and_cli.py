@@ -41,6 +41,8 @@ def test_bad_config_values_name_the_flag(tmp_path):
         train(tiny_config(tmp_path, rollout_steps=100))
     with pytest.raises(LiquidNodeError, match="--dt-jitter must be in"):
         train(tiny_config(tmp_path, dt_jitter=1.5))
+    with pytest.raises(LiquidNodeError, match="--episode-ticks must be >= 1, got 0"):
+        train(tiny_config(tmp_path, episode_ticks=0))
 
 
 def _parser() -> argparse.ArgumentParser:
