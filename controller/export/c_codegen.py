@@ -2,16 +2,18 @@
 
 The arithmetic follows the runtime's compiled step (``controller/cells/cfc_kernel.c``): float32
 throughout, every weighted sum in input order with the bias last, ``exp`` by the same
-Cephes-style range reduction and polynomial (within 2 ulp of ``expf``), ``tanh`` and
-``sigmoid`` built on it. Differences to ``Policy.step``: the observation mapping and the action
-mapping run in float32 instead of float64 (about 1e-7 relative), ``gelu`` uses an ``erf``
+Cephes-style range reduction and polynomial (within 2 ulp of ``expf``). Differences to
+``Policy.step``: the observation mapping and the action mapping run in float32 instead of
+float64 (about 1e-7 relative), ``tanh`` and ``sigmoid`` come from a table of degree-5
+polynomials (absolute error below 8e-8, :mod:`.f32_kernels`), ``gelu`` uses an ``erf``
 approximation with absolute error below 1.5e-7 (Abramowitz-Stegun 7.1.26), the pure mode's
 ``exp`` is the Cephes one instead of libm's. No libm is linked.
 
-Dense layers run 8 rows at a time (the weights are stored in that order, :func:`blocked`):
-each input is loaded once for 8 accumulators, and on the Cortex-M4F the 8 weights come in one
-``VLDM`` and are accumulated with ``VMLA`` (multiply rounded, then add: the same bits as the C
-``acc += w * a``, so a device build equals the host build bit for bit).
+Dense layers run 8 rows at a time (the weights are stored in that order,
+:func:`~.f32_kernels.blocked`): each input is loaded once for 8 accumulators; on the
+Cortex-M4F an assembler loop loads 8 inputs and then 16 weights per ``VLDM`` and accumulates
+with ``VMLA`` (multiply rounded, then add: the same bits as the C ``acc += w * a``, so a device
+build equals the host build bit for bit). The helpers' C is in :mod:`.f32_kernels`.
 
 The generated code is C99 with no allocation and no VLAs; it compiles with
 ``-std=c99 -Wall -Wextra -Werror`` on gcc, avr-gcc (weights in ``PROGMEM``) and
@@ -20,9 +22,8 @@ arm-none-eabi-gcc. ``float`` must be IEEE single precision (it is on all three).
 
 from __future__ import annotations
 
-import numpy as np
-
 from liquidnode.controller.export.c_source import FLASH_MACROS, CUnit, c_float, header
+from liquidnode.controller.export.f32_kernels import HELPERS, NEEDS, ORDER, TANH_SCALE, blocked
 from liquidnode.controller.export.lowering import (
     CfCPlan,
     Dense,
@@ -34,125 +35,8 @@ from liquidnode.controller.export.lowering import (
     WiredPlan,
 )
 
-BLOCK = 8  # rows of a dense layer computed together (ln_dense's blocks)
-
-HELPERS = {
-    "ln_exp": """\
-/* exp(v), Cephes-style: range reduction by ln 2, degree-6 polynomial, exponent from bits. */
-static float ln_exp(float v) {
-    union { int32_t i; float f; } scale;
-    float n, r, p;
-    v = v > 88.0f ? 88.0f : (v < -87.0f ? -87.0f : v);
-    n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    r = (v - n * 0.693359375f) + n * 2.12194440e-4f;
-    p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    scale.i = ((int32_t)n + 127) << 23;
-    return p * scale.f;
-}
-""",
-    "ln_tanh": """\
-/* tanh(v) = sign(v) (1 - 2 / (exp(2|v|) + 1)). */
-static float ln_tanh(float v) {
-    const float a = v < 0.0f ? -v : v;
-    const float t = 1.0f - 2.0f / (ln_exp(2.0f * a) + 1.0f);
-    return v < 0.0f ? -t : t;
-}
-""",
-    "ln_sigmoid": """\
-static float ln_sigmoid(float v) { return 1.0f / (1.0f + ln_exp(-v)); }
-""",
-    "ln_erf": """\
-/* erf(v), Abramowitz-Stegun 7.1.26 (absolute error below 1.5e-7). */
-static float ln_erf(float v) {
-    const float a = v < 0.0f ? -v : v;
-    const float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = 1.061405429f;
-    p = p * t - 1.453152027f;
-    p = p * t + 1.421413741f;
-    p = p * t - 0.284496736f;
-    p = p * t + 0.254829592f;
-    p = 1.0f - p * t * ln_exp(-a * a);
-    return v < 0.0f ? -p : p;
-}
-""",
-    "ln_dense": """\
-#if defined(__ARM_ARCH_7EM__) && defined(__ARM_FP) && !defined(__SOFTFP__)
-/* acc += x * y in one VMLA: the product is rounded, then the sum (not fused): the same bits
-   as the C expression. LN_MAC8: the next 8 weights in one VLDM (1 + 8 cycles instead of 16
-   for eight VLDR), each multiplied by v into s0..s7 in order. */
-#define LN_MLA(acc, x, y) __asm__("vmla.f32 %0, %1, %2" : "+t"(acc) : "t"(x), "t"(y))
-#define LN_MAC8(w, v)                                                                    \\
-    __asm__("vldmia %[p]!, {s16-s23}\\n\\t"                                               \\
-            "vmla.f32 %[a0], s16, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a1], s17, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a2], s18, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a3], s19, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a4], s20, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a5], s21, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a6], s22, %[x]\\n\\t"                                             \\
-            "vmla.f32 %[a7], s23, %[x]"                                                   \\
-            : [p] "+r"(w), [a0] "+t"(s0), [a1] "+t"(s1), [a2] "+t"(s2), [a3] "+t"(s3),     \\
-              [a4] "+t"(s4), [a5] "+t"(s5), [a6] "+t"(s6), [a7] "+t"(s7)                   \\
-            : [x] "t"(v)                                                                 \\
-            : "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23")
-#else
-#define LN_MLA(acc, x, y) ((acc) += (x) * (y))
-#define LN_MAC8(w, v)                                                                    \\
-    do {                                                                                 \\
-        LN_MLA(s0, LN_RD_F32(w), v);                                                     \\
-        LN_MLA(s1, LN_RD_F32(w + 1), v);                                                 \\
-        LN_MLA(s2, LN_RD_F32(w + 2), v);                                                 \\
-        LN_MLA(s3, LN_RD_F32(w + 3), v);                                                 \\
-        LN_MLA(s4, LN_RD_F32(w + 4), v);                                                 \\
-        LN_MLA(s5, LN_RD_F32(w + 5), v);                                                 \\
-        LN_MLA(s6, LN_RD_F32(w + 6), v);                                                 \\
-        LN_MLA(s7, LN_RD_F32(w + 7), v);                                                 \\
-        w += 8;                                                                          \\
-    } while (0)
-#endif
-
-/* y = W a + b for W in flash: rows in blocks of 8 (in a block the 8 weights of each input
-   are adjacent), the rows after the last whole block row-major; every row's products summed
-   in input order, bias last. */
-static void ln_dense(const float *w, const float *b, const float *a, unsigned int n_in,
-                     unsigned int n_out, float *y) {
-    unsigned int r = 0u, i;
-    for (; r + 8u <= n_out; r += 8u) {
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f, s4 = 0.0f, s5 = 0.0f, s6 = 0.0f,
-              s7 = 0.0f;
-        for (i = 0; i < n_in; ++i) {
-            const float v = a[i];
-            LN_MAC8(w, v);
-        }
-        y[r] = s0 + LN_RD_F32(&b[r]);
-        y[r + 1u] = s1 + LN_RD_F32(&b[r + 1u]);
-        y[r + 2u] = s2 + LN_RD_F32(&b[r + 2u]);
-        y[r + 3u] = s3 + LN_RD_F32(&b[r + 3u]);
-        y[r + 4u] = s4 + LN_RD_F32(&b[r + 4u]);
-        y[r + 5u] = s5 + LN_RD_F32(&b[r + 5u]);
-        y[r + 6u] = s6 + LN_RD_F32(&b[r + 6u]);
-        y[r + 7u] = s7 + LN_RD_F32(&b[r + 7u]);
-    }
-    for (; r < n_out; ++r) {
-        float acc = 0.0f;
-        for (i = 0; i < n_in; ++i) LN_MLA(acc, LN_RD_F32(w++), a[i]);
-        y[r] = acc + LN_RD_F32(&b[r]);
-    }
-}
-""",
-}
-# helpers that call other helpers
-_NEEDS = {"ln_tanh": ("ln_exp",), "ln_sigmoid": ("ln_exp",), "ln_erf": ("ln_exp",)}
-_ORDER = ("ln_exp", "ln_tanh", "ln_sigmoid", "ln_erf", "ln_dense")
-
 _ACT_CODE = {
-    "lecun_tanh": "{y} = 1.7159f * ln_tanh(0.666f * {y});",
+    "lecun_tanh": f"{{y}} = 1.7159f * ln_tanh_s({c_float(0.666 * TANH_SCALE)} * {{y}});",
     "tanh": "{y} = ln_tanh({y});",
     "relu": "{y} = {y} > 0.0f ? {y} : 0.0f;",
     "silu": "{y} = {y} / (1.0f + ln_exp(-{y}));",
@@ -167,19 +51,10 @@ _ACT_HELPERS = {
 }
 
 
-def blocked(weight: np.ndarray) -> np.ndarray:
-    """``weight`` ``(out, in)`` in ``ln_dense``'s order: each whole block of :data:`BLOCK` rows
-    input-major (the block's weights of input 0, then of input 1, ...), then the remaining
-    rows row-major."""
-    whole = weight.shape[0] // BLOCK * BLOCK
-    blocks = weight[:whole].reshape(-1, BLOCK, weight.shape[1]).transpose(0, 2, 1)
-    return np.concatenate([blocks.reshape(-1), weight[whole:].reshape(-1)])
-
-
 class _Float(CUnit):
     def use(self, *names: str) -> None:
         for name in names:
-            super().use(*_NEEDS.get(name, ()))
+            super().use(*NEEDS.get(name, ()))
             super().use(name)
 
     def dense(self, name: str, layer: Dense, a: str, y: str) -> None:
@@ -458,7 +333,7 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
 
     fields = [("h", max(1, plan.state_dim)), *_work_fields(plan)]
     struct = "".join(f"    float {n}[{size}];\n" for n, size in fields)
-    helpers = "\n".join(HELPERS[h] for h in _ORDER if h in u.helpers)
+    helpers = "\n".join(HELPERS[h] for h in ORDER if h in u.helpers)
     source = f"""/* {prefix}.c: generated by `liquidnode export --target c --precision f32`. */
 #include "{prefix}.h"
 
