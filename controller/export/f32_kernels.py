@@ -15,8 +15,8 @@ constants -1 and 1 (``|x| >= 9``: ``|tanh x| > 1 - 3.1e-8``). Maximum absolute e
 tests, float32 arithmetic included). ``sigmoid(x) = 0.5 + 0.5 tanh(x / 2)``, within half
 that plus one rounding. On the M4F a ``tanh`` is 13 instructions (``VCVT`` to a saturated
 integer and back, ``SSAT``, one ``VLDM`` of the six coefficients, five ``VMLA``), against
-about 60 for ``exp`` by range reduction and a division. ``+-inf`` gives NaN (the argument of
-an activation is a finite weighted sum of bounded values).
+about 60 for ``exp`` by range reduction and a division. ``|x| > 4.8e37`` (``7 x`` overflows)
+and NaN give NaN (the argument of an activation is a weighted sum of bounded values).
 
 ``ln_dense`` (rows in blocks of 8, :func:`blocked`): on the M4F one assembler loop per block
 keeps the 8 accumulators in ``s0..s7``, loads 8 inputs in one ``VLDM``, then per 2 inputs the
@@ -62,21 +62,22 @@ def tanh_table() -> np.ndarray:
         lo, hi = (-1.0, 1.0) if i == 0 else ((0.0, 1.0) if i > 0 else (-1.0, 0.0))
         u = (lo + hi) / 2 + (hi - lo) / 2 * nodes
         rows[j, : TANH_DEGREE + 1] = np.polyfit(u, np.tanh((i + u) / TANH_SCALE), TANH_DEGREE)[::-1]
+    rows[TANH_HALF, 0 : TANH_DEGREE + 1 : 2] = 0.0  # the middle row is odd: tanh(0) = 0
     return rows.astype(np.float32)
 
 
-def tanh_reference(x: np.ndarray) -> np.ndarray:
-    """What the generated ``ln_tanh`` returns for float32 ``x``, in numpy float32 arithmetic
-    (the same operations in the same order)."""
+def tanh_reference(a: np.ndarray) -> np.ndarray:
+    """What the generated ``ln_tanh_s(a)`` (``tanh(a / 7)``) returns for float32 ``a``, in numpy
+    float32 arithmetic (the same operations in the same order)."""
     table = tanh_table()
-    a = np.asarray(x, np.float32) * np.float32(TANH_SCALE)
+    a = np.asarray(a, np.float32)
     with np.errstate(invalid="ignore"):
         i = np.where(np.isnan(a), 0, np.trunc(np.clip(a, -(2.0**31), 2.0**31 - 1)))
-    u = (a - i.astype(np.float32)).astype(np.float32)
-    c = table[np.clip(i, -TANH_HALF, TANH_HALF - 1).astype(np.int64) + TANH_HALF]
-    p = c[..., TANH_DEGREE]
-    for k in range(TANH_DEGREE - 1, -1, -1):
-        p = c[..., k] + p * u
+        u = (a - i.astype(np.float32)).astype(np.float32)
+        c = table[np.clip(i, -TANH_HALF, TANH_HALF - 1).astype(np.int64) + TANH_HALF]
+        p = c[..., TANH_DEGREE]
+        for k in range(TANH_DEGREE - 1, -1, -1):
+            p = c[..., k] + p * u
     return p
 
 
