@@ -35,7 +35,7 @@ BLOCK = 8  # rows of a dense layer computed together (ln_dense's blocks)
 TANH_SCALE = 7.0  # table rows per unit of x
 TANH_HALF = 64  # rows on each side of 0: i = trunc(7 x) in -64..63
 TANH_DEGREE = 5
-TANH_STRIDE = 8  # floats per row: the 6 coefficients, 2 zeros (rows 32 B apart)
+TANH_STRIDE = 8  # floats per row on the M4F: the 6 coefficients, 2 zeros (rows 32 B apart)
 TANH_MAX_ERROR = 8e-8  # |table tanh - tanh| over float32 x (measured 6.9e-8)
 
 
@@ -83,12 +83,14 @@ def tanh_reference(a: np.ndarray) -> np.ndarray:
 
 def _tanh_helper() -> str:
     rows = tanh_table()
-    body = ",\n".join("    {" + ", ".join(c_float(v) for v in row) + "}" for row in rows)
+    coef = rows[:, : TANH_DEGREE + 1]
+    body = ",\n".join("    {" + ", ".join(c_float(v) for v in row) + "}" for row in coef)
     n, s = TANH_HALF, c_float(TANH_SCALE)
     return f"""\
 /* tanh(a / {TANH_SCALE:g}) by table: row trunc(a) + {n} (saturated) holds a degree-5 polynomial in
    u = a - trunc(a); absolute error below {TANH_MAX_ERROR:g}. */
-static const float ln_tanh_tbl[{2 * n}][{TANH_STRIDE}] LN_FLASH = {{
+/* rows 32 B apart on the M4F (the address is one shift), packed elsewhere */
+static const float ln_tanh_tbl[{2 * n}][LN_M4F ? {TANH_STRIDE} : {TANH_DEGREE + 1}] LN_FLASH = {{
 {body}
 }};
 
