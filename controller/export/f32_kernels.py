@@ -96,7 +96,8 @@ static const float ln_tanh_tbl[{2 * n}][LN_M4F ? {TANH_STRIDE} : {TANH_DEGREE + 
 
 #if LN_M4F
 static inline float ln_tanh_s(float a) {{
-    float f, y;
+    register float y __asm__("s24"); /* c0, then the result */
+    float f;
     uint32_t r;
     /* f = (int)a (toward zero, saturating), r = f saturated to -{n}..{n - 1}, a = a - f,
        then Horner over the row's six coefficients (s24 = c0 .. s29 = c5) */
@@ -111,11 +112,10 @@ static inline float ln_tanh_s(float a) {{
             "vmla.f32 s27, s28, %[a]\\n\\t"
             "vmla.f32 s26, s27, %[a]\\n\\t"
             "vmla.f32 s25, s26, %[a]\\n\\t"
-            "vmla.f32 s24, s25, %[a]\\n\\t"
-            "vmov.f32 %[y], s24"
-            : [y] "=t"(y), [a] "+t"(a), [f] "=&t"(f), [r] "=&r"(r)
+            "vmla.f32 %[y], s25, %[a]"
+            : [y] "=&t"(y), [a] "+t"(a), [f] "=&t"(f), [r] "=&r"(r)
             : [t] "r"(ln_tanh_tbl[{n}])
-            : "s24", "s25", "s26", "s27", "s28", "s29");
+            : "s25", "s26", "s27", "s28", "s29");
     return y;
 }}
 #else
