@@ -94,6 +94,7 @@ def build_policy_firmware(
     standalone: bool = False,
     target: str = "avr",
     policy_opt: str = "-Os",
+    fixed_dt: bool = True,
 ) -> PolicyFirmware:
     """Export ``policy_path`` and build the AVR firmware around it into ``out_dir``.
 
@@ -109,12 +110,16 @@ def build_policy_firmware(
             QEMU's mps2-an386, ``-O2``; the board file gives only the channels and periods).
         policy_opt: avr-gcc optimisation of the policy's own file (AVR; the rest is ``-Os``):
             ``-O2`` gives a faster step for more flash.
+        fixed_dt: a fixed-point CfC / wired CfC export is specialised for the device's
+            control period (the firmware steps the policy at that period only): its time
+            gate is folded (``export_policy(fixed_dt=...)``); False keeps the general step.
 
     Raises:
         LiquidNodeError: a missing tool, a policy that does not fit the board (sizes), or a
             failed build (the compiler's output).
     """
-    from liquidnode.controller.export import export_policy
+    from liquidnode.controller.export import export_policy, lower
+    from liquidnode.controller.export.fixed_point import has_time_gate
     from liquidnode.controller.policy import Policy
     from liquidnode.firmware_bridge.board_codegen import generate, make_args
     from liquidnode.firmware_bridge.board_file import load_board
@@ -140,10 +145,12 @@ def build_policy_firmware(
     out = Path(out_dir).resolve()
     export_dir, board_dir = out / "policy", out / "board"
     export_dir.mkdir(parents=True, exist_ok=True)
-    export_policy(policy, export_dir, "c", precision, prefix="policy")
-    generate(board, board_dir)
     rate = policy.metadata.control_rate_hz
     period_us = round(1e6 / rate) if rate else board.control_period_us
+    fold = fixed_dt and precision in ("q15", "q7") and has_time_gate(lower(policy))
+    fixed = period_us / 1e6 if fold else None
+    export_policy(policy, export_dir, "c", precision, prefix="policy", fixed_dt=fixed)
+    generate(board, board_dir)
     args = [a for a in make_args(board, board_dir) if not a.startswith(("BUILD=", "CONTROL_"))]
     args += [
         f"BUILD={out}",

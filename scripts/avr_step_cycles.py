@@ -6,7 +6,8 @@ overflows counted), runs that program in simavr through a libsimavr runner until
 and prints cycles per step (first step and the next ones), the time at 16 MHz, and the
 program's flash and static RAM (policy plus a minimal ``main``, no protocol).
 
-Usage: ``python scripts/avr_step_cycles.py POLICY [--precision q15] [--steps 5] [--json]``.
+Usage: ``python scripts/avr_step_cycles.py POLICY [--precision q15] [--steps 5] [--fixed-dt]
+[--json]``.
 Needs avr-gcc, avr-size, libsimavr-dev, libelf-dev (scripts/install-system-deps.sh).
 """
 
@@ -119,8 +120,11 @@ def _run(cmd: list[str]) -> str:
     return proc.stdout
 
 
-def measure(policy_path: str, precision: str, steps: int, opt: str = "-Os") -> dict[str, object]:
-    """Build, emulate and time ``steps`` steps; returns the figures (see module docstring)."""
+def measure(
+    policy_path: str, precision: str, steps: int, opt: str = "-Os", fixed_dt: bool = False
+) -> dict[str, object]:
+    """Build, emulate and time ``steps`` steps; returns the figures (see module docstring).
+    ``fixed_dt``: the export specialised for the policy's control period (the dt stepped)."""
     policy = Policy.load(policy_path)
     obs = policy.obs_mean + 0.5 * policy.obs_std * np.random.default_rng(0).standard_normal(
         policy.obs_dim
@@ -128,7 +132,9 @@ def measure(policy_path: str, precision: str, steps: int, opt: str = "-Os") -> d
     rate = policy.metadata.control_rate_hz or 25.0
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        export_policy(policy, d, "c", precision, prefix="pol")
+        export_policy(
+            policy, d, "c", precision, prefix="pol", fixed_dt=1.0 / rate if fixed_dt else None
+        )
         (d / "main.c").write_text(
             MAIN.format(
                 steps=steps, obs=", ".join(f"{v:.6g}f" for v in obs), dt=f"{1.0 / rate:.6g}"
@@ -223,9 +229,14 @@ def main() -> int:
     p.add_argument("--precision", choices=("f32", "q15", "q7"), default="q15")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--opt", default="-Os", help="avr-gcc optimisation flag (default -Os)")
+    p.add_argument(
+        "--fixed-dt",
+        action="store_true",
+        help="specialise the export for the policy's control period (CfC: time gate folded)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    result = measure(args.policy, args.precision, max(1, args.steps), args.opt)
+    result = measure(args.policy, args.precision, max(1, args.steps), args.opt, args.fixed_dt)
     if args.json:
         print(json.dumps(result))
     else:

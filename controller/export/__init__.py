@@ -7,7 +7,9 @@
 - ``c``, precision ``q15``: the same interface, int16 weights and activations with int32
   accumulators (:mod:`.fixed_point`, :mod:`.q15_ltc`, :mod:`.q15_baselines`); CfC (every
   mode), wired CfC, LTC, LSTM, GRU, MLP; the per-step error bound against float is derived
-  from the weights and written into the source. ``q7``: the same with int8 weights.
+  from the weights and written into the source. ``q7``: the same with int8 weights (and a
+  CfC backbone on bytes). ``fixed_dt``: a fixed-point step specialised for one control
+  period (the CfC time gate folded for it).
 - ``onnx``: ``<prefix>.onnx`` with the state as an explicit input and output
   (:mod:`.onnx_export`, needs the ``onnx`` package, which the runtime never imports).
 """
@@ -34,6 +36,7 @@ def export_policy(
     target: str = "c",
     precision: str = "f32",
     prefix: str = "policy",
+    fixed_dt: float | None = None,
 ) -> list[Path]:
     """Write the export of ``policy`` into ``out_dir`` (created if missing).
 
@@ -43,6 +46,9 @@ def export_policy(
         target: ``"c"`` (``<prefix>.h``, ``<prefix>.c``) or ``"onnx"`` (``<prefix>.onnx``).
         precision: ``"f32"``, ``"q15"`` or ``"q7"`` (C only; ONNX is float32).
         prefix: C identifier that prefixes every public C name and the file names.
+        fixed_dt: fixed point only: a step specialised for this control period in seconds
+            (CfC and wired CfC: the time gate folded for it; the step refuses another dt);
+            see :func:`.fixed_point.build`.
 
     Returns:
         The paths written.
@@ -58,6 +64,11 @@ def export_policy(
     if target == "onnx" and precision != "f32":
         raise ExportError(f"the onnx target is float32 only, got --precision {precision}")
     check_prefix(prefix)
+    if fixed_dt is not None and (target != "c" or precision == "f32"):
+        raise ExportError(
+            f"a fixed dt is a fixed-point C option (--precision q15 or q7), not for "
+            f"--target {target} --precision {precision}"
+        )
     plan = lower(policy)
     out = Path(out_dir)
     try:
@@ -75,7 +86,7 @@ def export_policy(
         else:
             from liquidnode.controller.export import fixed_point
 
-            files = fixed_point.generate(plan, prefix, precision)
+            files = fixed_point.generate(plan, prefix, precision, fixed_dt)
         written = []
         for name, text in files.items():
             (out / name).write_text(text)

@@ -162,10 +162,36 @@ def _state_layout(plan: PolicyPlan) -> str:
     }.get(kind, kind)
 
 
-def header(plan: PolicyPlan, prefix: str, precision: str, state_fields: str) -> str:
-    """The ``<prefix>.h`` text: sizes, the state struct, the public functions."""
+def header(
+    plan: PolicyPlan,
+    prefix: str,
+    precision: str,
+    state_fields: str,
+    fixed: tuple[float, int] | None = None,
+) -> str:
+    """The ``<prefix>.h`` text: sizes, the state struct, the public functions.
+
+    ``fixed``: ``(dt seconds, ts Q12)`` of a step specialised for one control period (the
+    fixed-point export's ``fixed_dt``): the header defines them and the step returns int."""
     up = prefix.upper()
     guard = f"{up}_H"
+    ret, fixed_defs = "void", ""
+    step_doc = f"""/* One tick, as liquidnode's Policy.step: obs in env units ({up}_OBS_DIM values),
+ * dt the elapsed time since the previous tick in seconds (> 0), action in env units
+ * ({up}_ACT_DIM values, before any clamping). */"""
+    if fixed is not None:
+        ret = "int"
+        fixed_defs = f"""
+/* This step is specialised for one control period: the time gate is folded for it. */
+#define {up}_FIXED_DT_S {c_float(fixed[0])}
+#define {up}_FIXED_DT_US {round(fixed[0] * 1e6)}
+#define {up}_FIXED_TS_Q12 {fixed[1]}
+"""
+        step_doc = f"""/* One tick, as liquidnode's Policy.step: obs in env units ({up}_OBS_DIM
+ * values), dt the elapsed time since the previous tick in seconds, which must be {up}_FIXED_DT_S
+ * (to within ts = dt * time_scale in Q12: the same {up}_FIXED_TS_Q12), action in env units
+ * ({up}_ACT_DIM values, before any clamping). Returns 0 after the step; -1 for another dt,
+ * without stepping (state and action untouched). */"""
     return f"""{describe(plan, precision)}#ifndef {guard}
 #define {guard}
 
@@ -178,7 +204,7 @@ extern "C" {{
 #define {up}_OBS_DIM {plan.obs_dim}
 #define {up}_ACT_DIM {plan.act_dim}
 #define {up}_STATE_DIM {plan.state_dim}
-
+{fixed_defs}
 /* Caller-owned: the hidden state and the step's scratch (no other memory is used). */
 typedef struct {{
 {state_fields}}} {prefix}_state;
@@ -186,10 +212,8 @@ typedef struct {{
 /* Hidden state := zeros (start of an episode). */
 void {prefix}_reset({prefix}_state *s);
 
-/* One tick, as liquidnode's Policy.step: obs in env units ({up}_OBS_DIM values),
- * dt the elapsed time since the previous tick in seconds (> 0), action in env units
- * ({up}_ACT_DIM values, before any clamping). */
-void {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action);
+{step_doc}
+{ret} {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action);
 
 /* The hidden state as float ({up}_STATE_DIM values, Policy.state's layout); write sets it. */
 void {prefix}_state_read(const {prefix}_state *s, float *h);

@@ -74,13 +74,17 @@ def compare(
     prefix: str,
     steps: int = 1000,
     seed: int = 0,
+    fixed_dt: float | None = None,
 ) -> dict[str, Any]:
-    """Max ``|Δaction|`` and ``|Δstate|`` of the export in ``out_dir`` vs ``Policy.step``.
+    """Max ``|Δaction|`` and ``|Δstate|`` of the export in ``out_dir`` vs ``Policy.step``
+    (``fixed_dt``: an export specialised for that period is stepped with it every tick).
 
     Returns:
         ``{"steps", "max_abs_action", "max_abs_state"}``.
     """
     obs, dt = sequence(policy, steps, seed)
+    if fixed_dt is not None:
+        dt = np.full(steps, fixed_dt, np.float32)
     ref_a, ref_s = reference(policy, obs, dt)
     if target == "onnx":
         act, states = run_onnx(Path(out_dir) / f"{prefix}.onnx", obs, dt, policy.state_dim)

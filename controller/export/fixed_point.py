@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 
+from liquidnode.controller.export import q7_bytes
 from liquidnode.controller.export.c_source import FLASH_MACROS, c_float, header
 from liquidnode.controller.export.lowering import (
     CfCPlan,
@@ -67,6 +68,7 @@ from liquidnode.controller.export.q15_arith import (
     TS_MIN_PURE,
     Emitted,
     Q15Unit,
+    QDense,
     Quantised,
     Segment,
     concat,
@@ -93,15 +95,32 @@ def _check(plan: PolicyPlan) -> list[CfCPlan]:
     return layers
 
 
-def _cfc(u: Q15Unit, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: int) -> Segment:
+def _cfc(
+    u: Q15Unit,
+    c: CfCPlan,
+    name: str,
+    x: str,
+    xin: Segment,
+    h: str,
+    f_h: int,
+    fixed_ts: float | None = None,
+) -> Segment:
     """Emit one q15 CfC step (input ``x`` int16, state ``h`` int16 in place); returns the new
-    state's segment (its error bound includes ``xin``'s)."""
+    state's segment (its error bound includes ``xin``'s). ``fixed_ts``: the time gate folded
+    for this ``ts`` (:func:`_heads`)."""
     n, H = c.n_in, c.units
-    u.emit(f"    for (i = 0; i < {n}u; ++i) s->z[i] = {x}[i];")
-    u.emit(f"    for (i = 0; i < {H}u; ++i) s->z[{n}u + i] = {h}[i];")
-    seg = concat(xin, segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), 0.0))
-    a, width = "s->z", n + H
-    for k, layer in enumerate(c.backbone):
+    byte = q7_bytes.byte_backbone(c, u.wmax <= 127)
+    if byte:
+        a, seg = q7_bytes.emit_backbone(u, c, name, x, xin, h, f_h)
+        width = c.backbone[-1].n_out
+        backbone = []
+    else:
+        u.emit(f"    for (i = 0; i < {n}u; ++i) s->z[i] = {x}[i];")
+        u.emit(f"    for (i = 0; i < {H}u; ++i) s->z[{n}u + i] = {h}[i];")
+        seg = concat(xin, segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), 0.0))
+        a, width = "s->z", n + H
+        backbone = c.backbone
+    for k, layer in enumerate(backbone):
         lecun = c.activation == "lecun_tanh"
         q = u.quantise(layer.weight, layer.bias, seg, 0.666 if lecun else 1.0)
         dst = "s->a" if k % 2 == 0 else "s->b"
@@ -125,21 +144,81 @@ def _cfc(u: Q15Unit, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: i
             seg = segment(layer.n_out, gain * 2.0**-15, gain, gain * (e_in + EPS_TANH))
         a, width = dst, layer.n_out
     if c.mode == "pure":
-        return _pure(u, c, name, a, width, seg, h, f_h)
-    # heads: ff1, ff2, time_a, time_b, each its own accumulator format
-    W, b = c.heads.weight, c.heads.bias
-    qs = [u.quantise(W[k * H : (k + 1) * H], b[k * H : (k + 1) * H], seg) for k in range(4)]
-    for k, q in enumerate(qs):
-        u.dense(f"{name}head{k}", q, a, width, f"(s->acc + {k * H}u)")
-    q1, q2, qa, qb = qs
-    f_ta = 15 - max(0, math.ceil(math.log2(max(float(qa.bound.max()), 1e-9))))
-    f_ta = min(f_ta, qa.s)
-    u.use("ln_clamp12", "ln_tanh_q12", "ln_sigmoid_q", "ln_sat16")
+        return _pure(u, c, name, a, width, seg, h, f_h, byte)
+    q1, q2, e_g = _heads(u, c, name, a, width, seg, byte, fixed_ts)
+    e_s = e_g / 4 + EPS_SIGMOID
+    e_f1 = q1.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH
+    e_f2 = q2.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH
+    if c.mode == "no_gate":  # h' = f1 + s f2, Q14
+        prod = rshift_expr("(int32_t)(int16_t)f2 * sg", 15)
+        u.emit(f"        {h}[i] = ln_sat16({rshift_expr(f'f1 + ({prod})', 1)});")
+        err = e_f1 + e_f2 + e_s + e_f2 * e_s + 2.0**-16 + 2.0**-15
+    else:  # h' = f1 + (f2 - f1) s, Q15
+        u.emit(f"        {h}[i] = ln_sat16(f1 + ({rshift_expr('(f2 - f1) * sg', 15)}));")
+        err = np.maximum(e_f1, e_f2) + 2 * e_s + (e_f1 + e_f2) * e_s + 2.0**-14
+    u.emit("    }")
+    return segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
+
+
+def _heads(
+    u: Q15Unit,
+    c: CfCPlan,
+    name: str,
+    a: str,
+    width: int,
+    seg: Segment,
+    byte: bool,
+    fixed_ts: float | None,
+) -> tuple[QDense, QDense, np.ndarray]:
+    """Emit the heads ff1, ff2 (into ``acc[0:H]``, ``acc[H:2H]``) and the gate's argument,
+    and open the per-unit loop with ``f1``, ``f2`` (tanh, Q15) and ``sg`` (the gate, Q15).
+    Returns ff1's and ff2's quantised layers and the gate argument's error bound.
+
+    ``fixed_ts`` None: heads time_a and time_b, ``g = time_a ts + time_b`` with the ``ts`` of
+    the call. Else the gate is folded for that ``ts``: one head ``(W_a ts + W_b) a + b_a ts +
+    b_b``; the step refuses other ``ts`` (Q12), so ``ts`` differs from ``fixed_ts`` by less
+    than 2^-12, counted in the bound."""
+    H = c.units
+    W, b = c.heads.weight.astype(np.float64), c.heads.bias.astype(np.float64)
+    rows = [slice(k * H, (k + 1) * H) for k in range(4)]
+    if fixed_ts is None:
+        parts = [(W[r], b[r]) for r in rows]
+    else:
+        wa, ba = W[rows[2]], b[rows[2]]
+        wg, bg = wa * fixed_ts + W[rows[3]], ba * fixed_ts + b[rows[3]]
+        parts = [(W[rows[0]], b[rows[0]]), (W[rows[1]], b[rows[1]]), (wg, bg)]
+    qs = [u.quantise(w, bias, seg) for w, bias in parts]
+    if byte:
+        wq = np.concatenate([q.wq for q in qs])
+        bq = np.concatenate([q.bq for q in qs])
+        q7_bytes.emit_dense_u8(u, f"{name}heads", wq, bq, a, "s->acc", False)
+    else:
+        for k, q in enumerate(qs):
+            u.dense(f"{name}head{k}", q, a, width, f"(s->acc + {k * H}u)")
+    q1, q2 = qs[0], qs[1]
+    u.use("ln_tanh_q12", "ln_sigmoid_q", "ln_sat16")
     u.emit(f"    for (i = 0; i < {H}u; ++i) {{")
+    if fixed_ts is not None:  # tanh and sigmoid saturate beyond the clamp's ±16 by themselves
+        qg = qs[2]
+        f1 = rshift_expr("s->acc[i]", q1.s - Q_ACT)
+        f2 = rshift_expr(f"s->acc[{H}u + i]", q2.s - Q_ACT)
+        g = rshift_expr(f"s->acc[{2 * H}u + i]", qg.s - Q_ACT)
+        u.emit(f"        const int32_t f1 = ln_tanh_q12({f1});")
+        u.emit(f"        const int32_t f2 = ln_tanh_q12({f2});")
+        u.emit(f"        const int16_t sg = ln_sigmoid_q({g});")
+        wa, ba = W[rows[2]], b[rows[2]]
+        a_bound = np.abs(wa) @ seg.bound + np.abs(ba)
+        e_g = qg.err + 2.0 ** -(Q_ACT + 1) + a_bound * 2.0**-12
+        e_g += 1e-6 * (np.abs(wa) * fixed_ts + np.abs(W[rows[3]])) @ seg.bound
+        return q1, q2, e_g
+    u.use("ln_clamp12")
     u.emit(f"        const int32_t f1 = ln_tanh_q12({q12_expr('s->acc[i]', q1.s - Q_ACT)});")
     u.emit(
         f"        const int32_t f2 = ln_tanh_q12({q12_expr(f's->acc[{H}u + i]', q2.s - Q_ACT)});"
     )
+    qa, qb = qs[2], qs[3]
+    f_ta = 15 - max(0, math.ceil(math.log2(max(float(qa.bound.max()), 1e-9))))
+    f_ta = min(f_ta, qa.s)
     u.emit(
         f"        const int16_t ta = ln_sat16({rshift_expr(f's->acc[{2 * H}u + i]', qa.s - f_ta)});"
     )
@@ -151,20 +230,9 @@ def _cfc(u: Q15Unit, c: CfCPlan, name: str, x: str, xin: Segment, h: str, f_h: i
         "        const int16_t sg = ln_sigmoid_q(g > 65536L ? 65536L : (g < -65536L ? -65536L "
         ": g));"
     )
-    e_f1 = q1.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH
-    e_f2 = q2.err + 2.0 ** -(Q_ACT + 1) + EPS_TANH
     e_g = (qa.err + 2.0 ** -(f_ta + 1)) * TS_MAX + qa.bound * 2.0 ** -(Q_ACT + 1)
     e_g += qb.err + 3 * 2.0 ** -(Q_ACT + 1)
-    e_s = e_g / 4 + EPS_SIGMOID
-    if c.mode == "no_gate":  # h' = f1 + s f2, Q14
-        prod = rshift_expr("(int32_t)(int16_t)f2 * sg", 15)
-        u.emit(f"        {h}[i] = ln_sat16({rshift_expr(f'f1 + ({prod})', 1)});")
-        err = e_f1 + e_f2 + e_s + e_f2 * e_s + 2.0**-16 + 2.0**-15
-    else:  # h' = f1 + (f2 - f1) s, Q15
-        u.emit(f"        {h}[i] = ln_sat16(f1 + ({rshift_expr('(f2 - f1) * sg', 15)}));")
-        err = np.maximum(e_f1, e_f2) + 2 * e_s + (e_f1 + e_f2) * e_s + 2.0**-14
-    u.emit("    }")
-    return segment(H, 2.0**-f_h, 2.0 ** (15 - f_h), err)
+    return q1, q2, e_g
 
 
 def _bits(bound: float) -> int:
@@ -180,15 +248,26 @@ def pure_state_bound(c: CfCPlan) -> float:
 
 
 def _pure(
-    u: Q15Unit, c: CfCPlan, name: str, a: str, width: int, seg: Segment, h: str, f_h: int
+    u: Q15Unit,
+    c: CfCPlan,
+    name: str,
+    a: str,
+    width: int,
+    seg: Segment,
+    h: str,
+    f_h: int,
+    byte: bool = False,
 ) -> Segment:
     """The pure-mode update ``h' = A - A exp(-ts (|w_tau| + |f|)) f`` with ``f = ff1``
     (no activation): ``f`` to Q``f_f``, ``u = ts (|w_tau| + |f|)`` to Q12, ``exp(-u)`` from
-    the table (Q15), ``h'`` to Q``f_h``."""
+    the table (Q15), ``h'`` to Q``f_h``. ``byte``: ``a`` is the byte backbone's output."""
     assert c.A is not None and c.abs_w_tau is not None
     H = c.units
     q = u.quantise(c.heads.weight, c.heads.bias, seg)
-    u.dense(f"{name}head0", q, a, width, "s->acc")
+    if byte:
+        q7_bytes.emit_dense_u8(u, f"{name}head0", q.wq, q.bq, a, "s->acc", False)
+    else:
+        u.dense(f"{name}head0", q, a, width, "s->acc")
     wt = c.abs_w_tau.astype(np.float64)
     big = max(float(q.bound.max()), float(wt.max()))
     f_f = min(q.s, 15 - _bits(big))  # f and |w_tau| below 2^15: ts (wt + |f|) < 2^31
@@ -268,7 +347,9 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted) -> np.ndarray:
     return np.abs(scale_a) * (err + 2e-7) + 1e-6 * np.abs(plan.offset)
 
 
-def _emit_cfc_cells(u: Q15Unit, plan: PolicyPlan, xin: Segment) -> Emitted:
+def _emit_cfc_cells(
+    u: Q15Unit, plan: PolicyPlan, xin: Segment, fixed_ts: float | None = None
+) -> Emitted:
     layers = _check(plan)
     f_h = 14 if layers[0].mode == "no_gate" else 15
     if layers[0].mode == "pure":
@@ -276,17 +357,27 @@ def _emit_cfc_cells(u: Q15Unit, plan: PolicyPlan, xin: Segment) -> Emitted:
     seg, start, inp, errs = xin, 0, "s->x", []
     for k, layer in enumerate(layers):
         h = f"(s->h + {start}u)"
-        seg = _cfc(u, layer, f"l{k}_" if len(layers) > 1 else "", inp, seg, h, f_h)
+        name = f"l{k}_" if len(layers) > 1 else ""
+        seg = _cfc(u, layer, name, inp, seg, h, f_h, fixed_ts)
         errs.append(seg.err)
         inp, start = h, start + layer.units
-    z = max(c.n_in + c.units for c in layers)
-    bb = [d.n_out for c in layers for d in c.backbone]
-    acc = max([4 * c.units for c in layers] + bb + [layers[-1].out_dim])
-    fields = [("int16_t", "z", z), ("int32_t", "acc", acc)]
+    byte = [c for c in layers if q7_bytes.byte_backbone(c, u.wmax <= 127)]
+    words = [c for c in layers if c not in byte]
+    bb = [d.n_out for c in words for d in c.backbone]
+    bb8 = [d.n_out for c in byte for d in c.backbone]
+    acc = max([4 * c.units for c in layers] + bb + bb8 + [layers[-1].out_dim])
+    fields = [("int32_t", "acc", acc)]
+    if words:
+        fields.insert(0, ("int16_t", "z", max(c.n_in + c.units for c in words)))
     if bb:
         fields.append(("int16_t", "a", max(bb)))
     if len(bb) > 1:
         fields.append(("int16_t", "b", max(bb)))
+    if byte:
+        fields.append(("uint8_t", "z8", max(c.units for c in byte)))
+        fields.append(("uint8_t", "a8", max(bb8)))
+    if any(len(c.backbone) > 1 for c in byte):
+        fields.append(("uint8_t", "b8", max(bb8)))
     last = layers[-1]
     return Emitted(inp, seg, last.proj, [(plan.state_dim, f_h)], np.concatenate(errs), fields)
 
@@ -329,13 +420,39 @@ void {prefix}_state_write({prefix}_state *s, const float *h) {{
 """
 
 
+def has_time_gate(plan: PolicyPlan) -> bool:
+    """Whether ``plan`` is a CfC or wired CfC whose layers have the time gate
+    ``sigmoid(time_a ts + time_b)`` (modes ``default``, ``no_gate``): what ``fixed_dt``
+    folds."""
+    cell = plan.cell
+    if not isinstance(cell, (CfCPlan, WiredPlan)):
+        return False
+    layers = cell.layers if isinstance(cell, WiredPlan) else [cell]
+    return all(c.mode != "pure" for c in layers)
+
+
+def fixed_ts_q12(plan: PolicyPlan, dt: float) -> int:
+    """The step's Q12 ``ts`` for ``dt`` seconds, as the generated C computes it (float32)."""
+    t = np.float32(np.float32(dt) * np.float32(plan.time_scale * 4096.0)) + np.float32(0.5)
+    return 32767 if t >= 32767.0 else (1 if t < 1.0 else int(t))
+
+
 def build(
-    plan: PolicyPlan, prefix: str, precision: str = "q15"
+    plan: PolicyPlan, prefix: str, precision: str = "q15", fixed_dt: float | None = None
 ) -> tuple[dict[str, str], Quantised]:
     """The fixed-point files (``<prefix>.h``, ``<prefix>.c``) and what was derived for them.
 
     ``precision``: ``"q15"`` (int16 weights) or ``"q7"`` (int8 weights, half the flash, a
-    cheaper multiply on the AVR, a larger error); activations are int16 in both.
+    cheaper multiply on the AVR, a larger error); activations are int16 in both, except on a
+    CfC backbone in q7, which runs on bytes (:mod:`.q7_bytes`).
+
+    ``fixed_dt``: a step specialised for this control period (seconds; CfC and wired CfC with
+    a time gate only): the gate's two heads are folded into one, ``(W_a ts + W_b) a + b_a ts
+    + b_b`` at ``ts = fixed_dt * time_scale`` (a quarter fewer multiply-accumulates in the
+    heads). The step then returns int: 0 after a step, -1 without stepping (state and action
+    untouched) when called with a ``dt`` whose Q12 ``ts`` differs from ``fixed_dt``'s; the
+    header defines ``<PREFIX>_FIXED_DT_S``, ``<PREFIX>_FIXED_DT_US`` (rounded) and
+    ``<PREFIX>_FIXED_TS_Q12``. The bound covers any accepted ``dt``.
     """
     if precision not in ("q15", "q7"):
         raise ExportError(f"unknown fixed-point precision {precision!r}")
@@ -344,28 +461,51 @@ def build(
     baseline = isinstance(plan.cell, (RecurrentPlan, MLPPlan))
     if not baseline and not isinstance(plan.cell, LTCPlan):
         _check(plan)
+    fixed_ts = None
+    if fixed_dt is not None:
+        if not has_time_gate(plan):
+            raise ExportError(
+                f"a fixed dt folds the CfC time gate; a {plan.cell_kind} policy (or the CfC "
+                "pure mode) has none: export it without a fixed dt"
+            )
+        fixed_ts = float(fixed_dt) * plan.time_scale
+        if not (math.isfinite(fixed_ts) and 2.0**-12 <= fixed_ts <= TS_MAX):
+            raise ExportError(
+                f"fixed dt {fixed_dt!r} s gives ts = dt * time_scale = {fixed_ts:g}, outside "
+                f"[2^-12, {TS_MAX:g}]"
+            )
     u = Q15Unit(prefix, wmax=127 if precision == "q7" else 32767)
     u.use("ln_asr8")  # static inline: no warning where no shift needs it
     X = plan.clip if plan.clip is not None else 16.0
     f_x = min(15, 15 - max(0, math.ceil(math.log2(X))))
-    # observation mapping (float), then Q(f_x), saturating
+    # observation mapping (float), then Q(f_x), saturating; the factor 2^f_x is folded into
+    # inv_std and the limit (a power of two: the same floats as multiplying after the clip)
+    scale = 2.0**f_x
     u.emit(f"    for (i = 0; i < {plan.obs_dim}u; ++i) {{")
     if plan.normalise:
         mean = u.array("obs_mean", "float", plan.mean)
-        inv = u.array("obs_inv_std", "float", plan.inv_std)
+        inv_q = (plan.inv_std.astype(np.float32) * np.float32(scale)).astype(np.float32)
+        inv = u.array("obs_inv_std_q", "float", inv_q)
         u.emit(f"        float v = (obs[i] - LN_RD_F32(&{mean}[i])) * LN_RD_F32(&{inv}[i]);")
     else:
-        u.emit("        float v = obs[i];")
-    lim = c_float(min(X, 32767 / 2.0**f_x))
+        u.emit(f"        float v = obs[i] * {c_float(scale)};")
+    lim = c_float(min(X, 32767 / scale) * scale)
     u.emit(f"        v = v > {lim} ? {lim} : v;")
     u.emit(f"        v = v < -{lim} ? -{lim} : v;")
-    u.emit(f"        v *= {c_float(2.0**f_x)};")
     u.emit("        s->x[i] = (int16_t)(v < 0.0f ? v - 0.5f : v + 0.5f);")
     u.emit("    }")
     xin = segment(plan.obs_dim, 2.0**-f_x, X, 2.0 ** -(f_x + 1) + 1e-6 * X)
     if baseline:
         u.emit("    (void)dt; /* baseline cells assume the nominal period */")
         em = q15_baselines.emit(u, plan, xin, f_x)
+    elif fixed_dt is not None:  # ts is folded in: only a dt of the same Q12 ts is accepted
+        up = prefix.upper()
+        u.emit(f"    if (dt != {up}_FIXED_DT_S) {{")
+        u.emit(f"        const float t = dt * {c_float(plan.time_scale * 4096.0)} + 0.5f;")
+        u.emit("        const int16_t ts = t >= 32767.0f ? 32767 : (t < 1.0f ? 1 : (int16_t)t);")
+        u.emit(f"        if (ts != {up}_FIXED_TS_Q12) return -1;")
+        u.emit("    }")
+        em = _emit_cfc_cells(u, plan, xin, fixed_ts)
     else:
         u.emit("    {")
         u.emit(f"        const float t = dt * {c_float(plan.time_scale * 4096.0)} + 0.5f;")
@@ -374,7 +514,7 @@ def build(
         em = (
             q15_ltc.emit(u, plan.cell, xin, f_x)
             if isinstance(plan.cell, LTCPlan)
-            else _emit_cfc_cells(u, plan, xin)
+            else _emit_cfc_cells(u, plan, xin, fixed_ts)
         )
     bound_action = _readout(u, plan, em)
     f_h = em.state_fmt[0][1] if em.state_fmt else f_x
@@ -386,18 +526,26 @@ def build(
         fields.append(("int32_t", "acc", em.proj.n_out))
     struct = "".join(f"    {t} {n}[{size}];\n" for t, n, size in fields)
     helpers = "\n".join(HELPERS[h] for h in ORDER if h in u.helpers)
+    helpers += "".join("\n" + q7_bytes.HELPERS[h] for h in q7_bytes.ORDER if h in u.helpers)
     formats = ", ".join(f"{n} values Q{f}" for n, f in em.state_fmt) or "none"
     state_bound = float(np.max(em.state_err, initial=0.0))
+    where = f"ts <= {TS_MAX:g}" if fixed_dt is None else f"dt = {fixed_dt:g} s only"
     bound = (
-        f"/* Per-step error bound vs Policy.step from the same state (ts <= {TS_MAX:g}):\n"
+        f"/* Per-step error bound vs Policy.step from the same state ({where}):\n"
         f" *   |action - Policy.step| <= {np.array2string(bound_action, precision=3)}\n"
         f" *   |state' - Policy.state'| <= {state_bound:.3g} (max over the state)\n"
         f" * Formats: x Q{f_x}, state {formats}, ts Q12 (saturates at 8), activations\n"
         " * Q12 -> Q15.\n"
         " */\n"
     )
-    ts_decl = "" if baseline else "    int16_t ts;\n"
+    ts_decl = "" if baseline or fixed_dt is not None else "    int16_t ts;\n"
     command = f"liquidnode export --target c --precision {precision}"
+    fixed = None
+    ret, done = "void", ""
+    if fixed_dt is not None:
+        command += f" --fixed-dt {fixed_dt:g}"
+        fixed = (float(fixed_dt), fixed_ts_q12(plan, fixed_dt))
+        ret, done = "int", "\n    return 0;"
     source = f"""/* {prefix}.c: generated by `{command}`. */
 #include "{prefix}.h"
 
@@ -406,15 +554,21 @@ def build(
 {u.arrays_source()}
 {helpers}
 {_state_functions(prefix, em.state_fmt)}
-void {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{
+{ret} {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{
     unsigned int i;
-{ts_decl}{chr(10).join(u.lines)}
+{ts_decl}{chr(10).join(u.lines)}{done}
 }}
 """
-    files = {f"{prefix}.h": header(plan, prefix, precision, struct), f"{prefix}.c": source}
+    files = {
+        f"{prefix}.h": header(plan, prefix, precision, struct, fixed),
+        f"{prefix}.c": source,
+    }
     return files, info
 
 
-def generate(plan: PolicyPlan, prefix: str, precision: str = "q15") -> dict[str, str]:
-    """``{"<prefix>.h": text, "<prefix>.c": text}`` for a q15 export of ``plan``."""
-    return build(plan, prefix, precision)[0]
+def generate(
+    plan: PolicyPlan, prefix: str, precision: str = "q15", fixed_dt: float | None = None
+) -> dict[str, str]:
+    """``{"<prefix>.h": text, "<prefix>.c": text}`` for a fixed-point export of ``plan``
+    (:func:`build`)."""
+    return build(plan, prefix, precision, fixed_dt)[0]

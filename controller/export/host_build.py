@@ -27,16 +27,24 @@ _HARNESS = """\
 #include "{p}.h"
 static {p}_state ln_h;
 void ln_h_reset(void) {{ {p}_reset(&ln_h); }}
-void ln_h_step(const float *obs, float dt, float *action) {{ {p}_step(&ln_h, obs, dt, action); }}
+int ln_h_step(const float *obs, float dt, float *action) {{
+#ifdef {P}_FIXED_DT_US
+    return {p}_step(&ln_h, obs, dt, action);
+#else
+    {p}_step(&ln_h, obs, dt, action);
+    return 0;
+#endif
+}}
 void ln_h_read(float *h) {{ {p}_state_read(&ln_h, h); }}
 void ln_h_write(const float *h) {{ {p}_state_write(&ln_h, h); }}
 unsigned long ln_h_state_bytes(void) {{ return (unsigned long)sizeof(ln_h); }}
-void ln_h_run(int n, const float *obs, const float *dt, float *action, float *states) {{
+int ln_h_run(int n, const float *obs, const float *dt, float *action, float *states) {{
     int k;
     for (k = 0; k < n; ++k) {{
-        {p}_step(&ln_h, obs + k * {P}_OBS_DIM, dt[k], action + k * {P}_ACT_DIM);
+        if (ln_h_step(obs + k * {P}_OBS_DIM, dt[k], action + k * {P}_ACT_DIM) != 0) return k;
         {p}_state_read(&ln_h, states + k * {P}_STATE_DIM);
     }}
+    return n;
 }}
 """
 
@@ -113,10 +121,23 @@ class CompiledPolicy:
         self._lib.ln_h_reset()
 
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
-        """One generated ``<prefix>_step``; returns the action as float64 ``(act_dim,)``."""
+        """One generated ``<prefix>_step``; returns the action as float64 ``(act_dim,)``.
+
+        Raises:
+            ExportError: the export is specialised for another control period (its step
+                refused ``dt``; the state is unchanged).
+        """
         self._obs[:] = obs
-        self._lib.ln_h_step(self._obs.ctypes.data, float(dt), self._act.ctypes.data)
+        if self._lib.ln_h_step(self._obs.ctypes.data, float(dt), self._act.ctypes.data) != 0:
+            raise self._refused(float(dt))
         return self._act.astype(np.float64)
+
+    def _refused(self, dt: float) -> ExportError:
+        return ExportError(
+            f"the export's step is specialised for one control period (its header's "
+            f"FIXED_DT_S) and refused dt = {dt:g} s; export without a fixed dt to step with "
+            "another dt"
+        )
 
     @property
     def state(self) -> np.ndarray:
@@ -140,5 +161,9 @@ class CompiledPolicy:
         n = len(dt)
         act = np.zeros((n, self.act_dim), np.float32)
         states = np.zeros((n, self.state_dim), np.float32)
-        self._lib.ln_h_run(n, obs.ctypes.data, dt.ctypes.data, act.ctypes.data, states.ctypes.data)
+        done = self._lib.ln_h_run(
+            n, obs.ctypes.data, dt.ctypes.data, act.ctypes.data, states.ctypes.data
+        )
+        if done != n:
+            raise self._refused(float(dt[done]))
         return act, states

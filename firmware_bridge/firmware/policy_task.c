@@ -40,6 +40,12 @@ uint32_t hal_cm4_cycles(void); /* hal_cm4.c: instructions under QEMU -icount shi
 /* The cell's time input, seconds: the control period, correctly rounded to float. */
 #define POLICY_DT_S ((float)((double)CONTROL_PERIOD_US / 1e6))
 
+/* An export specialised for one control period (its time gate folded for it) steps at that
+ * period only. */
+#if defined(POLICY_FIXED_DT_US) && (POLICY_FIXED_DT_US != CONTROL_PERIOD_US)
+#error "the policy was exported for another control period (POLICY_FIXED_DT_US != CONTROL_PERIOD_US)"
+#endif
+
 /* The policy and the board must agree (a mismatch stops the build here). */
 PROTO_STATIC_ASSERT(POLICY_OBS_DIM == BOARD_N_OBS, policy_observations_equal_the_boards);
 PROTO_STATIC_ASSERT(POLICY_ACT_DIM == BOARD_N_ACT, policy_actions_equal_the_boards);

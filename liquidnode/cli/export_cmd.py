@@ -42,6 +42,17 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     p.add_argument("--out", metavar="DIR", required=True, help="output directory")
     p.add_argument(
+        "--fixed-dt",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "q15/q7, CfC and wired CfC: specialise the step for this control period (the "
+            "time gate's two heads folded into one, a quarter fewer multiply-accumulates in "
+            "the heads); the generated step returns -1 without stepping for another dt"
+        ),
+    )
+    p.add_argument(
         "--prefix",
         default="policy",
         help="C prefix of every public name and of the file names (default: policy)",
@@ -69,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.policy or default_policy_path(None)
     policy = Policy.load(path)
-    files = export_policy(policy, args.out, args.target, args.precision, args.prefix)
+    files = export_policy(policy, args.out, args.target, args.precision, args.prefix, args.fixed_dt)
     result: dict[str, Any] = {
         "policy": str(path),
         "target": args.target,
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         from liquidnode.controller.export import lower
         from liquidnode.controller.export.fixed_point import build
 
-        info = build(lower(policy), args.prefix, args.precision)[1]
+        info = build(lower(policy), args.prefix, args.precision, args.fixed_dt)[1]
         result["bound_per_step"] = {
             "action": [float(v) for v in info.bound_action],
             "state_max": float(max(info.bound_state, default=0.0)),
@@ -88,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         from liquidnode.controller.export.check import compare
 
-        result["check"] = compare(policy, args.out, args.target, args.prefix, args.check)
+        result["check"] = compare(
+            policy, args.out, args.target, args.prefix, args.check, fixed_dt=args.fixed_dt
+        )
     if args.json:
         print(json.dumps(result))
         return 0

@@ -118,13 +118,23 @@ def test_arm_none_eabi_gcc_builds_for_cortex_m4f(name, precision, tmp_path):
 
 @pytest.mark.avr
 @pytest.mark.parametrize(
-    ("cell", "precision"), [("ncp", "q15"), ("ncp", "q7"), ("ncp", "f32"), ("ltc", "q15")]
+    ("cell", "precision", "fixed_dt"),
+    [
+        ("ncp", "q15", False),
+        ("ncp", "q7", False),
+        ("ncp", "f32", False),
+        ("ltc", "q15", False),
+        ("cfc", "q7", False),
+        ("cfc", "q7", True),
+        ("ncp", "q15", True),
+    ],
 )
-def test_avr_step_in_simavr_equals_the_host_build(cell, precision):
+def test_avr_step_in_simavr_equals_the_host_build(cell, precision, fixed_dt):
     # the AVR-only code (PROGMEM reads, the assembler inner products, the byte-moving shifts,
     # avr-libc float, libgcc's 64-bit division for the LTC) gives the action the same
     # generated C gives on the host; the cycles are printed (measured, -Os: NCP pendulum q15
-    # 55k cycles, q7 44k, f32 476k; LTC q15 848k)
+    # 55k cycles, q7 44k, f32 476k; LTC q15 848k; CfC q7 with its byte backbone 88.8k, and
+    # specialised for its period 69.1k)
     import json
     import sys
 
@@ -139,6 +149,7 @@ def test_avr_step_in_simavr_equals_the_host_build(cell, precision):
         "--steps",
         "3",
         "--json",
+        *(["--fixed-dt"] if fixed_dt else []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
     assert proc.returncode == 0, proc.stderr
