@@ -374,7 +374,7 @@ def _emit_cfc_cells(
     if len(bb) > 1:
         fields.append(("int16_t", "b", max(bb)))
     if byte:
-        fields.append(("uint8_t", "z8", max(c.units for c in byte)))
+        fields.append(("uint8_t", "z8", max(2 * c.n_in + c.units for c in byte)))
         fields.append(("uint8_t", "a8", max(bb8)))
     if any(len(c.backbone) > 1 for c in byte):
         fields.append(("uint8_t", "b8", max(bb8)))

@@ -244,17 +244,22 @@ static int16_t ln_sigmoid_q(int32_t u) {
 assert int(np.max(np.diff(TANH_LUT))) <= 512
 for _fb in (12, 13):  # |u| < 8 << fb fits 16 bits: 16-bit arithmetic (the AVR's cheap case)
     _sh = _fb - 6
+    # x >> 6 as (x << 1) >> 7 (x < 2^15 here: a < 8 << 12, m < 513 * 64): avr-gcc shifts by 7
+    # with a few byte operations, by 6 in a loop of six two-byte shifts
+    _a, _m = (
+        ("a >> 7", "m >> 7") if _sh == 7 else ("(uint16_t)(a << 1) >> 7", "(uint16_t)(m << 1) >> 7")
+    )
     HELPERS[f"ln_tanh_q{_fb}"] = f"""\
 /* tanh of u (Q{_fb}) in Q15: the table with linear interpolation, saturating beyond 8. */
 static int16_t ln_tanh_q{_fb}(int32_t u) {{
     uint16_t t = 32767u;
     if (u > -{8 << _fb}L && u < {8 << _fb}L) {{
         const uint16_t a = (uint16_t)(u < 0 ? -u : u);
-        const int16_t *p = &ln_tanh_lut[a >> {_sh}];
+        const int16_t *p = &ln_tanh_lut[{_a}];
         const uint16_t lo = (uint16_t)LN_RD_I16(p);
         const uint16_t d = (uint16_t)((uint16_t)LN_RD_I16(p + 1) - lo);
         const uint16_t m = (uint16_t)(d * (uint8_t)(a & {(1 << _sh) - 1}u) + {1 << (_sh - 1)}u);
-        t = (uint16_t)(lo + (m >> {_sh}));
+        t = (uint16_t)(lo + ({_m}));
     }}
     return u < 0 ? (int16_t)-(int16_t)t : (int16_t)t;
 }}
@@ -325,7 +330,9 @@ def rshift_expr(expr: str, sh: int) -> str:
     """C expression: ``expr`` (int32) rounded and arithmetically shifted right by ``sh``.
 
     Shifts by more than 8 that are not whole bytes go through ``ln_asr8`` (whole bytes first:
-    avr-gcc moves bytes for those, and shifts one bit per loop turn otherwise)."""
+    avr-gcc moves bytes for those, and shifts one bit per loop turn otherwise); a remainder
+    of 6 or 7 bits as a multiplication by 4 or 2 and one more ``ln_asr8`` (after a byte the
+    value is below 2^23 in magnitude: the product cannot overflow)."""
     if sh < 0:
         raise ExportError(f"internal: negative shift {sh}")
     if sh == 0:
@@ -335,6 +342,8 @@ def rshift_expr(expr: str, sh: int) -> str:
         return f"({rounded}) >> {sh}"
     for _ in range(sh // 8):
         rounded = f"ln_asr8({rounded})"
+    if sh % 8 >= 6:
+        return f"ln_asr8({rounded} * {1 << (8 - sh % 8)})"
     return f"{rounded} >> {sh % 8}"
 
 
