@@ -118,9 +118,10 @@ def test_hil_balances_and_the_device_equals_the_host_q15_build_bit_for_bit(
         assert clamped.tobytes() == np.asarray(t.applied, np.float32).tobytes(), k
     # The hidden state moved (a digest of zeros would repeat).
     assert len({t.state_digest for t in steps}) > TICKS // 2
-    # Timer1 cycles of the step: the measured ~52.9k of scripts/avr_step_cycles.py, in period.
+    # Timer1 cycles of the step: the measured ~38.0k of `scripts/avr_step_cycles.py
+    # --fixed-dt` (the firmware's export is specialised for its period), in period.
     cycles = np.asarray([t.step_cycles for t in steps])
-    assert np.all(cycles > 40_000) and np.all(cycles < PERIOD_CYCLES // 4)
+    assert np.all(cycles > 30_000) and np.all(cycles < PERIOD_CYCLES // 4)
     stats = dev.stats()
     assert stats["cycles_per_step"]["n"] == TICKS
     assert stats["step_us_at_clock"] == pytest.approx(np.median(cycles) / 16)
@@ -197,7 +198,7 @@ def test_hil_cli_simavr_json(tmp_path: Path, firmware: PolicyFirmware) -> None:
     assert out["episodes"][0]["ticks"] == 40 and not out["episodes"][0]["terminated"]
     d = out["device"]
     assert (d["target"], d["precision"], d["clock_hz"]) == ("atmega328p (simavr)", "q15", CLOCK_HZ)
-    assert 50_000 < d["cycles_per_step"]["p50"] <= d["cycles_per_step"]["max"] < PERIOD_CYCLES
+    assert 30_000 < d["cycles_per_step"]["p50"] <= d["cycles_per_step"]["max"] < PERIOD_CYCLES
     assert d["step_us_at_clock"] == pytest.approx(d["cycles_per_step"]["p50"] / 16)
     assert (d["flash_bytes"], d["ram_bytes"]) == (firmware.flash_bytes, firmware.ram_bytes)
     assert (d["checked"], d["action_mismatches"], d["digest_mismatches"]) == (True, 0, 0)
