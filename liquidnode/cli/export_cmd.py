@@ -36,8 +36,8 @@ def add_parser(subparsers: Subparsers) -> None:
         default="f32",
         help=(
             "f32: float32; q15: int16 weights and activations, int32 accumulators; q7: int8 "
-            "weights, int16 activations (fixed point: C only, for MCUs without an FPU; the "
-            "per-step error bound is in the source)"
+            "weights, int16 activations, 8-bit on a CfC backbone (fixed point: C only, for "
+            "MCUs without an FPU; the per-step error bound is in the source)"
         ),
     )
     p.add_argument("--out", metavar="DIR", required=True, help="output directory")

@@ -133,8 +133,8 @@ def test_avr_step_in_simavr_equals_the_host_build(cell, precision, fixed_dt):
     # the AVR-only code (PROGMEM reads, the assembler inner products, the byte-moving shifts,
     # avr-libc float, libgcc's 64-bit division for the LTC) gives the action the same
     # generated C gives on the host; the cycles are printed (measured, -Os: NCP pendulum q15
-    # 55k cycles, q7 44k, f32 366k; LTC q15 848k; CfC q7 with its byte backbone 88.8k, and
-    # specialised for its period 69.1k)
+    # 55k cycles, q7 44k, f32 366k; LTC q15 848k; CfC q7 with its byte backbone 74.5k, and
+    # specialised for its period 62.2k)
     import json
     import sys
 
