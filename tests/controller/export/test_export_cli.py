@@ -89,3 +89,17 @@ def test_export_q15_reports_the_derived_bound(tmp_path, capsys):
     # free-running over 300 ticks stays far inside the one-step worst case
     assert out["check"]["max_abs_action"] < bound["action"][0]
     assert "Per-step error bound" in (tmp_path / "policy.c").read_text()
+
+
+def test_export_fixed_dt_checks_at_that_dt_and_refuses_f32(tmp_path, capsys):
+    policy = str(ROOT / "policies" / "InvertedPendulum-v5-cfc.safetensors")
+    args = ["export", "--policy", policy, "--target", "c", "--out", str(tmp_path)]
+    rc = main([*args, "--precision", "q7", "--fixed-dt", "0.04", "--check", "200", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["check"]["steps"] == 200  # stepped at 0.04 s: another dt would have raised
+    assert out["check"]["max_abs_action"] < out["bound_per_step"]["action"][0]
+    assert "--fixed-dt 0.04" in (tmp_path / "policy.c").read_text()
+    assert main([*args, "--fixed-dt", "0.04"]) == 2  # f32
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fixed-point C option" in err[0]
