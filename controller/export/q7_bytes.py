@@ -261,6 +261,9 @@ static int16_t ln_rd_word(const uint8_t *a, uint8_t k) {
    4 rows, the rows' 24-bit sums in r2..r13, started at -128 (sum of the inputs) so that each
    ends as the row's weighted sum, which the generator keeps within 24 signed bits; then
    acc := (acc) + c + sum with the sum sign-extended. */
+#if defined(__AVR__)
+__attribute__((noinline)) /* its loop holds 28 registers: not inside a caller's */
+#endif
 static void ln_dense_u8(const uint8_t *w, const uint8_t *a, uint8_t n_w, uint8_t n_b,
                         uint8_t n_out, int32_t *acc, uint8_t add) {
     uint8_t i, r, blocks = (uint8_t)(n_out >> 2);

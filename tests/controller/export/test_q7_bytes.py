@@ -85,3 +85,22 @@ def test_byte_dense_layer_refuses_sums_beyond_24_bits():
     with pytest.raises(ExportError, match="24 bits"):
         offset_weights(wq, None, 4, 32767.0)  # 4 x 127 x 32767 > 2^23
     offset_weights(wq, None, 0)  # bytes alone: 8 x 127 x 255 fits
+
+
+@pytest.mark.parametrize("opt", ["-O1", "-O2", "-O3", "-Os"])
+def test_the_byte_loop_compiles_for_the_avr_at_every_optimisation(opt, tmp_path):
+    # the assembler loop holds 28 registers: inlined into the step (-O1, -O3) it would not
+    # find them, so it is kept a function of its own
+    import shutil
+
+    from liquidnode.controller.export import export_policy
+    from tests.controller.export.cases import SHIPPED
+
+    if shutil.which("avr-gcc") is None:
+        pytest.fail("avr-gcc missing: run scripts/install-system-deps.sh")
+    policy = SHIPPED["InvertedPendulum-v5-cfc"]()
+    export_policy(policy, tmp_path, "c", "q7", prefix="pol", fixed_dt=0.04)
+    assert "ln_dense_u8(" in (tmp_path / "pol.c").read_text()
+    cmd = ["avr-gcc", "-mmcu=atmega328p", *WARN_FLAGS, opt, "-c", "-o", str(tmp_path / "p.o")]
+    proc = subprocess.run([*cmd, str(tmp_path / "pol.c")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
