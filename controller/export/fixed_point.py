@@ -1,5 +1,7 @@
 """Fixed-point C export: int16 activations, int32 accumulators, LUT tanh; weights int16
-(``q15``) or int8 (``q7``: half the weight flash and a cheaper AVR multiply, a coarser step).
+(``q15``) or int8 (``q7``: half the weight flash and a cheaper AVR multiply, a coarser step;
+a ``tanh``/``lecun_tanh`` CfC backbone runs on bytes, :mod:`.q7_bytes`). ``fixed_dt``
+specialises the step for one control period, the CfC time gate folded (:func:`build`).
 
 For MCUs without an FPU. The interface is the float32 export's (``<prefix>_step(state, obs, dt,
 action)`` with float ``obs``/``dt``/``action``): the observation mapping and the action mapping
