@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-from liquidnode.controller.export import q7_bytes
+from liquidnode.controller.export import q7_bytes, q15_synapses
 from liquidnode.controller.export.c_source import FLASH_MACROS, c_float, header
 from liquidnode.controller.export.lowering import (
     CfCPlan,
@@ -529,6 +529,7 @@ def build(
     struct = "".join(f"    {t} {n}[{size}];\n" for t, n, size in fields)
     helpers = "\n".join(HELPERS[h] for h in ORDER if h in u.helpers)
     helpers += "".join("\n" + q7_bytes.HELPERS[h] for h in q7_bytes.ORDER if h in u.helpers)
+    helpers += "".join("\n" + q15_synapses.HELPERS[h] for h in q15_synapses.ORDER if h in u.helpers)
     formats = ", ".join(f"{n} values Q{f}" for n, f in em.state_fmt) or "none"
     state_bound = float(np.max(em.state_err, initial=0.0))
     where = f"ts <= {TS_MAX:g}" if fixed_dt is None else f"dt = {fixed_dt:g} s only"

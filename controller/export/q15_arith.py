@@ -172,31 +172,6 @@ static void {name}(const {wtype} *w, const int32_t *b, const int16_t *a, unsigne
 """
 
 
-def _synapse_loop(name: str, wtype: str, read: str) -> str:
-    """The C helper that adds one synapse layer's sums into ``num`` and ``den``."""
-    pad = " " * (len(name) + 13)
-    return f"""\
-/* num[j] += sum_i s_ij we_ij and den[j] += sum_i s_ij w_ij over n_in sources, s_ij =
-   sigmoid(((a_ij in_i) >> sh) + b_ij) in Q15 (b Q12); arrays n_in x n, row-major by source. */
-static void {name}(const int16_t *a, const int32_t *b, const {wtype} *we, const {wtype} *w,
-{pad}const int16_t *in, unsigned int n_in, unsigned int n, unsigned int sh,
-{pad}int32_t *num, int32_t *den) {{
-    const int32_t r = sh ? (1L << (sh - 1u)) : 0;
-    unsigned int i, j;
-    for (i = 0; i < n_in; ++i) {{
-        const int16_t x = in[i];
-        for (j = 0; j < n; ++j) {{
-            const int32_t v = (int32_t)LN_RD_I16(a++) * x + r;
-            const int32_t arg = (sh >= 8u ? ln_asr8(v) >> (sh - 8u) : v >> sh) + LN_RD_I32(b++);
-            const int16_t g = ln_sigmoid_q(ln_clamp12(arg));
-            num[j] += (int32_t)g * {read}(we++);
-            den[j] += (int32_t)g * {read}(w++);
-        }}
-    }}
-}}
-"""
-
-
 HELPERS = {
     "ln_dense_q": _dense_loop("ln_dense_q", "int16_t", "LN_RD_I16"),
     "ln_dense_q7": _dense_loop("ln_dense_q7", "int8_t", "LN_RD_I8"),
@@ -304,10 +279,6 @@ static int32_t ln_exp_neg_q12(int32_t u) {
 )
 NEEDS: dict[str, tuple[str, ...]] = {f"ln_tanh_q{fb}": ("ln_tanh_lut",) for fb in (12, 13, 14, 15)}
 NEEDS["ln_sigmoid_q"] = ("ln_tanh_lut", "ln_tanh_q13")
-HELPERS["ln_synapses_q"] = _synapse_loop("ln_synapses_q", "int16_t", "LN_RD_I16")
-HELPERS["ln_synapses_q7"] = _synapse_loop("ln_synapses_q7", "int8_t", "LN_RD_I8")
-for _name in ("ln_synapses_q", "ln_synapses_q7"):
-    NEEDS[_name] = ("ln_asr8", "ln_clamp12", "ln_tanh_lut", "ln_tanh_q13", "ln_sigmoid_q")
 ORDER = (
     "ln_asr8",
     "ln_dense_q",
@@ -321,8 +292,6 @@ ORDER = (
     "ln_tanh_q15",
     "ln_sigmoid_q",
     "ln_exp_neg_q12",
-    "ln_synapses_q",
-    "ln_synapses_q7",
 )
 
 
