@@ -79,18 +79,24 @@ def _potential_bound(c: LTCPlan) -> float:
     return max([float(np.max(p, initial=0.0)) for p in parts] + [1e-3])
 
 
-def _acc_format(mats: list[np.ndarray], const: list[np.ndarray], wmax: int, f_v: int) -> int:
-    """The largest ``A`` with every weight within ``±wmax`` in ``2^-(A-15)``, every sum of the
-    rows below ``2^30`` and ``A <= f_v + 19`` (the numerator ``v 2^(A - 4 - f_v)`` below
-    ``2^30``)."""
+def _acc_format(
+    mats_n: list[np.ndarray], mats_d: list[np.ndarray], const: list[np.ndarray], wmax: int, f_v: int
+) -> int:
+    """The largest ``A`` with every weight within ``±wmax`` in ``2^-(A-15)``, each
+    accumulator's sums (``N``: its constant and the ``we`` of every synapse into the unit,
+    ``D``: the ``w``) below ``2^30``, and ``A <= f_v + 19`` (the numerator ``v 2^(A - 4 - f_v)``
+    below ``2^30``)."""
+    mats = mats_n + mats_d
     big = max(float(np.max(np.abs(m))) for m in mats)
     A = min(50, math.floor(15 + math.log2(wmax / max(big, 1e-30))))
     A = min(A, f_v + 19)
     while A > 0:
-        ok = all(np.max(np.abs(np.round(m * 2.0 ** (A - 15)))) <= wmax for m in mats)
-        sums = sum(np.sum(np.abs(np.round(m * 2.0 ** (A - 15))), axis=0) for m in mats)
-        cs = [np.abs(np.round(k * 2.0**A)) for k in const]
-        if ok and all(np.max(sums * 32768 + k) < ACC_LIMIT for k in cs):
+        q = [np.abs(np.round(m * 2.0 ** (A - 15))) for m in mats]
+        ok = all(np.max(m) <= wmax for m in q)
+        for group, k in zip((q[: len(mats_n)], q[len(mats_n) :]), const, strict=True):
+            sums = sum(np.sum(m, axis=0) for m in group)
+            ok = ok and bool(np.max(sums * 32768 + np.abs(np.round(k * 2.0**A))) < ACC_LIMIT)
+        if ok:
             return A
         A -= 1
     raise ExportError("LTC synapse weights too large for fixed point")
@@ -208,7 +214,7 @@ def emit(u: Q15Unit, c: LTCPlan, xin: Segment, f_x: int) -> Emitted:
     mats_d = [c.s_w.astype(f64) * k, c.w.astype(f64) * k]
     c_n = c.gl_vl.astype(f64) * k
     c_d = (c.gleak.astype(f64) + c.epsilon) * k
-    A = _acc_format(mats_n + mats_d, [c_n, c_d], u.wmax, f_v)
+    A = _acc_format(mats_n, mats_d, [c_n, c_d], u.wmax, f_v)
     F = A - 4  # ts N and ts D (ts Q12) shifted right by 16: one = 2^F
     if f_v > F:
         raise ExportError("LTC synapse weights too large for fixed point (accumulator format)")
