@@ -33,7 +33,7 @@ Per-step error bound (the LTC has no ``Dense`` layers, so it is derived here): e
 2^(15 - f_v)`` (the two values' ranges). Each unfold can multiply the incoming error by the
 synapses' worst-case gain (``1 + TS_MAX sum |w| (|erev| + V) sigma / (4 unfolds cm)``): for one
 unfold the bound is a useful tolerance (tested), for the shipped 6 it is valid but reaches that
-cap, while the measured error stays small (shipped pendulum LTC: 0.0055 of ±3 over 1,000
+cap, while the measured error stays small (shipped pendulum LTC: 0.0018 of ±3 over 1,000
 free-running steps). It requires ``w``, ``sensory w``, ``gleak`` >= 0 and ``cm`` > 0
 (softplus-constrained cells always have them).
 """
