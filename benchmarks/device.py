@@ -61,6 +61,8 @@ FULL = [
     Row("InvertedPendulum-v5-ncp", "q7", "avr"),
     Row("InvertedPendulum-v5-cfc", "q15", "avr"),
     Row("InvertedPendulum-v5-cfc", "q7", "avr"),
+    Row("InvertedPendulum-v5-ltc", "q15", "avr"),
+    Row("InvertedPendulum-v5-ltc", "q7", "avr"),
     Row("InvertedPendulum-v5-ncp", "f32", "cm4"),
     Row("InvertedPendulum-v5-ncp", "q15", "cm4"),
     Row("InvertedPendulum-v5-cfc", "f32", "cm4"),
