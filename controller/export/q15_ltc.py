@@ -142,8 +142,9 @@ class _Layer:
         self.fn = rows_helper(self.sh, q7)[0]
         u.use("ln_tanh_lut", "ln_sigmoid_q11", "ln_ts_mul", self.fn)
 
-    def call(self, inp: str, n_in: int, n: int, num: str, den: str) -> str:
-        return f"{self.fn}({self.rec}, {inp}, {n_in}u, {n}u, {num}, {den});"
+    def call(self, inp: str, n_in: int, n: int, sums: str) -> str:
+        """The call: ``sums`` the C arguments ``n0, d0, num, den`` (``num = n0 + ...``)."""
+        return f"{self.fn}({self.rec}, {inp}, {n_in}u, {n}u, {sums});"
 
     def errors(self, x_bound: np.ndarray, x_err: np.ndarray) -> list[np.ndarray]:
         """Error bounds of this layer's contributions to N and D, per destination."""
@@ -160,11 +161,14 @@ def _update(n: int, F: int, f_v: int, p: int) -> list[str]:
     (``ln_ts_mul``; ``|N|, D < 2^30``: below ``2^29``); the quotient's magnitude by restoring
     division, 15 bits (``p`` integer bits fed from the numerator, then ``f_v`` fractional),
     rounded half up, saturating at 32767."""
+    sh = F - f_v  # 0..15; v 2^sh with whole bytes moved (v 2^16 >> 8), not shifted bit by bit
+    v = f"(int32_t)s->h[i] * {1 << sh}L"
+    if sh >= 8:
+        v = f"ln_asr8((int32_t)s->h[i] * 65536L) * {1 << (sh - 8)}L"
     lines = [
         f"            for (i = 0; i < {n}u; ++i) {{",
         f"                const int32_t den = {1 << F}L + ln_ts_mul(ts, s->den[i]);",
-        f"                const int32_t num = (int32_t)s->h[i] * {1 << (F - f_v)}L + "
-        "ln_ts_mul(ts, s->num[i]);",
+        f"                const int32_t num = {v} + ln_ts_mul(ts, s->num[i]);",
         "                const uint32_t r = num < 0 ? -(uint32_t)num : (uint32_t)num;",
         "                const uint32_t d = (uint32_t)den;",
         f"                uint32_t rem = r >> {p};",
@@ -230,14 +234,11 @@ def emit(u: Q15Unit, c: LTCPlan, xin: Segment, f_x: int) -> Emitted:
     u.emit(f"        s->ns[i] = LN_RD_I32(&{cn_c}[i]);")
     u.emit(f"        s->ds[i] = LN_RD_I32(&{cd_c}[i]);")
     u.emit("    }")
-    u.emit("    " + sens.call("s->x", S, N, "s->ns", "s->ds"))
+    u.emit("    " + sens.call("s->x", S, N, "s->ns, s->ds, s->ns, s->ds"))
     u.emit("    {")
     u.emit("        unsigned int k;")
     u.emit(f"        for (k = 0; k < {U}u; ++k) {{")
-    u.emit(
-        f"            for (i = 0; i < {N}u; ++i) {{ s->num[i] = s->ns[i]; s->den[i] = s->ds[i]; }}"
-    )
-    u.emit("            " + rec.call("s->h", N, N, "s->num", "s->den"))
+    u.emit("            " + rec.call("s->h", N, N, "s->ns, s->ds, s->num, s->den"))
     for line in _update(N, F, f_v, p):
         u.emit(line)
     u.emit("        }")

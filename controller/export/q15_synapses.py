@@ -68,9 +68,10 @@ static inline int16_t ln_sigmoid_q11(int16_t u) {
 }
 
 HELPERS["ln_ts_mul"] = """\
-/* floor(ts v / 2^16) for 1 <= ts <= 32767 (the update's ts N and ts D: |v| < 2^30). */
-static int32_t ln_ts_mul(int16_t ts, int32_t v) {
+/* floor(ts v / 2^16) for 1 <= ts <= 32767 (the update's ts N and ts D: |v| < 2^30); on the
+   AVR always inlined (its registers are then the caller's). */
 #if defined(__AVR__) && defined(__AVR_HAVE_MUL__)
+static inline __attribute__((always_inline)) int32_t ln_ts_mul(int16_t ts, int32_t v) {
     int32_t res;
     __asm__(
         "movw r18, %A[t]\\n\\t"
@@ -114,10 +115,12 @@ static int32_t ln_ts_mul(int16_t ts, int32_t v) {
         : [t] "r"(ts), [v] "r"(v)
         : "r0", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26");
     return res;
-#else
-    return (int32_t)(((int64_t)ts * v) >> 16);
-#endif
 }
+#else
+static int32_t ln_ts_mul(int16_t ts, int32_t v) {
+    return (int32_t)(((int64_t)ts * v) >> 16);
+}
+#endif
 """
 
 # The AVR loop over one destination's sources: r18-r25 scratch, %[z] zero; muls/mulsu need
@@ -336,14 +339,15 @@ def rows_helper(sh: int, q7: bool) -> tuple[str, str]:
     if asm:
         unused = f"#if !defined(__AVR__) || !defined(__AVR_HAVE_MUL__)\n{unused}#endif\n"
     src = f"""\
-/* For each of n destinations j: num[j] += sum_i s_ji we_ji and den[j] += sum_i s_ji w_ji over
+/* For each of n destinations j: num[j] = n0[j] + sum_i s_ji we_ji, den[j] = d0[j] + sum_i s_ji
+   w_ji (n0, d0 may be num, den) over
    n_in (1..255) sources in, s_ji = sigmoid of the Q11 argument: v = a_ji in_i + B_ji, its
    magnitude (|v| + 2^{sh} / 2) >> {sh} saturated at 32767, v's sign; r: the layer's records
    (a, B low, B high, {"we | w << 8" if q7 else "we, w"}). */
 static void {name}(const int16_t *r, const int16_t *in, unsigned int n_in, unsigned int n,
-{" " * (len(name) + 13)}int32_t *num, int32_t *den) {{
+{" " * (len(name) + 13)}const int32_t *n0, const int32_t *d0, int32_t *num, int32_t *den) {{
 {unused}    while (n--) {{
-        int32_t sn = *num, sd = *den;
+        int32_t sn = *n0++, sd = *d0++;
 {asm}{c_loop}{end}        *num++ = sn;
         *den++ = sd;
     }}

@@ -92,7 +92,7 @@ static int32_t num[{N_OUT}] = {{ {arr(init_n)} }};
 static int32_t den[{N_OUT}] = {{ {arr(init_d)} }};
 {out}int main(void) {{
     int k;
-    {name}(rec, x, {N_IN}u, {N_OUT}u, num, den);
+    {name}(rec, x, {N_IN}u, {N_OUT}u, num, den, num, den);
     for (k = 0; k < {N_OUT}; ++k) {{
 """
     if avr:
