@@ -134,7 +134,7 @@ def test_avr_step_in_simavr_equals_the_host_build(cell, precision, fixed_dt):
     # the AVR-only code (PROGMEM reads, the assembler inner products, the byte-moving shifts,
     # avr-libc float, the LTC's assembler synapse loop and 16 x 16-bit ts products) gives the
     # action the same generated C gives on the host; the cycles are printed (measured, -Os:
-    # NCP pendulum q15 55k cycles, q7 44k, f32 366k; LTC q15 357k, q7 317k; CfC q7 with its
+    # NCP pendulum q15 55k cycles, q7 44k, f32 366k; LTC q15 341k, q7 303k; CfC q7 with its
     # byte backbone 74.5k, and specialised for its period 62.2k)
     import json
     import sys
