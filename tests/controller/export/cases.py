@@ -76,3 +76,23 @@ ONE_UNFOLD = {
     "InvertedPendulum-v5-ltc-1-unfold": one_unfold(SHIPPED["InvertedPendulum-v5-ltc"]),
 }
 ALL.update(ONE_UNFOLD)
+
+
+def pendulum_returns(policy: Policy, compiled: object, seed: int = 11) -> dict[str, float]:
+    """Mean return of ``policy`` (``"float"``) and of its compiled export (``"fixed"``, run
+    with ``policy``'s metadata) over two 1000-tick InvertedPendulum-v5 episodes from ``seed``,
+    each through the same control loop."""
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant
+
+    compiled.metadata = policy.metadata  # type: ignore[attr-defined]
+    returns = {}
+    for label, runner in (("float", policy), ("fixed", compiled)):
+        plant = make_plant("InvertedPendulum-v5", max_ticks=1000)
+        try:
+            loop = ControlLoop(plant, runner, LoopConfig(realtime=False, max_ticks=1000))  # type: ignore[arg-type]
+            summary = loop.run(episodes=2, seed=seed)
+        finally:
+            plant.disconnect()
+        returns[label] = float(np.mean([e.return_ for e in summary.episodes]))
+    return returns

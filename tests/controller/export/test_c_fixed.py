@@ -11,7 +11,7 @@ from liquidnode.controller.export import ExportError, export_policy, lower
 from liquidnode.controller.export.check import reference, sequence
 from liquidnode.controller.export.fixed_point import EPS_TANH, build
 from liquidnode.controller.export.host_build import CompiledPolicy
-from tests.controller.export.cases import ALL, SHIPPED
+from tests.controller.export.cases import ALL, SHIPPED, pendulum_returns
 
 Q15_CASES = [
     "InvertedPendulum-v5-cfc",
@@ -108,21 +108,9 @@ def test_q15_refuses_what_it_cannot_express(name, message, tmp_path):
     ],
 )
 def test_fixed_point_closed_loop_return_within_one_percent(name, precision, tmp_path):
-    from liquidnode.controller.loop import ControlLoop, LoopConfig
-    from liquidnode.sim import make_plant
-
     policy = SHIPPED[name]()
     compiled, _ = _compiled(policy, tmp_path, precision)
-    compiled.metadata = policy.metadata
-    returns = {}
-    for label, runner in (("float", policy), ("fixed", compiled)):
-        plant = make_plant("InvertedPendulum-v5", max_ticks=1000)
-        try:
-            loop = ControlLoop(plant, runner, LoopConfig(realtime=False, max_ticks=1000))
-            summary = loop.run(episodes=2, seed=11)
-        finally:
-            plant.disconnect()
-        returns[label] = float(np.mean([e.return_ for e in summary.episodes]))
+    returns = pendulum_returns(policy, compiled)
     print(f"{name}: return float {returns['float']:.1f}, {precision} {returns['fixed']:.1f}")
     assert returns["float"] > 900
     assert abs(returns["fixed"] - returns["float"]) <= 0.01 * returns["float"]

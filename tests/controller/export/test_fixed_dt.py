@@ -9,7 +9,7 @@ from liquidnode.controller.export import ExportError, export_policy, lower
 from liquidnode.controller.export.check import sequence
 from liquidnode.controller.export.fixed_point import EPS_TANH, build, fixed_ts_q12
 from liquidnode.controller.export.host_build import CompiledPolicy
-from tests.controller.export.cases import ALL, SHIPPED
+from tests.controller.export.cases import ALL, SHIPPED, pendulum_returns
 
 
 def _period(policy) -> float:
@@ -105,21 +105,9 @@ def test_fixed_dt_outside_the_bound_range_is_refused(tmp_path):
 
 @pytest.mark.parametrize("precision", ["q15", "q7"])
 def test_fixed_dt_closed_loop_return_within_one_percent(precision, tmp_path):
-    from liquidnode.controller.loop import ControlLoop, LoopConfig
-    from liquidnode.sim import make_plant
-
     policy = SHIPPED["InvertedPendulum-v5-cfc"]()
     compiled, _, _ = _compiled(policy, tmp_path, precision, _period(policy))
-    compiled.metadata = policy.metadata
-    returns = {}
-    for label, runner in (("float", policy), ("fixed", compiled)):
-        plant = make_plant("InvertedPendulum-v5", max_ticks=1000)
-        try:
-            loop = ControlLoop(plant, runner, LoopConfig(realtime=False, max_ticks=1000))
-            summary = loop.run(episodes=2, seed=11)
-        finally:
-            plant.disconnect()
-        returns[label] = float(np.mean([e.return_ for e in summary.episodes]))
+    returns = pendulum_returns(policy, compiled)
     print(f"CfC {precision} fixed dt: return float {returns['float']:.1f}, {returns['fixed']:.1f}")
     assert returns["float"] > 900
     assert abs(returns["fixed"] - returns["float"]) <= 0.01 * returns["float"]
