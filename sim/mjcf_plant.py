@@ -245,6 +245,7 @@ class MjcfPlant(MujocoPlant):
             mujoco.mj_resetDataKeyframe(m, d, 0)
         else:
             mujoco.mj_resetData(m, d)
+        reference = (d.qpos.copy(), d.qvel.copy())
         if self.reset_noise > 0:
             n = self.reset_noise
             d.qpos[self._noisy_qpos] += self._rng.uniform(-n, n, self._noisy_qpos.size)
@@ -255,7 +256,7 @@ class MjcfPlant(MujocoPlant):
         if self._physics is not None:
             if seed is not None:
                 self._randomize_rng = np.random.default_rng([self._randomize_seed, int(seed)])
-            self._physics.reset(self._randomize_rng)
+            self._physics.reset(self._randomize_rng, reference)
         return self._observation()
 
     def act(self, action: np.ndarray) -> None:

@@ -77,11 +77,18 @@ class RandomizedEnv(gym.Wrapper):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset the env, then draw the episode (see the module docstring for seeding)."""
+        """Reset the env, then draw the episode (see the module docstring for seeding).
+
+        With ``initial_state.spread`` the env's reset offset from ``init_qpos``/``init_qvel``
+        is scaled and the observation taken again (the env's own ``_get_obs``).
+        """
         obs, info = self.env.reset(seed=seed, options=options)
         if seed is not None:
             self._rng = np.random.default_rng([self.seed, int(seed)])
-        self.physics.reset(self._rng)
+        base = self._base
+        draw = self.physics.reset(self._rng, (base.init_qpos, base.init_qvel))
+        if draw.spread != 1.0:
+            obs = base._get_obs()  # type: ignore[attr-defined]
         return self.physics.observe(obs), info
 
     def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:

@@ -41,6 +41,7 @@ class EpisodeDraw:
         mass, friction, damping, actuator_gain: the model's scale factors.
         noise: std of the observation noise, fraction of each channel's scale.
         bias: each channel's observation bias, env units, ``(obs_dim,)`` (empty if unknown).
+        spread: factor on the reset state's offset from the reference state (1: unchanged).
     """
 
     latency_s: float = 0.0
@@ -50,6 +51,7 @@ class EpisodeDraw:
     actuator_gain: float = 1.0
     noise: float = 0.0
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    spread: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         """The draw as a dict of floats (``bias`` as a list)."""
@@ -61,6 +63,7 @@ class EpisodeDraw:
             "actuator_gain": self.actuator_gain,
             "noise": self.noise,
             "bias": [float(b) for b in self.bias],
+            "spread": self.spread,
         }
 
 
@@ -131,11 +134,21 @@ class PerturbedPhysics:
         self._push_body = 0
 
     # ------------------------------------------------------------------ episode
-    def reset(self, rng: np.random.Generator) -> EpisodeDraw:
+    def reset(
+        self,
+        rng: np.random.Generator,
+        reference: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> EpisodeDraw:
         """Restore the nominal model, draw this episode's values with ``rng`` and apply them.
 
         Call after the environment's own reset (the queue starts from the current ``ctrl``).
-        ``rng`` is kept for the per-tick draws of the episode.
+        ``rng`` is kept for the per-tick draws of the episode. ``reference`` is the model's
+        reference state ``(qpos, qvel)`` that the env's reset noise was added to; with an
+        ``initial_state.spread`` other than 1 the state's offset from it is scaled (and
+        ``mj_forward`` run): the caller must then observe the state again.
+
+        Raises:
+            LiquidNodeError: a spread to apply but no ``reference``.
         """
         spec, m = self.spec, self.model
         self.rng = rng
@@ -170,6 +183,18 @@ class PerturbedPhysics:
             self._push_start = spec.push.interval_s.sample(rng)
             self._push_end = self._push_start + spec.push.duration_s
             self._draw_push()
+        # drawn last, so that a spread leaves every other draw of the episode as it was
+        d.spread = spec.initial_state.spread.sample(rng)
+        if d.spread != 1.0:
+            if reference is None:
+                raise LiquidNodeError(
+                    f"randomisation spec {spec.name}: initial_state.spread needs the model's "
+                    "reference state, which this plant does not give"
+                )
+            qpos_ref, qvel_ref = reference
+            self.data.qpos[:] = qpos_ref + d.spread * (self.data.qpos - qpos_ref)
+            self.data.qvel[:] = qvel_ref + d.spread * (self.data.qvel - qvel_ref)
+            mujoco.mj_forward(self.model, self.data)
         return d
 
     def _draw_push(self) -> None:

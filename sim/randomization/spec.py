@@ -31,6 +31,9 @@ value) or ``[low, high]``::
     duration_s = 0.1       # how long each push lasts, s
     bodies = ["pole"]      # bodies pushed (one drawn per push); empty: any non-world body
 
+    [initial_state]        # the reset state's random offset from the model's reference state
+    spread = [1.0, 1.5]    # (qpos, qvel) times a factor drawn per episode; 1: the env's own
+
 ``observation.scale`` gives each channel's scale in env units; without it the caller supplies
 one (``liquidnode eval``/``stress`` use the policy's ``obs_std``, the standard deviation its
 normaliser measured in training). Parse errors raise :class:`SpecError` naming the field.
@@ -168,13 +171,29 @@ class PushSpec:
 
 
 @dataclass(frozen=True)
+class InitialStateSpec:
+    """Wider (or narrower) random initial states than the environment's own reset.
+
+    Attributes:
+        spread: per episode, the reset state's offset from the model's reference state
+            (``qpos - qpos_ref`` and ``qvel - qvel_ref``; Gymnasium: ``init_qpos``/``init_qvel``,
+            MJCF plants: keyframe 0 or ``qpos0`` and zero velocity) is multiplied by a factor
+            drawn from this range (>= 0; 1 = the env's reset distribution unchanged). Used to
+            practise recoveries from the rare large initial states of a nominal reset.
+    """
+
+    spread: Range = ONE
+
+
+@dataclass(frozen=True)
 class RandomizationSpec:
     """A whole randomisation spec (an empty one is the nominal plant).
 
     Attributes:
         name: where it came from (preset name or file path); informational.
         description: free text.
-        latency, timing, observation, dynamics, push: the parts, see their classes.
+        latency, timing, observation, dynamics, push, initial_state: the parts, see their
+            classes.
     """
 
     name: str = "nominal"
@@ -184,6 +203,7 @@ class RandomizationSpec:
     observation: ObservationSpec = field(default_factory=ObservationSpec)
     dynamics: DynamicsSpec = field(default_factory=DynamicsSpec)
     push: PushSpec = field(default_factory=PushSpec)
+    initial_state: InitialStateSpec = field(default_factory=InitialStateSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, ranges as numbers or ``[lo, hi]`` (what provenance records)."""
@@ -209,6 +229,7 @@ class RandomizationSpec:
             and not (obs.noise.active or obs.bias.active)
             and all(getattr(dyn, f.name).is_fixed(1.0) for f in fields(DynamicsSpec))
             and not self.push.impulse.active
+            and self.initial_state.spread.is_fixed(1.0)
         )
 
 
@@ -323,6 +344,11 @@ def spec_from_dict(raw: dict[str, Any], name: str = "inline") -> RandomizationSp
         duration_s=duration,
         bodies=tuple(bodies),
     )
+    ini = _table(raw, "initial_state", w)
+    _unknown(ini, {"spread"}, w + "initial_state.")
+    initial_state = InitialStateSpec(
+        spread=_range(ini.get("spread", 1.0), w + "initial_state.spread", low=0.0)
+    )
     return RandomizationSpec(
         name=name,
         description=description,
@@ -331,6 +357,7 @@ def spec_from_dict(raw: dict[str, Any], name: str = "inline") -> RandomizationSp
         observation=observation,
         dynamics=dynamics,
         push=push,
+        initial_state=initial_state,
     )
 
 

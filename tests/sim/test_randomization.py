@@ -210,6 +210,54 @@ def test_mjcf_plant_takes_a_spec():
     assert plant.data.ctrl[0] == 2.0
 
 
+def test_initial_state_spread_scales_the_reset_offset_of_a_gymnasium_env():
+    """spread 2: the reset state's offset from init_qpos/init_qvel doubles, the observation is
+    taken again from it, and no other draw of the episode changes."""
+    spread = {"initial_state": {"spread": 2.0}, "dynamics": {"mass": [0.5, 1.5]}}
+    nominal = make_env("InvertedDoublePendulum-v5")
+    wide = make_env("InvertedDoublePendulum-v5", randomize=spec_from_dict(spread), randomize_seed=3)
+    masses = make_env(
+        "InvertedDoublePendulum-v5",
+        randomize=spec_from_dict({"dynamics": {"mass": [0.5, 1.5]}}),
+        randomize_seed=3,
+    )
+    for seed in (11, 12):
+        obs0, _ = nominal.reset(seed=seed)
+        obs2, _ = wide.reset(seed=seed)
+        masses.reset(seed=seed)
+        base0, base2 = nominal.unwrapped, wide.unwrapped
+        np.testing.assert_allclose(
+            base2.data.qpos - base2.init_qpos, 2.0 * (base0.data.qpos - base0.init_qpos)
+        )
+        np.testing.assert_allclose(
+            base2.data.qvel - base2.init_qvel, 2.0 * (base0.data.qvel - base0.init_qvel)
+        )
+        assert np.any(base2.data.qpos != base0.data.qpos)
+        np.testing.assert_allclose(obs2, base2._get_obs())  # the observation is the new state
+        assert obs2[0] == pytest.approx(2.0 * obs0[0])  # slider position, init 0
+        draw = wide.get_wrapper_attr("draw")
+        assert draw.spread == 2.0
+        assert draw.mass == masses.get_wrapper_attr("draw").mass
+
+
+def test_initial_state_spread_on_the_mjcf_plant_and_reproducible():
+    spec = spec_from_dict({"initial_state": {"spread": [1.0, 3.0]}})
+    plant = make_plant(PENDULUM_XML, randomize=spec, reset_noise=0.05)
+    nominal = make_plant(PENDULUM_XML, reset_noise=0.05)
+    factors = []
+    for seed in (1, 2, 3):
+        obs = plant.reset(seed=seed).values
+        ref = nominal.reset(seed=seed).values
+        factor = plant.data.qpos[0] / nominal.data.qpos[0]  # reference qpos0 = 0
+        assert 1.0 <= factor <= 3.0
+        np.testing.assert_allclose(plant.data.qvel, factor * nominal.data.qvel)
+        np.testing.assert_allclose(obs[:2], factor * ref[:2])
+        factors.append(factor)
+    assert len(set(factors)) == 3
+    again = plant.reset(seed=2).values[0]  # the same seed draws the same spread
+    assert again == pytest.approx(factors[1] * nominal.reset(seed=2).values[0])
+
+
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
@@ -221,6 +269,8 @@ def test_mjcf_plant_takes_a_spec():
         ({"observation": {"scale": [1, "x"]}}, "observation.scale[1]"),
         ({"push": {"bodies": "pole"}}, "push.bodies"),
         ({"wind": {}}, "wind"),
+        ({"initial_state": {"spread": -0.5}}, "initial_state.spread"),
+        ({"initial_state": {"scale": 2}}, "initial_state.scale"),
     ],
 )
 def test_spec_errors_name_the_field(raw, field):
