@@ -38,6 +38,7 @@ from liquidnode.controller.policy import Policy
 from liquidnode.controller.records import Event, TickRecord
 from liquidnode.sim.episodes import EpisodeBlock, EpisodeOutcome
 from liquidnode.sim.randomization.spec import (
+    InitialStateSpec,
     LatencySpec,
     ObservationSpec,
     PushSpec,
@@ -66,6 +67,7 @@ PERTURBATIONS = {
     "push": "pushes every 1-3 s: impulse = value * total mass, N·s/kg",
     "friction": "factor on every geom's sliding friction",
     "actuator_gain": "factor on every actuator's force per unit control",
+    "initial_spread": "factor on the reset state's random offset from upright/reference",
 }
 
 
@@ -89,6 +91,8 @@ def _cell_spec(settings: dict[str, float], total_mass: float) -> RandomizationSp
             spec = replace(spec, observation=ObservationSpec(noise=r))
         elif key == "dt_jitter":
             spec = replace(spec, timing=TimingSpec(dt_jitter=float(v)))
+        elif key == "initial_spread":
+            spec = replace(spec, initial_state=InitialStateSpec(spread=r))
         elif key == "push":
             spec = replace(spec, push=PushSpec(impulse=Range(v * total_mass, v * total_mass)))
         else:
@@ -99,10 +103,16 @@ def _cell_spec(settings: dict[str, float], total_mass: float) -> RandomizationSp
 def load_grid(path: str | os.PathLike[str] | None = None) -> list[GridCell]:
     """The cells of a grid file (default :data:`DEFAULT_GRID`), axes first, then combined.
 
+    ``path`` may also name a shipped grid (``quick``, ``starts``: the stems of the files in
+    ``sim/randomization/grids/``).
+
     Raises:
         SpecError: missing file, invalid TOML, unknown perturbation or a bad value (named).
     """
     path = Path(path) if path is not None else DEFAULT_GRID
+    shipped = DEFAULT_GRID.parent / f"{path}.toml"
+    if not path.is_file() and path.suffix == "" and shipped.is_file():
+        path = shipped
     try:
         raw = tomllib.loads(path.read_text())
     except OSError as exc:

@@ -55,7 +55,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--grid",
         metavar="SPEC",
         default=None,
-        help="grid TOML file ([axes] perturbation = [values], [[combined]] tables) "
+        help="grid TOML file ([axes] perturbation = [values], [[combined]] tables) or the "
+        "name of a shipped grid: quick, starts (wider initial states) "
         "(default: sim/randomization/grids/default.toml)",
     )
     p.add_argument(

@@ -85,3 +85,18 @@ def test_grid_errors_name_the_field(tmp_path, text, field):
     with pytest.raises(SpecError, match=field.replace("[", r"\[")):
         load_grid(grid)
     assert issubclass(SpecError, LiquidNodeError)
+
+
+def test_shipped_grids_by_name_and_the_initial_spread_axis():
+    from liquidnode.sim.stress import _cell_spec
+
+    cells = load_grid("starts")
+    assert [(c.perturbation, c.value) for c in cells] == [
+        ("initial_spread", v) for v in (1.25, 1.5, 1.75, 2.0)
+    ]
+    spec = _cell_spec(cells[1].settings, total_mass=10.0)
+    assert spec.initial_state.spread.lo == spec.initial_state.spread.hi == 1.5
+    assert not spec.is_nominal
+    assert load_grid("quick") == load_grid(DEFAULT_GRID.with_name("quick.toml"))
+    with pytest.raises(SpecError):
+        load_grid("no-such-grid")
