@@ -112,7 +112,8 @@ class RolloutWorker:
         torch.manual_seed(torch_seed)
         envs = make_vector_env(cfg.env, count, cfg.dt_jitter, cfg.seed, cfg.randomize,
                                cfg.randomize_seed, asynchronous=False, first=first,
-                               episode_ticks=cfg.episode_ticks)  # fmt: skip
+                               episode_ticks=cfg.episode_ticks,
+                               obs_cost=cfg.obs_cost)  # fmt: skip
         self.collector = VectorCollector(envs, acting, update_stats=False, first_env=first)
         self.agent = Agent.build(cfg, info)
 

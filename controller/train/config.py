@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import inspect
 import itertools
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -118,6 +119,11 @@ class TrainConfig:
     the env's random initial states, make up a larger share of the data (1000-tick episodes cut
     at 100 see ten times as many starts); evaluations keep the env's own length. Unset: the
     env's own limit."""
+    obs_cost: str | None = None
+    """Reward shaping, training only: I=W[,I=W...] subtracts W * obs[I]**2 (env units, the
+    observation the policy sees) from every training step's reward, e.g. 0=1.0 keeps the
+    InvertedDoublePendulum cart near the middle of its rail; evaluations and the returns
+    reported are the env's own. Recorded in the provenance's config."""
     eval_interval: int = 10
     """Deterministic evaluation (numpy runtime) every N rollouts; 0 disables it."""
     eval_episodes: int = 5
@@ -193,6 +199,8 @@ class TrainConfig:
             raise LiquidNodeError(f"--dt-jitter must be in [0, 1), got {self.dt_jitter}")
         if self.episode_ticks is not None and self.episode_ticks < 1:
             raise LiquidNodeError(f"--episode-ticks must be >= 1, got {self.episode_ticks}")
+        if self.obs_cost is not None:
+            parse_obs_cost(self.obs_cost)
         if not self.smoothness >= 0.0:
             raise LiquidNodeError(f"--smoothness must be >= 0, got {self.smoothness}")
         if self.cell == "ncp" and self.units < 4:
@@ -216,6 +224,29 @@ def field_docs() -> dict[str, str]:
         ):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
+
+
+def parse_obs_cost(text: str) -> tuple[tuple[int, float], ...]:
+    """``--obs-cost`` as ``((index, weight), ...)``; ``"0=1.0,3=0.5"`` -> ``((0, 1.0), (3, 0.5))``.
+
+    Raises:
+        LiquidNodeError: not I=W pairs, a negative index, or a weight that is negative or not
+            finite.
+    """
+    pairs = []
+    for part in text.split(","):
+        index, sep, weight = part.strip().partition("=")
+        try:
+            i, w = int(index), float(weight)
+        except ValueError:
+            i, w = -1, float("nan")
+        if not sep or i < 0 or not (w >= 0.0 and math.isfinite(w)):
+            raise LiquidNodeError(
+                f"--obs-cost {text!r}: expected INDEX=WEIGHT[,INDEX=WEIGHT...] with an index >= 0 "
+                f"and a finite weight >= 0 (e.g. 0=1.0), got {part.strip()!r}"
+            )
+        pairs.append((i, w))
+    return tuple(pairs)
 
 
 def config_fields() -> list[dataclasses.Field]:

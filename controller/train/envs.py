@@ -213,6 +213,46 @@ class ControlPeriodJitter(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+def check_obs_cost(costs: tuple[tuple[int, float], ...], obs_dim: int) -> None:
+    """Raise :class:`LiquidNodeError` if an ``--obs-cost`` index is not below ``obs_dim``."""
+    bad = [i for i, _ in costs if i >= obs_dim]
+    if bad:
+        raise LiquidNodeError(
+            f"--obs-cost index {bad[0]} is beyond the {obs_dim} observation channels "
+            f"(0..{obs_dim - 1})"
+        )
+
+
+class ObservationCost(gym.Wrapper):
+    """Reward shaping for training: subtract ``sum(w * obs[i] ** 2)`` from each step's reward.
+
+    Args:
+        env: the training env.
+        costs: ``((index, weight), ...)``: observation channel (0-based, in the env's order)
+            and weight (reward units per squared env unit of that channel).
+
+    The observation is the one the policy sees (with a randomised env: noise and bias
+    included). ``info["obs_cost"]`` is the amount subtracted this step.
+
+    Raises:
+        LiquidNodeError: an index beyond the env's observation.
+    """
+
+    def __init__(self, env: gym.Env, costs: tuple[tuple[int, float], ...]) -> None:
+        super().__init__(env)
+        check_obs_cost(costs, int(box_space(env.observation_space, "observation").shape[0]))
+        self.index = np.array([i for i, _ in costs], dtype=np.intp)
+        self.weight = np.array([w for _, w in costs], dtype=np.float64)
+
+    def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """The env's step with the cost taken off the reward."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        cost = float(np.dot(self.weight, np.square(np.asarray(obs, np.float64)[self.index])))
+        info = dict(info)
+        info["obs_cost"] = cost
+        return obs, float(reward) - cost, terminated, truncated, info
+
+
 def env_factory(
     env_id: str,
     jitter: float,
@@ -220,14 +260,20 @@ def env_factory(
     randomize: str | None = None,
     randomize_seed: int | None = None,
     episode_ticks: int | None = None,
+    obs_cost: str | None = None,
 ) -> Callable[[], gym.Env]:
     """A picklable constructor of one training env (for vector envs).
 
     ``randomize`` (a spec preset name or TOML path) asks the simulator for a randomised env
     (``make_env(env_id, randomize=..., randomize_seed=...)``), which reports each tick's true
     period as ``info["dt"]``. ``episode_ticks`` replaces the env's time limit (Gymnasium's
-    ``max_episode_steps``; None keeps the env's own).
+    ``max_episode_steps``; None keeps the env's own). ``obs_cost`` (``--obs-cost``, see
+    :func:`liquidnode.controller.train.config.parse_obs_cost`) wraps the env in
+    :class:`ObservationCost`.
     """
+    from liquidnode.controller.train.config import parse_obs_cost
+
+    costs = parse_obs_cost(obs_cost) if obs_cost is not None else ()
 
     def _make() -> gym.Env:
         _ignore_stop_signals_in_worker()
@@ -237,7 +283,8 @@ def env_factory(
             kwargs = {"randomize": randomize, "randomize_seed": rseed}
         if episode_ticks is not None:
             kwargs["max_episode_steps"] = episode_ticks
-        return ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
+        env: gym.Env = ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
+        return ObservationCost(env, costs) if costs else env
 
     return _make
 
@@ -293,6 +340,7 @@ def make_vector_env(
     asynchronous: bool = True,
     first: int = 0,
     episode_ticks: int | None = None,
+    obs_cost: str | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
     and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
@@ -300,12 +348,15 @@ def make_vector_env(
     ``seed + 7919 i`` (its randomisation ``randomize_seed + 7919 i``, default
     ``seed + 7919 i``); the vector env holds the run's envs ``first .. first + num_envs - 1``
     (a slice of them, on a Ray actor; 0 for all of them). ``episode_ticks`` cuts every
-    episode after that many ticks (None: the env's own time limit)."""
+    episode after that many ticks (None: the env's own time limit); ``obs_cost`` shapes the
+    reward (see :class:`ObservationCost`)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     base = seed if randomize_seed is None else randomize_seed
     fns = [
-        env_factory(env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i, episode_ticks)
+        env_factory(
+            env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i, episode_ticks, obs_cost
+        )
         for i in range(first, first + num_envs)
     ]
     if num_envs > 1 and asynchronous:

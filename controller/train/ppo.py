@@ -34,8 +34,13 @@ import torch
 from liquidnode.controller.errors import LiquidNodeError
 from liquidnode.controller.train import checkpoint as ckpt
 from liquidnode.controller.train.agent import Actor, scale_output_layer, to_tensor
-from liquidnode.controller.train.config import TrainConfig, run_paths, with_run_paths
-from liquidnode.controller.train.envs import env_info, randomization_record
+from liquidnode.controller.train.config import (
+    TrainConfig,
+    parse_obs_cost,
+    run_paths,
+    with_run_paths,
+)
+from liquidnode.controller.train.envs import check_obs_cost, env_info, randomization_record
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.gae import compute_gae
@@ -103,6 +108,8 @@ def train(
     paths = run_paths(cfg)
     t_start = time.perf_counter()
     info = env_info(cfg.env)  # raises on unknown ids and non-Box action spaces
+    if cfg.obs_cost is not None:
+        check_obs_cost(parse_obs_cost(cfg.obs_cost), info.obs_dim)
     # The spec as resolved (raises on a bad one before any work); recorded in provenance.
     randomization = randomization_record(cfg.env, cfg.randomize) if cfg.randomize else None
     eval_randomize = cfg.randomize if cfg.eval_randomize else None

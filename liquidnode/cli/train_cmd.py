@@ -61,6 +61,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             kind = next(a for a in args if a is not type(None))
         names = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
         more = {"dt_jitter": "FRAC", "randomize": "SPEC", "smoothness": "W", "init_from": "POLICY"}
+        more["obs_cost"] = "I=W[,I=W]"
         metavar = names.get(f.name) or more.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text

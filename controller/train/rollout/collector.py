@@ -193,7 +193,7 @@ def in_process_collector(cfg: TrainConfig, info: EnvInfo, acting: Acting) -> Vec
 
     envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed, cfg.randomize,
                            cfg.randomize_seed, asynchronous=cfg.async_envs,
-                           episode_ticks=cfg.episode_ticks)  # fmt: skip
+                           episode_ticks=cfg.episode_ticks, obs_cost=cfg.obs_cost)  # fmt: skip
     return VectorCollector(envs, acting)
 
 

@@ -123,3 +123,31 @@ def test_episode_ticks_cuts_training_episodes_as_time_limit_truncations():
     assert short.episodes == [(4, 5.0), (9, 5.0), (14, 5.0)]  # 1 per tick standing
     # The env's own limit (1000 ticks) cuts nothing in 15 ticks, and the pendulum stands.
     assert not long.truncated.any() and long.episodes == []
+
+
+def test_obs_cost_shapes_the_training_reward_only():
+    """--obs-cost 0=2,1=0.5: each training reward is the env's minus 2 x0**2 + 0.5 x1**2 of
+    the observation after the step, the same trajectory otherwise; the config parser pairs."""
+    from liquidnode.controller.train.config import parse_obs_cost
+
+    assert parse_obs_cost("0=2, 1=0.5") == ((0, 2.0), (1, 0.5))
+    plain = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False)
+    shaped = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False, obs_cost="0=2,1=0.5")
+    try:
+        obs_a, _ = plain.reset(seed=9)
+        obs_b, _ = shaped.reset(seed=9)
+        np.testing.assert_array_equal(obs_a, obs_b)
+        for t in range(20):
+            action = np.array([[0.4 * np.sin(t)]], dtype=np.float32)
+            obs_a, r_a, *_ = plain.step(action)
+            obs_b, r_b, term, trunc, info = shaped.step(action)
+            np.testing.assert_array_equal(obs_a, obs_b)
+            seen = info["final_obs"][0] if term[0] or trunc[0] else obs_b[0]  # before autoreset
+            cost = 2.0 * seen[0] ** 2 + 0.5 * seen[1] ** 2
+            assert r_b[0] == pytest.approx(r_a[0] - cost, abs=1e-12)
+            where = info["final_info"] if term[0] or trunc[0] else info
+            assert where["obs_cost"][0] == pytest.approx(cost)
+        assert cost > 1e-4  # the cart has moved: the cost is not trivially zero
+    finally:
+        plain.close()
+        shaped.close()

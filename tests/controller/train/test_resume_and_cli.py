@@ -43,6 +43,12 @@ def test_bad_config_values_name_the_flag(tmp_path):
         train(tiny_config(tmp_path, dt_jitter=1.5))
     with pytest.raises(LiquidNodeError, match="--episode-ticks must be >= 1, got 0"):
         train(tiny_config(tmp_path, episode_ticks=0))
+    with pytest.raises(LiquidNodeError, match="--obs-cost '0=x': expected INDEX=WEIGHT"):
+        train(tiny_config(tmp_path, obs_cost="0=x"))
+    with pytest.raises(LiquidNodeError, match="got '-1=2'"):
+        train(tiny_config(tmp_path, obs_cost="0=1,-1=2"))
+    with pytest.raises(LiquidNodeError, match="index 4 is beyond the 4 observation channels"):
+        train(tiny_config(tmp_path, obs_cost="4=1.0"))
 
 
 def _parser() -> argparse.ArgumentParser:
