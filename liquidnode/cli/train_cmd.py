@@ -60,8 +60,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(a for a in args if a is not type(None))
         names = {"env": "ID", "out": "PATH", "run_dir": "DIR", "resume": "CKPT", "seed": "S"}
-        more = {"dt_jitter": "FRAC", "randomize": "SPEC", "smoothness": "W", "init_from": "POLICY"}
-        more["obs_cost"] = "I=W[,I=W]"
+        more = {
+            "dt_jitter": "FRAC",
+            "randomize": "SPEC",
+            "smoothness": "W",
+            "init_from": "POLICY",
+            "obs_cost": "I=W[,I=W]",
+        }
         metavar = names.get(f.name) or more.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(
             flag, dest=f.name, type=kind, default=default, metavar=metavar, help=help_text

@@ -177,7 +177,7 @@ class InitialStateSpec:
     Attributes:
         spread: per episode, the reset state's offset from the model's reference state
             (``qpos - qpos_ref`` and ``qvel - qvel_ref``; Gymnasium: ``init_qpos``/``init_qvel``,
-            MJCF plants: keyframe 0 or ``qpos0`` and zero velocity) is multiplied by a factor
+            MJCF plants: keyframe 0's state, else ``qpos0`` at rest) is multiplied by a factor
             drawn from this range (>= 0; 1 = the env's reset distribution unchanged). Used to
             practise recoveries from the rare large initial states of a nominal reset.
     """
