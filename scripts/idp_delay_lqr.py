@@ -19,7 +19,7 @@ sees the same observation may hope for, not a proof of a bound.
 
 Measured (2026-12-02, 50 episodes per cell on stress's reset seeds, R = 100): each fixed design
 holds 100 % only within about +-0.25 tick of its design latency; the design for exactly one
-tick falls in 4 of 50 episodes at one tick (92.1 % of the nominal 9359.8), the adaptive bank
+tick falls in 4 of 50 episodes at one tick (92.2 % of the nominal 9359.8), the adaptive bank
 holds 100 % up to 0.75 tick and 94.2 % (3 falls) at one tick.
 
 Usage::
