@@ -37,12 +37,13 @@ import mujoco
 import numpy as np
 
 from liquidnode.sim import make_env
+from liquidnode.sim.randomization.link import channel_scales
 from liquidnode.sim.randomization.spec import LatencySpec, RandomizationSpec, Range
 
 ENV = "InvertedDoublePendulum-v5"
-#: Scale of x, theta1, theta2 (m, rad) and their rates for the identification error: the
-#: standard deviations the shipped policy's normaliser measured (its obs_std), by channel.
-OBS_STD = (0.383, 0.221, 0.214, 1.583, 2.368, 2.668)
+#: Observation channels that carry x, sin theta1, sin theta2 and the three velocities: their
+#: scales (the env preset's, channel_scales) weight the identification error of state_of's order.
+STATE_CHANNELS = (0, 1, 2, 5, 6, 7)
 
 
 def linearise(env: gym.Env) -> tuple[np.ndarray, np.ndarray, float, int]:
@@ -98,10 +99,10 @@ def dlqr(a: np.ndarray, b: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarr
     for _ in range(20000):
         k = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
         p_next = q + a.T @ p @ (a - b @ k)
-        if np.max(np.abs(p_next - p)) < 1e-10 * max(1.0, np.max(np.abs(p))):
-            p = p_next
-            break
+        converged = np.max(np.abs(p_next - p)) < 1e-10 * max(1.0, np.max(np.abs(p)))
         p = p_next
+        if converged:
+            break
     return np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
 
 
@@ -235,7 +236,9 @@ def main() -> None:
     if args.adaptive:
         maps = [tick_map(a, b, n, k / n) for k in range(n + 1)]
         gains = [dlqr(big_a, big_b, q, r) for big_a, big_b in maps]
-        scale = np.array(OBS_STD)
+        scales = channel_scales(ENV)
+        assert scales is not None, f"{ENV} has a shipped preset"
+        scale = np.array([scales[i] for i in STATE_CHANNELS])
         row(f"adaptive (0..1 in {n} steps)", AdaptiveController(maps, gains, scale))
 
 
