@@ -111,6 +111,19 @@ def warm_start(
                     f"--init-from {path}: derived tensor {name!r} (wiring) differs from the "
                     "actor's; use the same --seed and --units as the file's training"
                 )
+    return _load_statistics(policy, path, obs_norm)
+
+
+def load_statistics(path: str | Path, obs_norm: ObsNormalizer) -> dict[str, Any]:
+    """Copy only the policy file's observation statistics into ``obs_norm`` (a fresh cell,
+    of any size, then sees its inputs scaled as the file's did).
+
+    Returns the same record as :func:`warm_start`.
+    """
+    return _load_statistics(Policy.load(path), path, obs_norm)
+
+
+def _load_statistics(policy: Policy, path: str | Path, obs_norm: ObsNormalizer) -> dict[str, Any]:
     std = policy.obs_std.astype(np.float64)
     obs_norm.rms.load_state_dict(
         {

@@ -13,7 +13,7 @@ from liquidnode.controller.train.envs import env_info
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.normalization import ObsNormalizer
 from liquidnode.controller.train.rollout.collector import Agent
-from liquidnode.controller.train.warm_start import warm_start
+from liquidnode.controller.train.warm_start import load_statistics, warm_start
 from liquidnode.policies import default_policy_path
 
 
@@ -41,6 +41,17 @@ def test_warm_start_refuses_another_architecture():
         warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "InvertedPendulum-v5")
     with pytest.raises(LiquidNodeError, match="trained on InvertedPendulum-v5"):
         warm_start(default_policy_path("InvertedPendulum-v5"), module, norm, "Reacher-v5")
+
+
+def test_load_statistics_scales_inputs_as_the_file_did():
+    path = default_policy_path("InvertedPendulum-v5")
+    policy = Policy.load(path)
+    norm = ObsNormalizer(env_info("InvertedPendulum-v5").obs_dim, clip=10.0)
+    record = load_statistics(path, norm)
+    assert record["path"] == str(path)
+    obs = np.array([0.1, -0.05, 0.3, -0.2])
+    expected = np.clip((obs - policy.obs_mean) / policy.obs_std, -10.0, 10.0)
+    np.testing.assert_allclose(norm(obs), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
