@@ -297,7 +297,7 @@ def main() -> None:
         clip=float(Policy.load(args.init_from).metadata.normalization.get("clip") or 10.0),
     )
     if args.fresh_cell:
-        warm = load_statistics(args.init_from, obs_norm)
+        warm = load_statistics(args.init_from, obs_norm, ENV)
     else:
         warm = warm_start(args.init_from, actor.cell, obs_norm, ENV)
     optimizer = torch.optim.Adam(actor.cell.parameters(), lr=args.lr)

@@ -78,15 +78,14 @@ def warm_start(
     statistics into ``obs_norm``.
 
     Returns:
-        ``{"path", "env_id", "provenance_command"}`` for the new policy's provenance.
+        ``{"path", "env_id", "command"}`` (the file's training command) for the new
+        policy's provenance.
 
     Raises:
         LiquidNodeError: the file is not a policy for ``env_id`` or its cell does not have the
             actor's architecture (the message names the first mismatch).
     """
-    policy = Policy.load(path)
-    if policy.metadata.env_id and policy.metadata.env_id != env_id:
-        raise LiquidNodeError(f"--init-from {path} was trained on {policy.metadata.env_id}")
+    record = load_statistics(path, obs_norm, env_id)
     _, file_tensors = read_policy_file(path)
     fresh, sources = _exported_sources(cell_module)
     with torch.no_grad():
@@ -111,19 +110,21 @@ def warm_start(
                     f"--init-from {path}: derived tensor {name!r} (wiring) differs from the "
                     "actor's; use the same --seed and --units as the file's training"
                 )
-    return _load_statistics(policy, path, obs_norm)
+    return record
 
 
-def load_statistics(path: str | Path, obs_norm: ObsNormalizer) -> dict[str, Any]:
+def load_statistics(path: str | Path, obs_norm: ObsNormalizer, env_id: str) -> dict[str, Any]:
     """Copy only the policy file's observation statistics into ``obs_norm`` (a fresh cell,
     of any size, then sees its inputs scaled as the file's did).
 
     Returns the same record as :func:`warm_start`.
+
+    Raises:
+        LiquidNodeError: the file is not a policy for ``env_id``.
     """
-    return _load_statistics(Policy.load(path), path, obs_norm)
-
-
-def _load_statistics(policy: Policy, path: str | Path, obs_norm: ObsNormalizer) -> dict[str, Any]:
+    policy = Policy.load(path)
+    if policy.metadata.env_id and policy.metadata.env_id != env_id:
+        raise LiquidNodeError(f"--init-from {path} was trained on {policy.metadata.env_id}")
     std = policy.obs_std.astype(np.float64)
     obs_norm.rms.load_state_dict(
         {

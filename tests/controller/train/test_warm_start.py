@@ -47,7 +47,7 @@ def test_load_statistics_scales_inputs_as_the_file_did():
     path = default_policy_path("InvertedPendulum-v5")
     policy = Policy.load(path)
     norm = ObsNormalizer(env_info("InvertedPendulum-v5").obs_dim, clip=10.0)
-    record = load_statistics(path, norm)
+    record = load_statistics(path, norm, "InvertedPendulum-v5")
     assert record["path"] == str(path)
     obs = np.array([0.1, -0.05, 0.3, -0.2])
     expected = np.clip((obs - policy.obs_mean) / policy.obs_std, -10.0, 10.0)
