@@ -139,16 +139,21 @@ def collect(
     ticks: int,
     time_scale: float,
     seeds: list[int],
+    told: LatencyInput | None = None,
 ) -> dict[str, np.ndarray]:
     """One episode per env (at most ``ticks``): the student's inputs and the teacher's labels.
 
-    Returns arrays ``x (E, T, obs)`` (normalised observations), ``ts (E, T)`` (cell time
-    inputs), ``label (E, T)`` (teacher's command), ``mask (E, T)`` (1 while the episode ran),
+    ``told``: the student also gets the episode's latency (its last input channel).
+
+    Returns arrays ``x (E, T, obs)`` (normalised observations, then the latency channel if
+    told), ``ts (E, T)`` (cell time inputs), ``label (E, T)`` (teacher's command),
+    ``mask (E, T)`` (1 while the episode ran),
     ``returns (E,)`` and ``falls (E,)``.
     """
     n_env = len(envs)
     obs_dim = obs_norm.mean.shape[0]
-    xs = np.zeros((n_env, ticks, obs_dim), np.float32)
+    xs = np.zeros((n_env, ticks, obs_dim + (told is not None)), np.float32)
+    context = np.zeros((n_env, 1), np.float32)
     ts = np.zeros((n_env, ticks), np.float32)
     labels = np.zeros((n_env, ticks), np.float32)
     mask = np.zeros((n_env, ticks), np.float32)
@@ -160,9 +165,11 @@ def collect(
         obs[i], _ = env.reset(seed=seeds[i])
         d = env.get_wrapper_attr("draw")
         gains.append(teacher.gain(d.mass, d.actuator_gain, d.latency_s))
+        if told is not None:
+            context[i] = told(d.latency_s * time_scale)
     h = torch.zeros(n_env, actor.state_size)
     for t in range(ticks):
-        x = obs_norm(obs)
+        x = obs_norm(obs) if told is None else np.concatenate([obs_norm(obs), context], axis=1)
         xs[:, t], ts[:, t], mask[:, t] = x, dt * time_scale, alive
         with torch.no_grad():
             start = torch.full((n_env,), 1.0 if t == 0 else 0.0)
@@ -189,6 +196,68 @@ def collect(
         if not alive.any():
             break
     return {"x": xs, "ts": ts, "label": labels, "mask": mask, "returns": returns, "falls": falls}
+
+
+class LatencyInput:
+    """The latency channel of a student that is told the latency (``--latency-input``).
+
+    An experiment, not a runtime feature (the policy file has no such input): the episode's
+    actuation latency in control periods, plus a per-episode estimation error
+    ``N(0, noise)``, clipped to [0, 1.5], fed as ``(value - 0.5) / 0.29`` (about zero mean,
+    unit std over U(0, 1)). ``noise = 0`` in screens: the student is told the exact latency.
+    """
+
+    def __init__(self, noise: float, seed: int) -> None:
+        self.noise = float(noise)
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self, ticks: float) -> float:
+        err = self._rng.normal(0.0, self.noise) if self.noise > 0 else 0.0
+        return (min(max(ticks + err, 0.0), 1.5) - 0.5) / 0.29
+
+
+def screen(
+    actor: Actor,
+    obs_norm: ObsNormalizer,
+    teacher: PrivilegedTeacher,
+    time_scale: float,
+    episodes: int,
+    grid: str,
+    told: LatencyInput | None,
+) -> None:
+    """Print the student's return and falls per cell of a stress grid (and nominal).
+
+    The same episodes as ``liquidnode stress`` (reset seeds 2,000,000.., randomisation seeded
+    2,000,000, noise scaled by the observation statistics), run by the torch student directly:
+    a student told the latency has no policy file to give ``stress``.
+    """
+    import gymnasium as gym
+
+    from liquidnode.sim.randomization.gym_wrapper import RandomizedEnv
+    from liquidnode.sim.stress import DEFAULT_SEED, cell_spec, load_grid, total_mass_kg
+
+    mass = total_mass_kg(ENV)
+    cells = [("nominal", "-", {})]
+    cells += [(c.perturbation, c.value, c.settings) for c in load_grid(grid)]
+    seeds = [DEFAULT_SEED + i for i in range(episodes)]
+    nominal = math.nan
+    for name, value, settings in cells:
+        spec = cell_spec(settings, mass)
+        envs = [
+            RandomizedEnv(gym.make(ENV), spec, seed=DEFAULT_SEED, obs_scale=obs_norm.std)
+            for _ in range(episodes)
+        ]
+        every = np.ones(episodes, bool)
+        out = collect(envs, actor, obs_norm, teacher, every, 1000, time_scale, seeds, told)
+        mean = float(out["returns"].mean())
+        nominal = mean if name == "nominal" else nominal
+        print(
+            f"screen {name:>10s} {value!s:>9s}: return {mean:7.1f}, retained "
+            f"{100 * mean / nominal:5.1f} %, falls {int(out['falls'].sum())} of {episodes}",
+            flush=True,
+        )
+        for env in envs:
+            env.close()
 
 
 def _git_commit() -> str | None:
@@ -281,16 +350,32 @@ def main() -> None:
     )
     p.add_argument("--units", type=int, default=32)
     p.add_argument("--backbone-units", type=int, default=64)
+    p.add_argument(
+        "--latency-input",
+        type=float,
+        default=None,
+        metavar="NOISE",
+        help="experiment: tell the student the latency (an extra input, with a per-episode error "
+        "of std NOISE ticks); needs --fresh-cell; saves a torch checkpoint, not a policy file",
+    )
+    p.add_argument(
+        "--screen", type=int, default=0, help="then run N episodes per cell of --screen-grid"
+    )
+    p.add_argument("--screen-grid", default="screen", help="stress grid of the screen")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     args = p.parse_args()
+    if args.latency_input is not None and not args.fresh_cell:
+        p.error("--latency-input needs --fresh-cell (the file's cell has no latency input)")
+    told = None if args.latency_input is None else LatencyInput(args.latency_input, args.seed + 1)
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     info = env_info(ENV)
     time_scale = 1.0 / info.control_period_s
-    cell = build_cell("cfc", info.obs_dim, info.act_dim, args.units, args.backbone_units, 0)
+    n_in = info.obs_dim + (told is not None)
+    cell = build_cell("cfc", n_in, info.act_dim, args.units, args.backbone_units, 0)
     actor = Actor(cell, info.act_dim, "tanh", -2.0)
     obs_norm = ObsNormalizer(
         info.obs_dim,
@@ -311,7 +396,9 @@ def main() -> None:
     for it in range(args.iterations):
         use_student = rng.random(args.envs) >= args.beta**it
         seeds = [int(s) for s in rng.integers(0, 2**31, args.envs)]
-        new = collect(envs, actor, obs_norm, teacher, use_student, args.ticks, time_scale, seeds)
+        new = collect(
+            envs, actor, obs_norm, teacher, use_student, args.ticks, time_scale, seeds, told
+        )
         masks.append(new["mask"])
         print(f"iter {it:3d}: " + _summary(new, use_student), end="", flush=True)
         for key in ("x", "ts", "label", "mask"):
@@ -334,6 +421,14 @@ def main() -> None:
             f" | loss {loss:.5f} on {len(data['x'])} seqs, {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if told is not None:
+        state = {"cell": actor.cell.state_dict(), "obs_mean": obs_norm.mean, "config": vars(args)}
+        torch.save({**state, "obs_std": obs_norm.std}, args.out)
+        if args.screen:
+            exact = LatencyInput(0.0, 0)
+            screen(actor, obs_norm, teacher, time_scale, args.screen, args.screen_grid, exact)
+        return
     spec = ExportSpec(
         info=info,
         cell="cfc",
@@ -362,9 +457,10 @@ def main() -> None:
         "config": vars(args),
     }
     policy = export_policy(actor.cell, obs_norm, spec, provenance)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     policy.save(args.out)
     print(json.dumps({"out": args.out, "wall_s": provenance["wall_time_s"], **evaluation}))
+    if args.screen:
+        screen(actor, obs_norm, teacher, time_scale, args.screen, args.screen_grid, None)
     for env in envs:
         env.close()
 

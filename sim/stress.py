@@ -80,7 +80,7 @@ class GridCell:
     settings: dict[str, float] = field(default_factory=dict)
 
 
-def _cell_spec(settings: dict[str, float], total_mass: float) -> RandomizationSpec:
+def cell_spec(settings: dict[str, float], total_mass: float) -> RandomizationSpec:
     """The fixed spec of a cell's settings (``push`` converted with the model's mass)."""
     spec = RandomizationSpec(name="stress")
     for key, v in settings.items():
@@ -239,7 +239,8 @@ def evaluate(
     }
 
 
-def _total_mass(env: str) -> float:
+def total_mass_kg(env: str) -> float:
+    """The summed body mass of ``env``'s model, kg (pushes are given per kg of it)."""
     from liquidnode.sim import make_plant
 
     plant = make_plant(env)
@@ -284,8 +285,8 @@ def stress(
         mean_return, retained, falls, smoothness}, ...]}``.
     """
     cells = load_grid() if cells is None else cells
-    total_mass = _total_mass(env)
-    specs = [_cell_spec(cell.settings, total_mass) for cell in cells]
+    total_mass = total_mass_kg(env)
+    specs = [cell_spec(cell.settings, total_mass) for cell in cells]
     results: list[dict[str, Any]] = []
     if run_blocks is not None:
         results = _evaluate_blocks(policy, env, specs, episodes, seed, run_blocks)

@@ -88,13 +88,13 @@ def test_grid_errors_name_the_field(tmp_path, text, field):
 
 
 def test_shipped_grids_by_name_and_the_initial_spread_axis():
-    from liquidnode.sim.stress import _cell_spec
+    from liquidnode.sim.stress import cell_spec
 
     cells = load_grid("starts")
     assert [(c.perturbation, c.value) for c in cells] == [
         ("initial_spread", v) for v in (1.25, 1.5, 1.75, 2.0)
     ]
-    spec = _cell_spec(cells[1].settings, total_mass=10.0)
+    spec = cell_spec(cells[1].settings, total_mass=10.0)
     assert spec.initial_state.spread.lo == spec.initial_state.spread.hi == 1.5
     assert not spec.is_nominal
     assert load_grid("quick") == load_grid(DEFAULT_GRID.with_name("quick.toml"))
