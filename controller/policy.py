@@ -6,6 +6,14 @@
     y, state = cell.step(x, state, ts=dt * time_scale)      # float32 (act_dim,)
     action = action_offset + action_scale * squash(y)       # float64 (act_dim,), env units
 
+A policy with *action feedback* (metadata ``action.feedback: true``) also sees its own previous
+command: its cell's input is ``[x, a_prev]`` (``input_size = obs_dim + act_dim``), with
+``a_prev = squash(y)`` of the previous tick (normalised units, in [-1, 1] under ``tanh``; zeros
+after ``reset``). Under actuation latency that is the command still in flight, which a
+controller needs to know (an LQR for a delayed plant feeds it back); a recurrent state could
+carry it, but learns to poorly (``policies/README.md``, the double pendulum). The feedback is
+part of :attr:`Policy.state` (its last ``act_dim`` values), so a copy steps exactly the same.
+
 ``obs`` is in env units (order of the metadata's ``observation_space.names``), ``dt`` is the
 measured time since the previous tick in seconds (> 0), ``action`` is in env units, *before*
 the safety layer clamps it. The runtime is numpy only; it never imports torch.
@@ -52,11 +60,14 @@ class Policy:
         self.cell = cell
         self.obs_dim = int(metadata.obs_dim)
         self.act_dim = int(metadata.act_dim)
-        self.state_dim = int(cell.state_dim)
-        if cell.input_size != self.obs_dim or cell.output_dim != self.act_dim:
+        self.feedback = bool(metadata.action.get("feedback", False))
+        n_fb = self.act_dim if self.feedback else 0
+        self.state_dim = int(cell.state_dim) + n_fb
+        if cell.input_size != self.obs_dim + n_fb or cell.output_dim != self.act_dim:
             raise SpaceMismatchError(
                 f"cell maps {cell.input_size} -> {cell.output_dim} values but metadata says "
                 f"obs_dim {self.obs_dim}, act_dim {self.act_dim}"
+                + (" with action feedback" if self.feedback else "")
             )
 
         def vec(value: np.ndarray | None, dim: int, fill: float) -> np.ndarray:
@@ -82,21 +93,28 @@ class Policy:
         # fast paths: skip the arithmetic that is the identity
         self._plain_obs = not (np.any(self.obs_mean) or np.any(self.obs_std != 1))
         self._plain_act = not (np.any(self.action_scale != 1) or np.any(self.action_offset))
-        self._x = np.zeros(self.obs_dim, np.float32)
-        # the whole step compiled where the cell has a kernel (controller/policy_kernel.py)
-        self._fused = make_policy_kernel(
-            cell,
-            self._mean64,
-            self._inv_std64,
-            self._clip,
-            self._scale64,
-            self._offset64,
-            normalise=not self._plain_obs,
-            tanh=self._tanh,
-            affine=not self._plain_act,
+        self._x = np.zeros(self.obs_dim + n_fb, np.float32)
+        self._xo = self._x[: self.obs_dim]  # the normalised observation
+        self._fb = self._x[self.obs_dim :]  # the previous squashed action (feedback)
+        # the whole step compiled where the cell has a kernel (controller/policy_kernel.py);
+        # with feedback the numpy step runs (the kernel has no feedback input)
+        self._fused = (
+            None
+            if self.feedback
+            else make_policy_kernel(
+                cell,
+                self._mean64,
+                self._inv_std64,
+                self._clip,
+                self._scale64,
+                self._offset64,
+                normalise=not self._plain_obs,
+                tanh=self._tanh,
+                affine=not self._plain_act,
+            )
         )
         if self._fused is None:
-            self._own = np.zeros(self.state_dim, np.float32)
+            self._own = np.zeros(int(cell.state_dim), np.float32)
         else:  # the state lives in the compiled step's buffers
             self._own = self._fused.state
         self._h = self._own
@@ -156,7 +174,12 @@ class Policy:
 
     @property
     def state(self) -> np.ndarray:
-        """Hidden state, float32 ``(state_dim,)`` (a copy); setting copies the value in."""
+        """Hidden state, float32 ``(state_dim,)`` (a copy); setting copies the value in.
+
+        With action feedback the last ``act_dim`` values are the previous squashed action.
+        """
+        if self.feedback:
+            return np.concatenate([self._h, self._fb])
         return self._h.copy()
 
     @state.setter
@@ -166,12 +189,15 @@ class Policy:
             raise SpaceMismatchError(
                 f"state shape {arr.shape} does not match the policy's ({self.state_dim},)"
             )
-        self._own[:] = arr
+        n_cell = self._own.shape[0]
+        self._own[:] = arr[:n_cell]
+        self._fb[:] = arr[n_cell:]
         self._h = self._own
 
     def reset(self) -> None:
         """Hidden state := zeros (start of an episode)."""
         self._own.fill(0.0)
+        self._fb.fill(0.0)
         self._h = self._own
 
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
@@ -191,7 +217,7 @@ class Policy:
             fused.obs[:] = obs
             fused.step(dt * self._time_scale)
             return fused.action.copy()
-        x = self._x
+        x = self._xo
         if self._plain_obs:
             x[...] = obs
         else:  # (obs - mean) / std in float64, rounded once into the float32 input
@@ -200,8 +226,10 @@ class Policy:
         if self._clip != _INF:
             np.minimum(x, self._clip, out=x)
             np.maximum(x, -self._clip, out=x)
-        y, self._h = self.cell.step(x, self._h, dt * self._time_scale)
+        y, self._h = self.cell.step(self._x, self._h, dt * self._time_scale)
         action = np.tanh(y, dtype=np.float64) if self._tanh else y.astype(np.float64)
+        if self.feedback:
+            self._fb[:] = action
         if not self._plain_act:
             action *= self._scale64
             action += self._offset64

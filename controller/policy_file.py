@@ -53,14 +53,16 @@ class PolicyMetadata:
         cell: cell config: ``type`` (``cfc``/``wired_cfc``/``ltc``, or the baselines
             ``lstm``/``gru``/``mlp``), hyper-parameters, ``wiring`` (see
             :mod:`controller.cells`), optional ``proj_size``.
-        obs_dim: observation length (= the cell's ``input_size``).
+        obs_dim: observation length (= the cell's ``input_size``, less ``act_dim`` with action
+            feedback).
         act_dim: action length (= the cell's output length).
         observation_space: ``low``/``high`` (lists of numbers, ``null`` entries = unbounded, or
             ``null``), ``names`` and ``units`` (lists of str, or ``null``).
         action_space: as ``observation_space``, for the actions (env units).
         normalization: ``clip``: observations are clipped to ``[-clip, clip]`` after
             normalisation; ``null`` = no clipping.
-        action: ``squash``: ``"none"`` or ``"tanh"``.
+        action: ``squash``: ``"none"`` or ``"tanh"``; ``feedback`` (optional, default false):
+            the cell also gets the previous squashed action (:mod:`controller.policy`).
         time_scale: the cell's time input is ``dt [s] * time_scale`` (> 0).
         control_rate_hz: the rate the policy was made for, or ``null``.
         env_id: the environment it was made for (e.g. ``"InvertedPendulum-v5"``), or ``null``.
@@ -165,8 +167,13 @@ def metadata_problems(raw: Any) -> list[str]:
         return problems
     cell = raw["cell"]
     in_size = cell["wiring"]["input_dim"] if "wiring" in cell else cell.get("input_size")
-    if in_size != raw["obs_dim"]:
-        problems.append(f"obs_dim {raw['obs_dim']} differs from the cell's input size {in_size}")
+    act = raw.get("action")
+    feedback = isinstance(act, dict) and act.get("feedback") is True
+    if in_size != raw["obs_dim"] + (raw["act_dim"] if feedback else 0):
+        problems.append(
+            f"obs_dim {raw['obs_dim']} differs from the cell's input size {in_size}"
+            + (f" less act_dim {raw['act_dim']} (action feedback)" if feedback else "")
+        )
     if cells.output_dim(cell) != raw["act_dim"]:
         problems.append(
             f"act_dim {raw['act_dim']} differs from the cell's output size {cells.output_dim(cell)}"
@@ -213,6 +220,10 @@ def metadata_problems(raw: Any) -> list[str]:
         problems.append(f"action must be an object, got {act!r}")
     elif squash not in SQUASHES:
         problems.append(f"action.squash must be one of {SQUASHES}, got {squash!r}")
+    elif not isinstance(act.get("feedback", False), bool):
+        problems.append(f"action.feedback must be true or false, got {act['feedback']!r}")
+    elif set(act) - {"squash", "feedback"}:
+        problems.append(f"unknown action key(s) {sorted(set(act) - {'squash', 'feedback'})}")
     ts = raw.get("time_scale", 1.0)
     if not (_is_num(ts) and ts > 0):
         problems.append(f"time_scale must be a number > 0, got {ts!r}")

@@ -140,19 +140,22 @@ def collect(
     time_scale: float,
     seeds: list[int],
     told: LatencyInput | None = None,
+    feedback: bool = False,
 ) -> dict[str, np.ndarray]:
     """One episode per env (at most ``ticks``): the student's inputs and the teacher's labels.
 
-    ``told``: the student also gets the episode's latency (its last input channel).
+    ``told``: the student also gets the episode's latency (an input channel after the
+    observation); ``feedback``: and, last, the command applied in the previous tick (the
+    runtime's action feedback: the student's own previous action where it acted).
 
     Returns arrays ``x (E, T, obs)`` (normalised observations, then the latency channel if
-    told), ``ts (E, T)`` (cell time inputs), ``label (E, T)`` (teacher's command),
-    ``mask (E, T)`` (1 while the episode ran),
+    told, the previous command with feedback), ``ts (E, T)`` (cell time inputs),
+    ``label (E, T)`` (teacher's command), ``mask (E, T)`` (1 while the episode ran),
     ``returns (E,)`` and ``falls (E,)``.
     """
     n_env = len(envs)
     obs_dim = obs_norm.mean.shape[0]
-    xs = np.zeros((n_env, ticks, obs_dim + (told is not None)), np.float32)
+    xs = np.zeros((n_env, ticks, obs_dim + (told is not None) + feedback), np.float32)
     context = np.zeros((n_env, 1), np.float32)
     ts = np.zeros((n_env, ticks), np.float32)
     labels = np.zeros((n_env, ticks), np.float32)
@@ -169,7 +172,9 @@ def collect(
             context[i] = told(d.latency_s * time_scale)
     h = torch.zeros(n_env, actor.state_size)
     for t in range(ticks):
-        x = obs_norm(obs) if told is None else np.concatenate([obs_norm(obs), context], axis=1)
+        parts = [obs_norm(obs)] + [context] * (told is not None)
+        parts += [u_prev[:, None].astype(np.float32)] * feedback
+        x = np.concatenate(parts, axis=1)
         xs[:, t], ts[:, t], mask[:, t] = x, dt * time_scale, alive
         with torch.no_grad():
             start = torch.full((n_env,), 1.0 if t == 0 else 0.0)
@@ -224,6 +229,7 @@ def screen(
     episodes: int,
     grid: str,
     told: LatencyInput | None,
+    feedback: bool = False,
 ) -> None:
     """Print the student's return and falls per cell of a stress grid (and nominal).
 
@@ -248,7 +254,9 @@ def screen(
             for _ in range(episodes)
         ]
         every = np.ones(episodes, bool)
-        out = collect(envs, actor, obs_norm, teacher, every, 1000, time_scale, seeds, told)
+        out = collect(
+            envs, actor, obs_norm, teacher, every, 1000, time_scale, seeds, told, feedback
+        )
         mean = float(out["returns"].mean())
         nominal = mean if name == "nominal" else nominal
         print(
@@ -359,6 +367,12 @@ def main() -> None:
         "of std NOISE ticks); needs --fresh-cell; saves a torch checkpoint, not a policy file",
     )
     p.add_argument(
+        "--action-feedback",
+        action="store_true",
+        help="the student also gets its previous command (a policy file with action.feedback; "
+        "needs --fresh-cell)",
+    )
+    p.add_argument(
         "--screen", type=int, default=0, help="then run N episodes per cell of --screen-grid"
     )
     p.add_argument("--screen-grid", default="screen", help="stress grid of the screen")
@@ -367,6 +381,8 @@ def main() -> None:
     args = p.parse_args()
     if args.latency_input is not None and not args.fresh_cell:
         p.error("--latency-input needs --fresh-cell (the file's cell has no latency input)")
+    if args.action_feedback and not args.fresh_cell:
+        p.error("--action-feedback needs --fresh-cell (the file's cell has no feedback input)")
     told = None if args.latency_input is None else LatencyInput(args.latency_input, args.seed + 1)
 
     torch.manual_seed(args.seed)
@@ -374,7 +390,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     info = env_info(ENV)
     time_scale = 1.0 / info.control_period_s
-    n_in = info.obs_dim + (told is not None)
+    n_in = info.obs_dim + (told is not None) + args.action_feedback
     cell = build_cell("cfc", n_in, info.act_dim, args.units, args.backbone_units, 0)
     actor = Actor(cell, info.act_dim, "tanh", -2.0)
     obs_norm = ObsNormalizer(
@@ -397,7 +413,16 @@ def main() -> None:
         use_student = rng.random(args.envs) >= args.beta**it
         seeds = [int(s) for s in rng.integers(0, 2**31, args.envs)]
         new = collect(
-            envs, actor, obs_norm, teacher, use_student, args.ticks, time_scale, seeds, told
+            envs,
+            actor,
+            obs_norm,
+            teacher,
+            use_student,
+            args.ticks,
+            time_scale,
+            seeds,
+            told,
+            args.action_feedback,
         )
         masks.append(new["mask"])
         print(f"iter {it:3d}: " + _summary(new, use_student), end="", flush=True)
@@ -427,7 +452,16 @@ def main() -> None:
         torch.save({**state, "obs_std": obs_norm.std}, args.out)
         if args.screen:
             exact = LatencyInput(0.0, 0)
-            screen(actor, obs_norm, teacher, time_scale, args.screen, args.screen_grid, exact)
+            screen(
+                actor,
+                obs_norm,
+                teacher,
+                time_scale,
+                args.screen,
+                args.screen_grid,
+                exact,
+                args.action_feedback,
+            )
         return
     spec = ExportSpec(
         info=info,
@@ -436,6 +470,7 @@ def main() -> None:
         time_scale=time_scale,
         act_scale=(info.act_high - info.act_low) / 2,
         act_offset=(info.act_high + info.act_low) / 2,
+        feedback=args.action_feedback,
     )
     # The trainer's final evaluation, same seeds (what `liquidnode policies` lists).
     evaluation = evaluate_policy(export_policy(actor.cell, obs_norm, spec, {}), ENV, 20, 1_100_000)
@@ -460,7 +495,16 @@ def main() -> None:
     policy.save(args.out)
     print(json.dumps({"out": args.out, "wall_s": provenance["wall_time_s"], **evaluation}))
     if args.screen:
-        screen(actor, obs_norm, teacher, time_scale, args.screen, args.screen_grid, None)
+        screen(
+            actor,
+            obs_norm,
+            teacher,
+            time_scale,
+            args.screen,
+            args.screen_grid,
+            None,
+            args.action_feedback,
+        )
     for env in envs:
         env.close()
 

@@ -273,8 +273,15 @@ def lower(policy: Policy) -> PolicyPlan:
     """The plan of ``policy`` (weights copied; the policy is not modified).
 
     Raises:
-        ExportError: the policy's cell is of a type no exporter knows.
+        ExportError: the policy's cell is of a type no exporter knows, or the policy feeds its
+            action back (the generated code has no such input yet).
     """
+    if getattr(policy, "feedback", False):
+        raise ExportError(
+            "cannot export a policy with action feedback (metadata action.feedback): the C, "
+            "ONNX and on-device exports have no previous-action input yet; run it with the "
+            "numpy runtime"
+        )
     cell: Any = policy.cell
     proj = None
     if isinstance(cell, Projected):

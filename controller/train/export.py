@@ -51,6 +51,8 @@ class ExportSpec:
         time_scale: cell time input per second of dt.
         act_scale: half-range of the action space, ``(act_dim,)``.
         act_offset: centre of the action space, ``(act_dim,)``.
+        feedback: the cell's last ``act_dim`` inputs are the previous squashed action
+            (``action.feedback``; see :mod:`controller.policy`).
     """
 
     info: EnvInfo
@@ -59,6 +61,7 @@ class ExportSpec:
     time_scale: float
     act_scale: np.ndarray
     act_offset: np.ndarray
+    feedback: bool = False
 
 
 def _bounds(values: np.ndarray) -> list[float | None]:
@@ -87,6 +90,7 @@ def export_policy(
     info = spec.info
     meta = dataclasses.replace(
         base.metadata,
+        obs_dim=base.metadata.obs_dim - (base.metadata.act_dim if spec.feedback else 0),
         observation_space={
             "low": _bounds(info.obs_low),
             "high": _bounds(info.obs_high),
@@ -100,7 +104,7 @@ def export_policy(
             "units": list(info.act_units) if info.act_units else None,
         },
         normalization={"clip": float(obs_norm.clip)},
-        action={"squash": spec.squash},
+        action={"squash": spec.squash, **({"feedback": True} if spec.feedback else {})},
         time_scale=float(spec.time_scale),
         control_rate_hz=float(info.control_rate_hz),
         env_id=info.env_id,
