@@ -370,7 +370,7 @@ def main() -> None:
         "--action-feedback",
         action="store_true",
         help="the student also gets its previous command (a policy file with action.feedback; "
-        "needs --fresh-cell)",
+        "needs --fresh-cell unless --init-from feeds its action back too)",
     )
     p.add_argument(
         "--screen", type=int, default=0, help="then run N episodes per cell of --screen-grid"
@@ -381,8 +381,11 @@ def main() -> None:
     args = p.parse_args()
     if args.latency_input is not None and not args.fresh_cell:
         p.error("--latency-input needs --fresh-cell (the file's cell has no latency input)")
-    if args.action_feedback and not args.fresh_cell:
+    file_feedback = Policy.load(args.init_from).feedback
+    if args.action_feedback and not (args.fresh_cell or file_feedback):
         p.error("--action-feedback needs --fresh-cell (the file's cell has no feedback input)")
+    if file_feedback and not (args.action_feedback or args.fresh_cell):
+        p.error(f"{args.init_from} feeds its action back: pass --action-feedback")
     told = None if args.latency_input is None else LatencyInput(args.latency_input, args.seed + 1)
 
     torch.manual_seed(args.seed)
