@@ -11,7 +11,7 @@ command: its cell's input is ``[x, a_prev]`` (``input_size = obs_dim + act_dim``
 ``a_prev = squash(y)`` of the previous tick (normalised units, in [-1, 1] under ``tanh``; zeros
 after ``reset``). Under actuation latency that is the command still in flight, which a
 controller needs to know (an LQR for a delayed plant feeds it back); a recurrent state could
-carry it, but learns to poorly (``policies/README.md``, the double pendulum). The feedback is
+carry it, but learns to do so poorly (``policies/README.md``, the double pendulum). The feedback is
 part of :attr:`Policy.state` (its last ``act_dim`` values), so a copy steps exactly the same.
 
 ``obs`` is in env units (order of the metadata's ``observation_space.names``), ``dt`` is the
@@ -42,7 +42,9 @@ class Policy:
         metadata: the file's :class:`~controller.policy_file.PolicyMetadata`.
         obs_dim: observation length.
         act_dim: action length.
-        state_dim: hidden-state length (see the cell's docstring for the layout).
+        state_dim: hidden-state length (see the cell's docstring for the layout; with action
+            feedback, ``act_dim`` more: the previous squashed action).
+        feedback: whether the cell also gets the previous squashed action (``action.feedback``).
         cell: the numpy cell (:class:`controller.cells.Cell`).
     """
 
