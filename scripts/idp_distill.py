@@ -66,6 +66,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ from idp_delay_lqr import ENV, dlqr, linearise, tick_map
 from liquidnode.controller import __version__
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.train.agent import Actor, build_cell
-from liquidnode.controller.train.envs import env_info, randomization_record
+from liquidnode.controller.train.envs import EnvInfo, env_info, randomization_record
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.normalization import ObsNormalizer
@@ -395,7 +396,8 @@ def main() -> None:
     args = p.parse_args()
     if args.latency_input is not None and not args.fresh_cell:
         p.error("--latency-input needs --fresh-cell (the file's cell has no latency input)")
-    file_feedback = Policy.load(args.init_from).feedback
+    init = Policy.load(args.init_from)
+    file_feedback = init.feedback
     if args.action_feedback and not (args.fresh_cell or file_feedback):
         p.error("--action-feedback needs --fresh-cell (the file's cell has no feedback input)")
     if file_feedback and not (args.action_feedback or args.fresh_cell):
@@ -412,7 +414,7 @@ def main() -> None:
     actor = Actor(cell, info.act_dim, "tanh", -2.0)
     obs_norm = ObsNormalizer(
         info.obs_dim,
-        clip=float(Policy.load(args.init_from).metadata.normalization.get("clip") or 10.0),
+        clip=float(init.metadata.normalization.get("clip") or 10.0),
     )
     if args.fresh_cell:
         warm = load_statistics(args.init_from, obs_norm, ENV)
@@ -464,22 +466,30 @@ def main() -> None:
             flush=True,
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if told is not None:
-        state = {"cell": actor.cell.state_dict(), "obs_mean": obs_norm.mean, "config": vars(args)}
-        torch.save({**state, "obs_std": obs_norm.std}, args.out)
-        if args.screen:
-            exact = LatencyInput(0.0, 0)
-            screen(
-                actor,
-                obs_norm,
-                teacher,
-                time_scale,
-                args.screen,
-                args.screen_grid,
-                exact,
-                args.action_feedback,
-            )
-        return
+    if told is not None:  # no policy file holds a latency input: a torch checkpoint
+        checkpoint = {"cell": actor.cell.state_dict(), "config": vars(args)}
+        torch.save({**checkpoint, "obs_mean": obs_norm.mean, "obs_std": obs_norm.std}, args.out)
+    else:
+        save_policy(actor, obs_norm, info, time_scale, masks, warm, args, t0)
+    if args.screen:  # a told student is told the exact latency in the screen
+        exact = None if told is None else LatencyInput(0.0, 0)
+        grid = args.screen_grid
+        screen(actor, obs_norm, teacher, time_scale, args.screen, grid, exact, args.action_feedback)
+    for env in envs:
+        env.close()
+
+
+def save_policy(
+    actor: Actor,
+    obs_norm: ObsNormalizer,
+    info: EnvInfo,
+    time_scale: float,
+    masks: list[np.ndarray],
+    warm: dict[str, Any],
+    args: argparse.Namespace,
+    t0: float,
+) -> None:
+    """Export the student to ``args.out`` with its provenance and the trainer's evaluation."""
     spec = ExportSpec(
         info=info,
         cell="cfc",
@@ -511,19 +521,6 @@ def main() -> None:
     policy = export_policy(actor.cell, obs_norm, spec, provenance)
     policy.save(args.out)
     print(json.dumps({"out": args.out, "wall_s": provenance["wall_time_s"], **evaluation}))
-    if args.screen:
-        screen(
-            actor,
-            obs_norm,
-            teacher,
-            time_scale,
-            args.screen,
-            args.screen_grid,
-            None,
-            args.action_feedback,
-        )
-    for env in envs:
-        env.close()
 
 
 if __name__ == "__main__":

@@ -276,7 +276,7 @@ def lower(policy: Policy) -> PolicyPlan:
         ExportError: the policy's cell is of a type no exporter knows, or the policy feeds its
             action back (the generated code has no such input yet).
     """
-    if getattr(policy, "feedback", False):
+    if policy.feedback:
         raise ExportError(
             "cannot export a policy with action feedback (metadata action.feedback): the C, "
             "ONNX and on-device exports have no previous-action input yet; run it with the "
