@@ -273,12 +273,14 @@ def random_policy(
         seed: seed of the weights (and of the wiring).
         obs_mean, obs_std, action_scale, action_offset: as in :class:`Policy` (identity if None).
         **meta: further :class:`PolicyMetadata` fields (``env_id``, ``time_scale``,
-            ``control_rate_hz``, ``action_space``, ``provenance``, ...).
+            ``control_rate_hz``, ``action_space``, ``provenance``, ...); with
+            ``action={"feedback": True, ...}`` the cell gets ``obs_dim + act_dim`` inputs.
     """
     from liquidnode.controller.cells import random_init
 
     options = dict(meta.pop("cell_options", {}) or {})
-    config, tensors = random_init.random_cell(cell, obs_dim, act_dim, units, seed, **options)
+    n_in = obs_dim + (act_dim if (meta.get("action") or {}).get("feedback") else 0)
+    config, tensors = random_init.random_cell(cell, n_in, act_dim, units, seed, **options)
     meta.setdefault("provenance", {"trained": False, "note": "random weights", "seed": seed})
     metadata = PolicyMetadata(cell=config, obs_dim=obs_dim, act_dim=act_dim, **meta)
     cell_obj = cells.build_cell(config, tensors)

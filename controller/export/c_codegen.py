@@ -9,6 +9,9 @@ polynomials (absolute error below 8e-8, :mod:`.f32_kernels`), ``gelu`` uses an `
 approximation with absolute error below 1.5e-7 (Abramowitz-Stegun 7.1.26), the pure mode's
 ``exp`` is the Cephes one instead of libm's. No libm is linked.
 
+A policy with action feedback (``PolicyPlan.feedback``) keeps its previous squashed action
+(float32) at the end of the state and copies it after the observation into the cell's input.
+
 Dense layers run 8 rows at a time (the weights are stored in that order,
 :func:`~.f32_kernels.blocked`): each input is loaded once for 8 accumulators; on the
 Cortex-M4F an assembler loop loads 8 inputs and then 16 weights per ``VLDM`` and accumulates
@@ -236,7 +239,7 @@ def _mlp(u: _Float, c: MLPPlan, x: str) -> str:
 def _work_fields(plan: PolicyPlan) -> list[tuple[str, int]]:
     """The float scratch arrays of the state struct for this plan."""
     cell = plan.cell
-    fields = [("x", plan.obs_dim)]
+    fields = [("x", plan.cell_in)]
     if isinstance(cell, RecurrentPlan):
         fields += [("gi", cell.ih.n_out), ("gh", cell.hh.n_out)]
         return fields + ([("y", cell.proj.n_out)] if cell.proj is not None else [])
@@ -292,6 +295,12 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
         u.emit(f"        v = v < -{clip} ? -{clip} : v;")
     u.emit("        s->x[i] = v;")
     u.emit("    }")
+    fb = plan.cell_state_dim  # with feedback: where the previous squashed action is kept
+    if plan.feedback:
+        u.emit(
+            f"    for (i = 0; i < {plan.act_dim}u; ++i) "
+            f"s->x[{plan.obs_dim}u + i] = s->h[{fb}u + i];"
+        )
     u.emit(f"    ts = dt * {c_float(plan.time_scale)};")
     if isinstance(cell, (RecurrentPlan, MLPPlan)):
         u.emit("    (void)ts; /* baseline cells assume the nominal period */")
@@ -326,6 +335,8 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
         u.emit(f"        float a = ln_tanh({y}[i]);")
     else:
         u.emit(f"        float a = {y}[i];")
+    if plan.feedback:
+        u.emit(f"        s->h[{fb}u + i] = a;")
     if plan.affine:
         u.emit(f"        a = a * LN_RD_F32(&{scale}[i]) + LN_RD_F32(&{offset}[i]);")
     u.emit("        action[i] = a;")

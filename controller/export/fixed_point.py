@@ -20,6 +20,9 @@ Number formats (``Qf``: ``real = q / 2^f``):
   no activation) is int16 in the format of its bound, ``ts (|w_tau| + |f|)`` Q12 and
   ``exp(-u)`` a 65-entry table of ``2^(-k/64)`` (Q15, interpolated, shifted by the integer
   part of ``u / ln 2``; worst error ``EPS_EXP`` = 5.3e-5, measured over every Q12 input);
+- action feedback (``PolicyPlan.feedback``, a ``tanh`` squash only): the previous squashed
+  action, rounded from Q15 to ``x``'s format, kept after the cell's state and copied after
+  the observation into the cell's input;
 - ``ts = dt * time_scale``: int16 Q12, saturating at 8;
 - backbone outputs: Q15 (``tanh``; ``lecun_tanh`` also, its 1.7159 folded into the next
   layer's weights and its 0.666 into this layer's), ``relu`` in a format from its bound;
@@ -190,10 +193,14 @@ def _heads(
         wg, bg = wa * fixed_ts + W[rows[3]], ba * fixed_ts + b[rows[3]]
         parts = [(W[rows[0]], b[rows[0]]), (W[rows[1]], b[rows[1]]), (wg, bg)]
     qs = [u.quantise(w, bias, seg) for w, bias in parts]
-    if byte:
+    if byte and len(qs) * H <= q7_bytes.MAX_IN:
         wq = np.concatenate([q.wq for q in qs])
         bq = np.concatenate([q.bq for q in qs])
         q7_bytes.emit_dense_u8(u, f"{name}heads", wq, bq, a, "s->acc", False)
+    elif byte:  # more rows than one byte layer holds: a byte layer per head
+        for k, q in enumerate(qs):
+            acc = f"(s->acc + {k * H}u)"
+            q7_bytes.emit_dense_u8(u, f"{name}head{k}", q.wq, q.bq, a, acc, False)
     else:
         for k, q in enumerate(qs):
             u.dense(f"{name}head{k}", q, a, width, f"(s->acc + {k * H}u)")
@@ -309,8 +316,11 @@ def _frac_bits(scale: float) -> int | None:
     return round(f) if abs(f - round(f)) < 1e-9 else None
 
 
-def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted) -> np.ndarray:
-    """Emit ``y`` and the action mapping; returns the per-action error bound."""
+def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> np.ndarray:
+    """Emit ``y`` and the action mapping; returns the per-action error bound (env units).
+
+    With action feedback the squashed action (Q15) is also written, rounded to the input
+    format Q``f_x``, after the cell's state (``plan.cell_state_dim``)."""
     if em.proj is not None:
         q = u.quantise(em.proj.weight, em.proj.bias, em.y_seg)
         u.dense("proj", q, em.y, em.proj.n_in, "s->acc")
@@ -340,12 +350,23 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted) -> np.ndarray:
             raise ExportError(f"internal: no tanh for an output of scale {scale}")
     scale_a = plan.scale.astype(np.float64) if plan.affine else np.ones(plan.act_dim)
     gain = u.array("act_gain", "float", scale_a * unit)
+    if plan.feedback:  # y_of is "(float)<int16 Q15 tanh>" (the feedback needs the squash)
+        u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
+        u.emit(f"        const int16_t t = {y_of.removeprefix('(float)')};")
+        fb = rshift_expr("(int32_t)t", 15 - f_x)
+        u.emit(f"        s->h[{plan.cell_state_dim}u + i] = (int16_t)({fb});")
+        y_of = "(float)t"
     line = f"        action[i] = {y_of} * LN_RD_F32(&{gain}[i])"
     if plan.affine:
         offset = u.array("act_offset", "float", plan.offset)
         line += f" + LN_RD_F32(&{offset}[i])"
-    u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i)")
+    if not plan.feedback:
+        u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i)")
     u.emit(line + ";")
+    if plan.feedback:
+        u.emit("    }")
+        em.state_fmt.append((plan.act_dim, f_x))
+        em.state_err = np.concatenate([em.state_err, err + 2.0 ** -(f_x + 1)])
     return np.abs(scale_a) * (err + 2e-7) + 1e-6 * np.abs(plan.offset)
 
 
@@ -381,7 +402,8 @@ def _emit_cfc_cells(
     if any(len(c.backbone) > 1 for c in byte):
         fields.append(("uint8_t", "b8", max(bb8)))
     last = layers[-1]
-    return Emitted(inp, seg, last.proj, [(plan.state_dim, f_h)], np.concatenate(errs), fields)
+    fmt = [(plan.cell_state_dim, f_h)]
+    return Emitted(inp, seg, last.proj, fmt, np.concatenate(errs), fields)
 
 
 def _state_functions(prefix: str, fmt: list[tuple[int, int]]) -> str:
@@ -476,6 +498,11 @@ def build(
                 f"fixed dt {fixed_dt!r} s gives ts = dt * time_scale = {fixed_ts:g}, outside "
                 f"[2^-12, {TS_MAX:g}]"
             )
+    if plan.feedback and not plan.tanh:
+        raise ExportError(
+            "a fixed-point export feeds the action back in the input's format, which needs a "
+            "bounded action: action squash tanh (export this policy with --precision f32)"
+        )
     u = Q15Unit(prefix, wmax=127 if precision == "q7" else 32767)
     u.use("ln_asr8")  # static inline: no warning where no shift needs it
     X = plan.clip if plan.clip is not None else 16.0
@@ -497,6 +524,12 @@ def build(
     u.emit("        s->x[i] = (int16_t)(v < 0.0f ? v - 0.5f : v + 0.5f);")
     u.emit("    }")
     xin = segment(plan.obs_dim, 2.0**-f_x, X, 2.0 ** -(f_x + 1) + 1e-6 * X)
+    if plan.feedback:  # the previous squashed action, kept in the state in the same format
+        u.emit(
+            f"    for (i = 0; i < {plan.act_dim}u; ++i) "
+            f"s->x[{plan.obs_dim}u + i] = s->h[{plan.cell_state_dim}u + i];"
+        )
+        xin = concat(xin, segment(plan.act_dim, 2.0**-f_x, 1.0, 0.0))
     if baseline:
         u.emit("    (void)dt; /* baseline cells assume the nominal period */")
         em = q15_baselines.emit(u, plan, xin, f_x)
@@ -518,11 +551,11 @@ def build(
             if isinstance(plan.cell, LTCPlan)
             else _emit_cfc_cells(u, plan, xin, fixed_ts)
         )
-    bound_action = _readout(u, plan, em)
+    bound_action = _readout(u, plan, em, f_x)
     f_h = em.state_fmt[0][1] if em.state_fmt else f_x
     info = Quantised(f_x, f_h, bound_action, em.state_err, u.flash_bytes())
 
-    fields = [("int16_t", "h", max(1, plan.state_dim)), ("int16_t", "x", plan.obs_dim)]
+    fields = [("int16_t", "h", max(1, plan.state_dim)), ("int16_t", "x", plan.cell_in)]
     fields += em.fields
     if em.proj is not None and not any(n == "acc" for _, n, _ in fields):
         fields.append(("int32_t", "acc", em.proj.n_out))

@@ -12,6 +12,11 @@ Arithmetic the plan encodes (``Policy.step``)::
     y, h'   = cell(x, h, ts)                                see CfCPlan / LTCPlan below
     action  = offset + scale * (tanh(y) if tanh else y)     (act_dim,)   env units
 
+With action feedback (``PolicyPlan.feedback``) the cell's input is ``[x | f]`` (``obs_dim +
+act_dim``) where ``f`` is the previous tick's squashed action ``tanh(y)`` (or ``y``), zeros
+after a reset; ``f`` is the last ``act_dim`` values of the state, after the cell's own
+``cell_state_dim``, and each step writes the new squashed action there.
+
 Weights are torch ``Linear`` layout: ``weight`` ``(out, in)``; a dense layer is
 ``y = weight @ a + bias`` with each output's products summed in input order, bias last.
 """
@@ -181,8 +186,11 @@ class PolicyPlan:
         tanh: squash the cell output with tanh.
         scale, offset: float32 ``(act_dim,)``; ``affine`` False when they are the identity.
         time_scale: ``ts = dt * time_scale``.
-        cell: the cell plan (CfC, wired CfC, LTC, LSTM/GRU, MLP).
+        cell: the cell plan (CfC, wired CfC, LTC, LSTM/GRU, MLP); with ``feedback`` its
+            input is ``obs_dim + act_dim`` long.
         info: the policy's metadata (spaces, rate, env id, provenance) for the generated files.
+        feedback: the cell also gets the previous squashed action (see module docstring),
+            kept in the state after the cell's own ``cell_state_dim`` values.
     """
 
     obs_dim: int
@@ -199,6 +207,17 @@ class PolicyPlan:
     time_scale: float
     cell: CellPlan
     info: dict[str, Any] = field(default_factory=dict)
+    feedback: bool = False
+
+    @property
+    def cell_state_dim(self) -> int:
+        """Length of the cell's own state (``state_dim`` less the fed-back action)."""
+        return self.state_dim - (self.act_dim if self.feedback else 0)
+
+    @property
+    def cell_in(self) -> int:
+        """Length of the cell's input: ``obs_dim``, plus ``act_dim`` with feedback."""
+        return self.obs_dim + (self.act_dim if self.feedback else 0)
 
     @property
     def cell_kind(self) -> str:
@@ -273,15 +292,8 @@ def lower(policy: Policy) -> PolicyPlan:
     """The plan of ``policy`` (weights copied; the policy is not modified).
 
     Raises:
-        ExportError: the policy's cell is of a type no exporter knows, or the policy feeds its
-            action back (the generated code has no such input yet).
+        ExportError: the policy's cell is of a type no exporter knows.
     """
-    if policy.feedback:
-        raise ExportError(
-            "cannot export a policy with action feedback (metadata action.feedback): the C, "
-            "ONNX and on-device exports have no previous-action input yet; run it with the "
-            "numpy runtime"
-        )
     cell: Any = policy.cell
     proj = None
     if isinstance(cell, Projected):
@@ -351,4 +363,5 @@ def lower(policy: Policy) -> PolicyPlan:
             "action_space": m.action_space,
             "provenance": m.provenance,
         },
+        feedback=policy.feedback,
     )

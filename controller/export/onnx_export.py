@@ -214,11 +214,17 @@ def build_model(plan: PolicyPlan) -> Any:
     if plan.clip is not None:
         x = g.op("Clip", x, g.const(np.float32(-plan.clip)), g.const(np.float32(plan.clip)))
     ts = g.op("Mul", "dt", g.const(np.float32(plan.time_scale), "time_scale"))
+    state = "state"
+    if plan.feedback:  # state = [cell state | previous squashed action]
+        fed = "state"
+        if plan.cell_state_dim:
+            state, fed = g.split("state", [plan.cell_state_dim, plan.act_dim])
+        x = g.op("Concat", x, fed, axis=1)
     cell = plan.cell
     if isinstance(cell, CfCPlan):
-        y, new = _cfc(g, cell, x, "state", ts, "")
+        y, new = _cfc(g, cell, x, state, ts, "")
     elif isinstance(cell, WiredPlan):
-        parts = g.split("state", [layer.units for layer in cell.layers])
+        parts = g.split(state, [layer.units for layer in cell.layers])
         news, inp = [], x
         for k, (layer, h) in enumerate(zip(cell.layers, parts, strict=True)):
             inp, _ = _cfc(g, layer, inp, h, ts, f"l{k}_")
@@ -226,14 +232,16 @@ def build_model(plan: PolicyPlan) -> Any:
         y = inp
         new = g.op("Concat", *news, axis=1)
     elif isinstance(cell, LTCPlan):
-        y, new = _ltc(g, cell, x, "state", ts)
+        y, new = _ltc(g, cell, x, state, ts)
     elif isinstance(cell, RecurrentPlan):
-        y, new = _recurrent(g, cell, x, "state")
+        y, new = _recurrent(g, cell, x, state)
     elif isinstance(cell, MLPPlan):
-        y, new = _mlp(g, cell, x, "state")
+        y, new = _mlp(g, cell, x, state)
     else:  # pragma: no cover - lower() only builds the three
         raise ExportError(f"no ONNX generator for {type(cell).__name__}")
     a = g.op("Tanh", y) if plan.tanh else y
+    if plan.feedback:
+        new = g.op("Concat", new, a, axis=1) if plan.cell_state_dim else a
     if plan.affine:
         a = g.op(
             "Add",

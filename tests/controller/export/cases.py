@@ -10,7 +10,7 @@ from liquidnode.controller.policy import Policy, random_policy
 from liquidnode.policies import shipped_policies
 
 
-def _random(kind: str, **options: object) -> Callable[[], Policy]:
+def _random(kind: str, feedback: bool = False, **options: object) -> Callable[[], Policy]:
     def make() -> Policy:
         rng = np.random.default_rng(3)
         return random_policy(
@@ -24,7 +24,7 @@ def _random(kind: str, **options: object) -> Callable[[], Policy]:
             action_scale=np.array([2.0, 0.5]),
             action_offset=np.array([0.1, -0.3]),
             normalization={"clip": 3.0},
-            action={"squash": "tanh"},
+            action={"squash": "tanh", "feedback": feedback},
             time_scale=25.0,
             control_rate_hz=25.0,
             cell_options=options,
@@ -52,6 +52,15 @@ RANDOM = {
     "mlp-3-frames-relu": _random("mlp", frames=3, activation="relu"),
     "mlp-memoryless": _random("mlp", hidden_layers=1),
 }
+# action feedback (the previous squashed action is a cell input and part of the state)
+FEEDBACK = {
+    "cfc-feedback": _random("cfc", feedback=True),
+    "wired_cfc-feedback": _random("wired_cfc", feedback=True),
+    "ltc-feedback": _random("ltc", feedback=True),
+    "lstm-feedback": _random("lstm", feedback=True),
+    "mlp-memoryless-feedback": _random("mlp", feedback=True, hidden_layers=1),
+}
+RANDOM.update(FEEDBACK)
 SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
 ALL = {**RANDOM, **SHIPPED}
 

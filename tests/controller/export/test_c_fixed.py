@@ -11,6 +11,7 @@ from liquidnode.controller.export import ExportError, export_policy, lower
 from liquidnode.controller.export.check import reference, sequence
 from liquidnode.controller.export.fixed_point import EPS_TANH, build
 from liquidnode.controller.export.host_build import CompiledPolicy
+from liquidnode.controller.policy import random_policy
 from tests.controller.export.cases import ALL, SHIPPED, pendulum_returns
 
 Q15_CASES = [
@@ -30,11 +31,15 @@ Q15_CASES = [
     "ltc-ncp-1-unfold",
     "ltc-fully-connected-1-unfold",
     "InvertedPendulum-v5-ltc-1-unfold",
+    "cfc-feedback",
+    "wired_cfc-feedback",
+    "lstm-feedback",
+    "mlp-memoryless-feedback",
 ]
 # the LTC bound compounds through its unfolds (each may multiply the error by the synapses'
 # worst-case gain): with the shipped 6 unfolds it is valid but far above the measured error,
 # so these are held to the free-running tolerance and the closed loop only
-FREE_ONLY = ["ltc-ncp", "InvertedPendulum-v5-ltc"]
+FREE_ONLY = ["ltc-ncp", "InvertedPendulum-v5-ltc", "ltc-feedback"]
 
 
 def _compiled(policy, tmp_path, precision="q15"):
@@ -56,11 +61,25 @@ def _compiled(policy, tmp_path, precision="q15"):
             "lstm",
             "cfc-pure",
             "ltc-ncp-1-unfold",
+            "cfc-feedback",
         )
     ],
 )
 def test_fixed_point_step_within_the_derived_bound(name, precision, tmp_path):
-    policy = ALL[name]()
+    _assert_within_bound(ALL[name](), tmp_path, precision)
+
+
+def test_q7_heads_wider_than_one_byte_layer(tmp_path):
+    # 64 units: the heads' 4 x 64 rows exceed a byte layer's 252, so each head is its own
+    policy = random_policy(
+        9, 1, units=64, seed=2, action={"squash": "tanh"}, cell_options={"backbone_units": 128}
+    )
+    text = "".join(build(lower(policy), "pq", "q7")[0].values())
+    assert "head3" in text and "heads" not in text
+    _assert_within_bound(policy, tmp_path, "q7")
+
+
+def _assert_within_bound(policy, tmp_path, precision):
     compiled, info = _compiled(policy, tmp_path, precision)
     obs, dt = sequence(policy, 300, seed=4)
     worst = 0.0
@@ -95,6 +114,14 @@ def test_q15_free_running_stays_close(name, tmp_path):
 def test_q15_refuses_what_it_cannot_express(name, message, tmp_path):
     with pytest.raises(ExportError, match=message):
         export_policy(ALL[name](), tmp_path, "c", "q15")
+
+
+def test_fixed_point_feedback_needs_a_squashed_action(tmp_path):
+    # the fed-back action is kept in the input's format: an unbounded one has no format
+    policy = random_policy(3, 2, units=8, action={"squash": "none", "feedback": True})
+    export_policy(policy, tmp_path, "c", "f32")  # float32 feeds back any action
+    with pytest.raises(ExportError, match="squash tanh"):
+        export_policy(policy, tmp_path, "c", "q15")
 
 
 @pytest.mark.parametrize(

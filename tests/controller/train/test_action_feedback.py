@@ -2,7 +2,7 @@
 
 The trainer feeds ``[normalised obs, tanh(previous output)]`` to its torch cell; the numpy
 runtime must do exactly that from a policy file, carry the feedback in its state, and every
-path that cannot run such a policy (the code exporters) must refuse it by name.
+code export (C float32 and fixed point, ONNX) must step it as the runtime does.
 """
 
 import copy
@@ -13,7 +13,9 @@ import torch
 from safetensors.numpy import save_file
 
 from liquidnode.controller.errors import PolicyFileError
-from liquidnode.controller.export.lowering import ExportError, lower
+from liquidnode.controller.export import export_policy as export_code
+from liquidnode.controller.export.check import compare
+from liquidnode.controller.export.lowering import lower
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.policy_file import read_policy_file, write_policy_file
 from liquidnode.controller.train.agent import Actor, build_cell
@@ -127,7 +129,15 @@ def test_files_whose_feedback_and_input_size_disagree_are_refused(tmp_path):
         Policy.load(written({"squash": "tanh", "feedback": "yes"}, "bad_flag.safetensors"))
 
 
-def test_code_exports_refuse_a_feedback_policy_by_name():
+@pytest.mark.parametrize(("target", "precision"), [("c", "f32"), ("c", "q15"), ("onnx", "f32")])
+def test_code_exports_run_the_feedback_of_a_trained_policy(target, precision, tmp_path):
+    # the float exports within 1e-5 of Policy.step over 1,000 steps from reset (as every
+    # exported cell is, tests/controller/export); q15 within its quantisation (< 0.02)
     actor, norm, spec, _ = _trained()
-    with pytest.raises(ExportError, match="action feedback"):
-        lower(export_policy(actor.cell, norm, spec, {}))
+    policy = export_policy(actor.cell, norm, spec, {})
+    assert lower(policy).feedback and lower(policy).cell_in == 5
+    files = export_code(policy, tmp_path, target, precision, prefix="fb")
+    assert files
+    got = compare(policy, tmp_path, target, "fb", steps=1000, seed=2)
+    tol = 1e-5 if precision == "f32" else 0.02
+    assert got["max_abs_action"] <= tol and got["max_abs_state"] <= tol
