@@ -345,6 +345,18 @@ def train_epochs(
     return loss_value
 
 
+def _mix(text: str) -> tuple[str, float]:
+    """``SPEC=FRACTION`` of ``--mix``."""
+    spec, sep, frac = text.rpartition("=")
+    try:
+        value = float(frac)
+    except ValueError:
+        value = -1.0
+    if not sep or not spec or not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected SPEC=FRACTION with 0 < FRACTION < 1: {text!r}")
+    return spec, value
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--init-from", required=True, help="policy file (cfc) to start the student from")
@@ -392,6 +404,14 @@ def main() -> None:
     )
     p.add_argument("--screen-grid", default="screen", help="stress grid of the screen")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--mix",
+        type=_mix,
+        default=None,
+        metavar="SPEC=FRACTION",
+        help="collect that fraction of each iteration's episodes under another randomisation "
+        "(e.g. InvertedDoublePendulum-v5-onetick=0.25: a quarter at exactly one tick)",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if args.latency_input is not None and not args.fresh_cell:
@@ -422,9 +442,11 @@ def main() -> None:
         warm = warm_start(args.init_from, actor.cell, obs_norm, ENV)
     optimizer = torch.optim.Adam(actor.cell.parameters(), lr=args.lr)
     teacher = PrivilegedTeacher(np.diag(Q_DIAG), args.r0, args.r1)
+    n_mix = round(args.mix[1] * args.envs) if args.mix else 0  # the last n_mix envs
     envs = [
-        make_env(ENV, randomize=args.randomize, randomize_seed=args.seed) for _ in range(args.envs)
-    ]
+        make_env(ENV, randomize=args.randomize, randomize_seed=args.seed)
+        for _ in range(args.envs - n_mix)
+    ] + [make_env(ENV, randomize=args.mix[0], randomize_seed=args.seed) for _ in range(n_mix)]
     data: dict[str, np.ndarray] = {}
     masks: list[np.ndarray] = []  # every collected tick, for the provenance's step count
     t0 = time.perf_counter()
@@ -515,6 +537,11 @@ def save_policy(
         "torch_version": torch.__version__,
         "init_from": warm,
         "randomization": randomization_record(ENV, args.randomize),
+        **(
+            {"mix": {"fraction": args.mix[1], **randomization_record(ENV, args.mix[0])}}
+            if args.mix
+            else {}
+        ),
         "teacher": {"q_diag": list(Q_DIAG), "r": [args.r0, args.r1]},
         "config": vars(args),
     }
