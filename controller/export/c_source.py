@@ -150,16 +150,17 @@ def _num(v: Any) -> str:
 
 def _state_layout(plan: PolicyPlan) -> str:
     kind = plan.cell_kind
-    if kind == "cfc":
-        return "CfC hidden state h"
-    if kind == "wired_cfc":
-        return "wired CfC layers' states in layer order, e.g. inter | command | motor"
-    return {
+    cell = {
+        "cfc": "CfC hidden state h",
+        "wired_cfc": "wired CfC layers' states in layer order, e.g. inter | command | motor",
         "ltc": "LTC membrane potentials v in neuron-id order",
         "lstm": "LSTM [h | c]",
         "gru": "GRU hidden state h",
         "mlp": "MLP previous inputs, newest first",
     }.get(kind, kind)
+    if plan.feedback:
+        return f"{cell}, then the previous squashed action (action feedback, {plan.act_dim})"
+    return cell
 
 
 def header(

@@ -14,8 +14,10 @@ Outputs: ``action`` ``[batch, act_dim]`` (env units, before clamping) and ``stat
 Opset :data:`OPSET` (ONNX IR version :data:`IR_VERSION`), standard operators only (Gemm, Tanh,
 Sigmoid, Exp, Erf, ReduceSum, ...), built with ``onnx.helper`` directly from the plan's numpy
 weights (no torch). The model's ``metadata_props`` hold ``liquidnode.*`` keys: the spaces,
-``control_rate_hz``, ``time_scale``, ``env_id``, ``cell``, ``provenance`` (JSON strings) and the
-input/output layout. This module imports ``onnx``; the runtime never imports it.
+``control_rate_hz``, ``time_scale``, ``env_id``, ``cell``, ``provenance`` (JSON strings), the
+input/output layout and ``action_feedback`` (``true``: the last ``act_dim`` values of ``state``
+are the previous squashed action, fed to the cell after the observation). This module imports
+``onnx``; the runtime never imports it.
 """
 
 from __future__ import annotations
@@ -291,6 +293,7 @@ def metadata(plan: PolicyPlan) -> dict[str, str]:
         "liquidnode.provenance": json.dumps(info.get("provenance"), sort_keys=True),
         "liquidnode.inputs": "obs [batch, obs_dim] env units; dt [batch, 1] s; "
         "state [batch, state_dim] (Policy.state layout, zeros = reset)",
+        "liquidnode.action_feedback": json.dumps(plan.feedback),
         "liquidnode.outputs": "action [batch, act_dim] env units (unclamped); "
         "state_out [batch, state_dim]",
         "liquidnode.opset": str(OPSET),

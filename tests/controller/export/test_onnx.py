@@ -41,6 +41,7 @@ def test_onnx_interface_metadata_and_batch(tmp_path):
     assert json.loads(props["liquidnode.env_id"]) == "InvertedPendulum-v5"
     assert json.loads(props["liquidnode.provenance"])["trained"] is True
     assert json.loads(props["liquidnode.action_space"])["low"] == [-3.0]
+    assert json.loads(props["liquidnode.action_feedback"]) is False
 
     # a batch of three different states steps each row as the policy does
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

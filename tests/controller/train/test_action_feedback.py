@@ -137,7 +137,13 @@ def test_code_exports_run_the_feedback_of_a_trained_policy(target, precision, tm
     policy = export_policy(actor.cell, norm, spec, {})
     assert lower(policy).feedback and lower(policy).cell_in == 5
     files = export_code(policy, tmp_path, target, precision, prefix="fb")
-    assert files
+    if target == "onnx":  # the state's layout is declared to whoever loads the model
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(files[0])).metadata_props}
+        assert props["liquidnode.action_feedback"] == "true"
+    else:
+        assert "then the previous squashed action" in (tmp_path / "fb.h").read_text()
     got = compare(policy, tmp_path, target, "fb", steps=1000, seed=2)
     tol = 1e-5 if precision == "f32" else 0.02
     assert got["max_abs_action"] <= tol and got["max_abs_state"] <= tol
