@@ -316,8 +316,9 @@ def _frac_bits(scale: float) -> int | None:
     return round(f) if abs(f - round(f)) < 1e-9 else None
 
 
-def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> np.ndarray:
-    """Emit ``y`` and the action mapping; returns the per-action error bound (env units).
+def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> tuple[np.ndarray, np.ndarray]:
+    """Emit ``y`` and the action mapping; returns the per-action error bound (env units) and
+    that of the squashed action (before the action scale).
 
     With action feedback the squashed action (Q15) is also written, rounded to the input
     format Q``f_x``, after the cell's state (``plan.cell_state_dim``)."""
@@ -350,8 +351,8 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> np.ndarray:
             raise ExportError(f"internal: no tanh for an output of scale {scale}")
     scale_a = plan.scale.astype(np.float64) if plan.affine else np.ones(plan.act_dim)
     gain = u.array("act_gain", "float", scale_a * unit)
+    u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
     if plan.feedback:  # y_of is "(float)<int16 Q15 tanh>" (the feedback needs the squash)
-        u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
         u.emit(f"        const int16_t t = {y_of.removeprefix('(float)')};")
         fb = rshift_expr("(int32_t)t", 15 - f_x)
         u.emit(f"        s->h[{plan.cell_state_dim}u + i] = (int16_t)({fb});")
@@ -360,14 +361,9 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> np.ndarray:
     if plan.affine:
         offset = u.array("act_offset", "float", plan.offset)
         line += f" + LN_RD_F32(&{offset}[i])"
-    if not plan.feedback:
-        u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i)")
     u.emit(line + ";")
-    if plan.feedback:
-        u.emit("    }")
-        em.state_fmt.append((plan.act_dim, f_x))
-        em.state_err = np.concatenate([em.state_err, err + 2.0 ** -(f_x + 1)])
-    return np.abs(scale_a) * (err + 2e-7) + 1e-6 * np.abs(plan.offset)
+    u.emit("    }")
+    return np.abs(scale_a) * (err + 2e-7) + 1e-6 * np.abs(plan.offset), np.asarray(err)
 
 
 def _emit_cfc_cells(
@@ -551,9 +547,13 @@ def build(
             if isinstance(plan.cell, LTCPlan)
             else _emit_cfc_cells(u, plan, xin, fixed_ts)
         )
-    bound_action = _readout(u, plan, em, f_x)
-    f_h = em.state_fmt[0][1] if em.state_fmt else f_x
-    info = Quantised(f_x, f_h, bound_action, em.state_err, u.flash_bytes())
+    bound_action, err_squashed = _readout(u, plan, em, f_x)
+    state_fmt, state_err = list(em.state_fmt), em.state_err
+    if plan.feedback:  # the fed-back action: the squashed action's error and its rounding
+        state_fmt.append((plan.act_dim, f_x))
+        state_err = np.concatenate([state_err, err_squashed + 2.0 ** -(f_x + 1)])
+    f_h = state_fmt[0][1] if state_fmt else f_x
+    info = Quantised(f_x, f_h, bound_action, state_err, u.flash_bytes())
 
     fields = [("int16_t", "h", max(1, plan.state_dim)), ("int16_t", "x", plan.cell_in)]
     fields += em.fields
@@ -563,8 +563,8 @@ def build(
     helpers = "\n".join(HELPERS[h] for h in ORDER if h in u.helpers)
     helpers += "".join("\n" + q7_bytes.HELPERS[h] for h in q7_bytes.ORDER if h in u.helpers)
     helpers += "".join("\n" + q15_synapses.HELPERS[h] for h in q15_synapses.ORDER if h in u.helpers)
-    formats = ", ".join(f"{n} values Q{f}" for n, f in em.state_fmt) or "none"
-    state_bound = float(np.max(em.state_err, initial=0.0))
+    formats = ", ".join(f"{n} values Q{f}" for n, f in state_fmt) or "none"
+    state_bound = float(np.max(state_err, initial=0.0))
     where = f"ts <= {TS_MAX:g}" if fixed_dt is None else f"dt = {fixed_dt:g} s only"
     bound = (
         f"/* Per-step error bound vs Policy.step from the same state ({where}):\n"
@@ -589,7 +589,7 @@ def build(
 {FLASH_MACROS}
 {u.arrays_source()}
 {helpers}
-{_state_functions(prefix, em.state_fmt)}
+{_state_functions(prefix, state_fmt)}
 {ret} {prefix}_step({prefix}_state *s, const float *obs, float dt, float *action) {{
     unsigned int i;
 {ts_decl}{chr(10).join(u.lines)}{done}
