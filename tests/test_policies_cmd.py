@@ -33,7 +33,11 @@ def test_policies_json_lists_every_shipped_file(capsys):
         policy = Policy.load(row["path"])
         meta = policy.metadata
         assert row["env"] == meta.env_id and name.startswith(meta.env_id + "-")
-        assert row["units"] == policy.state.shape[0] and row["rate_hz"] == meta.control_rate_hz
+        # The state holds the cell's units, then the previous action where it is fed back.
+        feedback = meta.action.get("feedback", False)
+        assert row["action_feedback"] == feedback
+        units = policy.state.shape[0] - (len(policy.action_scale) if feedback else 0)
+        assert row["units"] == units and row["rate_hz"] == meta.control_rate_hz
         evaluation = meta.provenance["evaluation"]
         assert row["return"]["mean"] == evaluation["mean_return"]
         assert row["return"]["source"] == "provenance.evaluation"

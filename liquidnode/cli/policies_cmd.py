@@ -1,13 +1,15 @@
 """``liquidnode policies``: list the shipped policies with their env, cell, return and model card.
 
 For each policy file of :mod:`liquidnode.policies`: the environment it controls, the cell
-(type, wiring, units), the control rate, the return it achieves and where its model card is.
+(type, wiring, units; ``+ feedback`` where the policy feeds its previous action back to
+its cell), the control rate, the return it achieves and where its model card is.
 
 The return is the evaluation recorded in the file's provenance (``provenance.evaluation``:
 the trainer's final evaluation, mean and std over its episodes, deterministic actions) when
 present, else the ``liquidnode eval`` figure of the model cards' summary table
 (``policies/README.md``). ``--json`` keys: ``policies`` (list of ``file``, ``path``,
-``default``, ``env``, ``cell``, ``wiring``, ``units``, ``rate_hz``, ``trained``, ``return``
+``default``, ``env``, ``cell``, ``wiring``, ``units``, ``action_feedback``, ``rate_hz``,
+``trained``, ``return``
 {``mean``, ``std``, ``episodes``, ``seed``, ``source``} or null, ``card_return`` (the card
 table's {``mean``, ``std``, ``what``} or null), ``card`` {``path``, ``section``}), ``cards``
 (path of the model cards).
@@ -118,6 +120,7 @@ def describe(path: Path, sections: list[str], card_return: dict[str, Any]) -> di
         "cell": cell.get("type"),
         "wiring": wiring.get("kind"),
         "units": units,
+        "action_feedback": bool(meta.action.get("feedback", False)),
         "rate_hz": meta.control_rate_hz,
         "trained": bool(prov.get("trained", True)),
         "return": ret,
@@ -134,6 +137,8 @@ def _cell_text(row: dict[str, Any]) -> str:
     kind = str(row["cell"])
     if row["wiring"] and row["wiring"] != "fully_connected":
         kind += f" ({row['wiring']})"
+    if row["action_feedback"]:
+        kind += " + feedback"
     return kind
 
 

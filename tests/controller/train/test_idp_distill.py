@@ -1,0 +1,89 @@
+"""``scripts/idp_distill.py``, the recipe of the shipped double-pendulum file, end to end.
+
+A tiny run (two iterations of four short episodes) must write an ordinary policy file: the
+student's cell with action feedback, the observation statistics of ``--init-from``, and a
+provenance that names both randomisations of ``--mix`` with their fractions and the teacher.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from liquidnode.controller.policy import Policy
+from liquidnode.policies import POLICY_DIR
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "scripts" / "idp_distill.py"
+INIT = POLICY_DIR / "InvertedDoublePendulum-v5-cfc.safetensors"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(SCRIPT), "--init-from", str(INIT), "--fresh-cell", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_a_tiny_distillation_writes_a_feedback_policy_with_its_mixes(tmp_path: Path) -> None:
+    out = tmp_path / "student.safetensors"
+    proc = _run(
+        "--action-feedback",
+        "--units",
+        "8",
+        "--backbone-units",
+        "8",
+        "--iterations",
+        "2",
+        "--envs",
+        "4",
+        "--ticks",
+        "5",
+        "--randomize",
+        "InvertedDoublePendulum-v5-tick",
+        "--mix",
+        "InvertedDoublePendulum-v5-onetick=0.25",
+        "--mix",
+        "InvertedDoublePendulum-v5-pushes=0.25",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("iter ") == 2
+    student, init = Policy.load(out), Policy.load(INIT)
+    meta = student.metadata
+    assert meta.action["feedback"] is True and meta.cell["units"] == 8
+    assert meta.cell["input_size"] == 9 + 1  # the observation, then the previous action
+    np.testing.assert_array_equal(student.obs_mean, init.obs_mean)
+    np.testing.assert_array_equal(student.obs_std, init.obs_std)
+    prov = meta.provenance
+    assert prov["randomization"]["latency"]["ticks"] == [0.0, 1.0]
+    mixes = prov["mix"]
+    assert [m["fraction"] for m in mixes] == [0.25, 0.25]
+    assert mixes[0]["latency"]["ticks"] == 1.0  # -onetick: a fixed value
+    assert mixes[1]["push"]["impulse"] == [0.0, 1.9]  # -pushes
+    assert prov["teacher"]["r"] == [300.0, 1000.0] and prov["steps"] > 0
+    assert prov["evaluation"]["episodes"] == 20
+    # The file runs in the numpy runtime, the fed-back (squashed) action last in its state;
+    # the double pendulum's action range is [-1, 1], so it equals the action.
+    action = student.step(np.zeros(9), dt=0.05)
+    assert action.shape == (1,)
+    np.testing.assert_allclose(student.state[-1:], action, atol=1e-6)  # float32 state
+
+
+def test_mix_fractions_that_leave_no_main_episode_are_refused(tmp_path: Path) -> None:
+    proc = _run(
+        "--mix",
+        "InvertedDoublePendulum-v5-onetick=0.5",
+        "--mix",
+        "InvertedDoublePendulum-v5-pushes=0.5",
+        "--envs",
+        "4",
+        "--out",
+        str(tmp_path / "x.safetensors"),
+    )
+    assert proc.returncode == 2 and "leave no episode" in proc.stderr
