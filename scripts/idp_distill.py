@@ -44,7 +44,8 @@ range under ``-pushes`` runs land between 36 and 73 % at one tick, and told the 
 with the torch student) 85 % at one tick and 96 % under pushes. The card has the table.
 
 ``--mix SPEC=FRACTION`` (repeatable; provenance ``mix``: a list of the presets with their
-fractions) collects that share of each iteration's episodes under another randomisation:
+fractions, one dict in files written before it was repeatable, the shipped one among them)
+collects that share of each iteration's episodes under another randomisation:
 with a quarter at exactly one tick (``-onetick``) next to ``-tick``, a 32-unit student (the
 size the Cortex-M4F runs in 100 µs) kept 96.1 % at one tick over 50 stress episodes, the
 first to meet that target, but fell under pushes of 0.1 N·s/kg in 23 of 50 and ±40 % jitter
