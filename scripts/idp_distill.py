@@ -54,8 +54,8 @@ in 3 of 50 (the card, "A quarter of the episodes at one tick").
 A share at no latency (``--mix InvertedDoublePendulum-v5-zero=0.1``, with ``--early-weight 2``;
 eleventh session, fine-tunes of the shipped file): none of 1,000 nominal episodes fell (the
 shipped file: 2; those starts are held only by a controller that knows the latency from the first
-tick), but a whole tick fell 12-14 times in 200 episodes (shipped: 9) and the realistic
-combination 9 of 100 (shipped: 2); not shipped (the card, "The nominal tail").
+tick), but a whole tick fell 10-14 times in 200 episodes (shipped: 9) and the realistic
+combination 4-9 of 100 (shipped: 2); not shipped (the card, "The nominal tail").
 
 **Shipped** (2026-12-03, tenth session): the same recipe for 120 iterations (1680 s) is
 ``policies/InvertedDoublePendulum-v5-cfc.safetensors``: one tick 98.0 %, ±40 % jitter 96.1 %,
