@@ -87,3 +87,39 @@ def test_mix_fractions_that_leave_no_main_episode_are_refused(tmp_path: Path) ->
         str(tmp_path / "x.safetensors"),
     )
     assert proc.returncode == 2 and "leave no episode" in proc.stderr
+
+
+def test_early_weight_counts_the_first_ticks_more() -> None:
+    """``--early-weight w``: tick ``t`` weighs ``1 + w exp(-t / early_ticks)`` in the loss.
+
+    Labels equal the student's own output except for an error of 1 at one tick; with a zero
+    learning rate the returned loss is that tick's weight over the sum of the weights.
+    """
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from idp_distill import train_epochs
+
+    from liquidnode.controller.train.agent import Actor, build_cell
+
+    torch.manual_seed(0)
+    actor = Actor(build_cell("cfc", 3, 1, 4, 4, 0), 1, "tanh", -2.0)
+    n_seq, n_tick = 2, 40
+    x = np.random.default_rng(0).normal(size=(n_seq, n_tick, 3)).astype(np.float32)
+    ts = np.ones((n_seq, n_tick), np.float32)
+    starts = torch.zeros(n_seq, n_tick)
+    starts[:, 0] = 1.0
+    h0 = torch.zeros(n_seq, actor.state_size)
+    with torch.no_grad():
+        means = actor.unroll(torch.as_tensor(x), torch.as_tensor(ts), starts, h0)
+    t = np.arange(n_tick)
+    for tick in (0, 39):
+        label = means[..., 0].numpy().copy()
+        label[:, tick] += 1.0
+        data = {"x": x, "ts": ts, "label": label, "mask": np.ones((n_seq, n_tick), np.float32)}
+        optimizer = torch.optim.SGD(actor.parameters(), lr=0.0)
+        for w in (0.0, 2.0):
+            weights = 1.0 + w * np.exp(-t / 10.0)
+            rng = np.random.default_rng(0)
+            loss = train_epochs(actor, optimizer, data, 1, n_seq, rng, w, 10.0)
+            assert loss == pytest.approx(weights[tick] / weights.sum(), rel=1e-4)
