@@ -89,7 +89,7 @@ def test_mix_fractions_that_leave_no_main_episode_are_refused(tmp_path: Path) ->
     assert proc.returncode == 2 and "leave no episode" in proc.stderr
 
 
-def test_early_weight_counts_the_first_ticks_more() -> None:
+def test_early_weight_counts_the_first_ticks_more(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--early-weight w``: tick ``t`` weighs ``1 + w exp(-t / early_ticks)`` in the loss.
 
     Labels equal the student's own output except for an error of 1 at one tick; with a zero
@@ -97,7 +97,7 @@ def test_early_weight_counts_the_first_ticks_more() -> None:
     """
     import torch
 
-    sys.path.insert(0, str(ROOT / "scripts"))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     from idp_distill import train_epochs
 
     from liquidnode.controller.train.agent import Actor, build_cell
