@@ -533,14 +533,13 @@ class DeviceBehaviour:
         # device clock: the last command was applied after the observation before its ack
         # (which did not acknowledge it yet) and by the ack; the two are one period apart
         # unless the device's own tick ran late (a loaded machine delays the host build too)
-        obs_times = [
-            (f.message.device_time_us, f.message.ack_seq)
+        ack_us = ack.message.device_time_us
+        before_us = max(
+            f.message.device_time_us
             for _, f in device.frames
-            if isinstance(f.message, ObservationMsg)
-        ]
-        i_ack = obs_times.index((ack.message.device_time_us, last))
-        before_us = obs_times[i_ack - 1][0] if i_ack > 0 else ack.message.device_time_us
-        dev_s = (trip.device_time_us - ack.message.device_time_us) * 1e-6
+            if isinstance(f.message, ObservationMsg) and f.message.device_time_us < ack_us
+        )
+        dev_s = (trip.device_time_us - ack_us) * 1e-6
         dev_before_s = (trip.device_time_us - before_us) * 1e-6
         recent = [
             (
