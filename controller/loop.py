@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from liquidnode.controller.errors import SpaceMismatchError, TimingError
+from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError, TimingError
 from liquidnode.controller.plant import Observation, Plant
 from liquidnode.controller.records import Event, Recorder, TickRecord
 from liquidnode.controller.run_metadata import jsonable, plant_spec_json, policy_json, safety_json
@@ -97,6 +97,10 @@ class LoopConfig:
     run_duration_s: float | None = None
     #: Busy-spin window before each deadline, seconds (see :class:`controller.timing.CycleTimer`).
     spin_s: float = 200e-6
+    #: Actuation latency told to a policy with a latency input, seconds (>= 0), at every
+    #: episode start; None: the plant's own (:meth:`controller.plant.Plant.actuation_latency_s`,
+    #: a simulation's exact value). A plant that does not know it (a serial robot) needs it set.
+    latency_s: float | None = None
 
 
 class ControlLoop:
@@ -161,6 +165,18 @@ class ControlLoop:
                     f"loop rate {rate:g} Hz (period {1.0 / rate:g} s) does not match plant "
                     f"{spec.name}'s control period {period:g} s ({1.0 / period:g} Hz); build the "
                     "plant at the wanted rate or leave the loop rate unset"
+                )
+        #: ``policy.set_latency`` of a policy with a latency input (set at every episode start).
+        self._set_latency: Callable[[float], None] | None = None
+        if getattr(policy, "latency_input", None) is not None:
+            self._set_latency = policy.set_latency  # type: ignore[attr-defined]
+            told = config.latency_s
+            if told is not None and not (np.isfinite(told) and told >= 0):
+                raise LiquidNodeError(f"actuation latency must be >= 0 s, got {told!r}")
+            if told is None and plant.actuation_latency_s() is None:
+                raise LiquidNodeError(
+                    f"the policy takes the actuation latency as an input and plant {spec.name} "
+                    "does not know it: give the measured latency (--latency-ms)"
                 )
         self.safety = safety or SafetyLayer.for_spec(spec)
         if self.safety.act_dim != spec.act_dim:
@@ -354,7 +370,13 @@ class ControlLoop:
         policy.reset()
         safety.reset()
         obs: Observation = plant.reset(seed)
-        self._emit(Event("episode_start", detail={"seed": seed}), index, -1)
+        start_detail: dict[str, Any] = {"seed": seed}
+        if self._set_latency is not None:  # told at every start: a simulation draws it anew
+            told = config.latency_s
+            latency_s = plant.actuation_latency_s() if told is None else told
+            start_detail["latency_ticks"] = float(latency_s or 0.0) / period
+            self._set_latency(start_detail["latency_ticks"])
+        self._emit(Event("episode_start", detail=start_detail), index, -1)
         ret, ticks, overruns, faults = 0.0, 0, 0, 0
         terminated = truncated = False
         first_tick = timer.ticks

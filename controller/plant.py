@@ -134,6 +134,13 @@ class Plant(ABC):
         with contextlib.suppress(Exception):  # best effort on the way out
             self.act(np.asarray(self.spec.safe_action, dtype=np.float64))
 
+    def actuation_latency_s(self) -> float | None:
+        """The actuation latency of the current episode as the plant knows it, seconds: how long
+        the previous command still acts after an observation is taken (a simulation: what its
+        randomisation drew, 0 for the nominal plant). None (the default): unknown, e.g. a
+        serial robot, whose latency must be measured on the link and configured."""
+        return None
+
     def drain_events(self) -> list[Event]:
         """Events the plant raised since the last call (link loss, device faults...)."""
         return []

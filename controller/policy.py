@@ -14,6 +14,11 @@ controller needs to know (an LQR for a delayed plant feeds it back); a recurrent
 carry it, but learns to do so poorly (``policies/README.md``, the double pendulum). The feedback is
 part of :attr:`Policy.state` (its last ``act_dim`` values), so a copy steps exactly the same.
 
+A policy with a *latency input* (metadata ``latency_input``; :mod:`controller.latency_input`) is
+also told the plant's actuation latency: its cell's input is ``[x, ell]`` (``[x, ell, a_prev]``
+with feedback), ``ell`` the normalised latency set by :meth:`Policy.set_latency` (0 control
+periods until then; the control loop sets it at every episode start).
+
 ``obs`` is in env units (order of the metadata's ``observation_space.names``), ``dt`` is the
 measured time since the previous tick in seconds (> 0), ``action`` is in env units, *before*
 the safety layer clamps it. The runtime is numpy only; it never imports torch.
@@ -29,6 +34,7 @@ import numpy as np
 
 from liquidnode.controller import cells
 from liquidnode.controller.errors import PolicyFileError, SpaceMismatchError
+from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
 from liquidnode.controller.policy_kernel import make_policy_kernel
 
@@ -45,6 +51,8 @@ class Policy:
         state_dim: hidden-state length (see the cell's docstring for the layout; with action
             feedback, ``act_dim`` more: the previous squashed action).
         feedback: whether the cell also gets the previous squashed action (``action.feedback``).
+        latency_input: how the actuation latency is fed to the cell, or None when it is not
+            (``latency_input`` in the metadata).
         cell: the numpy cell (:class:`controller.cells.Cell`).
     """
 
@@ -63,12 +71,15 @@ class Policy:
         self.obs_dim = int(metadata.obs_dim)
         self.act_dim = int(metadata.act_dim)
         self.feedback = bool(metadata.action.get("feedback", False))
+        self.latency_input = LatencyInput.from_metadata(metadata.latency_input)
         n_fb = self.act_dim if self.feedback else 0
+        n_lat = 1 if self.latency_input is not None else 0
         self.state_dim = int(cell.state_dim) + n_fb
-        if cell.input_size != self.obs_dim + n_fb or cell.output_dim != self.act_dim:
+        if cell.input_size != self.obs_dim + n_lat + n_fb or cell.output_dim != self.act_dim:
             raise SpaceMismatchError(
                 f"cell maps {cell.input_size} -> {cell.output_dim} values but metadata says "
                 f"obs_dim {self.obs_dim}, act_dim {self.act_dim}"
+                + (" with a latency input" if n_lat else "")
                 + (" with action feedback" if self.feedback else "")
             )
 
@@ -95,14 +106,18 @@ class Policy:
         # fast paths: skip the arithmetic that is the identity
         self._plain_obs = not (np.any(self.obs_mean) or np.any(self.obs_std != 1))
         self._plain_act = not (np.any(self.action_scale != 1) or np.any(self.action_offset))
-        self._x = np.zeros(self.obs_dim + n_fb, np.float32)
+        self._x = np.zeros(self.obs_dim + n_lat + n_fb, np.float32)
         self._xo = self._x[: self.obs_dim]  # the normalised observation
-        self._fb = self._x[self.obs_dim :]  # the previous squashed action (feedback)
+        self._lat = self._x[self.obs_dim : self.obs_dim + n_lat]  # the normalised latency
+        self._fb = self._x[self.obs_dim + n_lat :]  # the previous squashed action (feedback)
+        self._latency_ticks = 0.0
+        if self.latency_input is not None:
+            self._lat[0] = self.latency_input.normalise(0.0)
         # the whole step compiled where the cell has a kernel (controller/policy_kernel.py);
-        # with feedback the numpy step runs (the kernel has no feedback input)
+        # with feedback or a latency input the numpy step runs (the kernel has neither input)
         self._fused = (
             None
-            if self.feedback
+            if self.feedback or n_lat
             else make_policy_kernel(
                 cell,
                 self._mean64,
@@ -151,7 +166,7 @@ class Policy:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle and ``copy.deepcopy`` as metadata, tensors and state (the compiled buffers
         are rebuilt, never copied), so a copy steps independently of the original."""
-        return (_rebuild, (self.metadata, self.tensors(), self.state))
+        return (_rebuild, (self.metadata, self.tensors(), self.state, self._latency_ticks))
 
     def tensors(self) -> dict[str, np.ndarray]:
         """Every tensor of the policy file (``cell.``-prefixed cell weights included)."""
@@ -196,8 +211,28 @@ class Policy:
         self._fb[:] = arr[n_cell:]
         self._h = self._own
 
+    @property
+    def latency_ticks(self) -> float:
+        """The actuation latency the policy is told, control periods (see :meth:`set_latency`)."""
+        return self._latency_ticks
+
+    def set_latency(self, latency_ticks: float) -> None:
+        """Tell a policy with a latency input its plant's actuation latency.
+
+        Args:
+            latency_ticks: control periods (finite, >= 0; clipped to the trained range as the
+                metadata says). Kept across :meth:`reset` until set again.
+
+        Raises:
+            ValueError: the policy has no latency input, or the value is negative or not finite.
+        """
+        if self.latency_input is None:
+            raise ValueError("this policy has no latency input (metadata latency_input is null)")
+        self._lat[0] = self.latency_input.normalise(float(latency_ticks))
+        self._latency_ticks = float(latency_ticks)
+
     def reset(self) -> None:
-        """Hidden state := zeros (start of an episode)."""
+        """Hidden state := zeros (start of an episode); a told latency is kept."""
         self._own.fill(0.0)
         self._fb.fill(0.0)
         self._h = self._own
@@ -238,10 +273,17 @@ class Policy:
         return action
 
 
-def _rebuild(metadata: PolicyMetadata, tensors: dict[str, np.ndarray], state: np.ndarray) -> Policy:
+def _rebuild(
+    metadata: PolicyMetadata,
+    tensors: dict[str, np.ndarray],
+    state: np.ndarray,
+    latency_ticks: float = 0.0,
+) -> Policy:
     """Inverse of :meth:`Policy.__reduce__`."""
     policy = Policy.from_tensors(metadata, tensors)
     policy.state = state
+    if policy.latency_input is not None:
+        policy.set_latency(latency_ticks)
     return policy
 
 
@@ -274,12 +316,14 @@ def random_policy(
         obs_mean, obs_std, action_scale, action_offset: as in :class:`Policy` (identity if None).
         **meta: further :class:`PolicyMetadata` fields (``env_id``, ``time_scale``,
             ``control_rate_hz``, ``action_space``, ``provenance``, ...); with
-            ``action={"feedback": True, ...}`` the cell gets ``obs_dim + act_dim`` inputs.
+            ``action={"feedback": True, ...}`` the cell gets ``obs_dim + act_dim`` inputs,
+            with ``latency_input={...}`` one more.
     """
     from liquidnode.controller.cells import random_init
 
     options = dict(meta.pop("cell_options", {}) or {})
     n_in = obs_dim + (act_dim if (meta.get("action") or {}).get("feedback") else 0)
+    n_in += meta.get("latency_input") is not None
     config, tensors = random_init.random_cell(cell, n_in, act_dim, units, seed, **options)
     meta.setdefault("provenance", {"trained": False, "note": "random weights", "seed": seed})
     metadata = PolicyMetadata(cell=config, obs_dim=obs_dim, act_dim=act_dim, **meta)

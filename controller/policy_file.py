@@ -31,6 +31,7 @@ import numpy as np
 
 from liquidnode.controller import cells
 from liquidnode.controller.errors import PolicyFileError
+from liquidnode.controller.latency_input import latency_input_problems
 from liquidnode.controller.untrusted import loads_bounded, read_bounded
 
 FORMAT_VERSION = 1
@@ -53,8 +54,8 @@ class PolicyMetadata:
         cell: cell config: ``type`` (``cfc``/``wired_cfc``/``ltc``, or the baselines
             ``lstm``/``gru``/``mlp``), hyper-parameters, ``wiring`` (see
             :mod:`controller.cells`), optional ``proj_size``.
-        obs_dim: observation length (= the cell's ``input_size``, less ``act_dim`` with action
-            feedback).
+        obs_dim: observation length (= the cell's ``input_size``, less one with a latency
+            input, less ``act_dim`` with action feedback).
         act_dim: action length (= the cell's output length).
         observation_space: ``low``/``high`` (lists of numbers, ``null`` entries = unbounded, or
             ``null``), ``names`` and ``units`` (lists of str, or ``null``).
@@ -64,6 +65,9 @@ class PolicyMetadata:
         action: ``squash``: ``"none"`` or ``"tanh"``; ``feedback`` (optional, default false):
             the cell also gets the previous squashed action (:mod:`controller.policy`).
         time_scale: the cell's time input is ``dt [s] * time_scale`` (> 0).
+        latency_input: ``null``, or ``{"low", "high", "mean", "std"}`` (control periods): the
+            cell also gets the actuation latency (:mod:`controller.latency_input`); written
+            only when set.
         control_rate_hz: the rate the policy was made for, or ``null``.
         env_id: the environment it was made for (e.g. ``"InvertedPendulum-v5"``), or ``null``.
         provenance: how it was made: ``trained`` (bool), ``created_by``, ``created_at``,
@@ -83,6 +87,7 @@ class PolicyMetadata:
     normalization: dict[str, Any] = field(default_factory=lambda: {"clip": None})
     action: dict[str, Any] = field(default_factory=lambda: {"squash": "none"})
     time_scale: float = 1.0
+    latency_input: dict[str, Any] | None = None
     control_rate_hz: float | None = None
     env_id: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +101,8 @@ class PolicyMetadata:
         arbitrary objects), naming the field.
         """
         raw = _jsonable(asdict(self), "metadata")
+        if raw.get("latency_input") is None:  # files without the input keep their bytes
+            raw.pop("latency_input", None)
         for key in ("observation_space", "action_space"):
             space = raw.get(key)
             if isinstance(space, dict):
@@ -169,9 +176,13 @@ def metadata_problems(raw: Any) -> list[str]:
     in_size = cell["wiring"]["input_dim"] if "wiring" in cell else cell.get("input_size")
     act = raw.get("action")
     feedback = isinstance(act, dict) and act.get("feedback") is True
-    if in_size != raw["obs_dim"] + (raw["act_dim"] if feedback else 0):
+    latency = raw.get("latency_input") is not None
+    if latency:
+        problems += latency_input_problems(raw["latency_input"])
+    if in_size != raw["obs_dim"] + latency + (raw["act_dim"] if feedback else 0):
         problems.append(
             f"obs_dim {raw['obs_dim']} differs from the cell's input size {in_size}"
+            + (" less one (latency input)" if latency else "")
             + (f" less act_dim {raw['act_dim']} (action feedback)" if feedback else "")
         )
     if cells.output_dim(cell) != raw["act_dim"]:

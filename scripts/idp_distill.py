@@ -103,6 +103,7 @@ import torch
 from idp_delay_lqr import ENV, dlqr, linearise, tick_map
 
 from liquidnode.controller import __version__
+from liquidnode.controller.latency_input import LatencyInput as RuntimeLatencyInput
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.train.agent import Actor, build_cell
 from liquidnode.controller.train.envs import EnvInfo, env_info, randomization_record
@@ -111,6 +112,9 @@ from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.normalization import ObsNormalizer
 from liquidnode.controller.train.warm_start import load_statistics, warm_start
 from liquidnode.sim import make_env
+
+#: How a told student's file maps the latency to its input (the runtime's default range).
+TOLD = RuntimeLatencyInput()
 
 #: LQR weights of the teacher: cart position, both hinge angles, the three velocities, the
 #: command in flight; and of the command. Chosen on stress's seeds with the one-tick design
@@ -251,10 +255,10 @@ def collect(
 class LatencyInput:
     """The latency channel of a student that is told the latency (``--latency-input``).
 
-    An experiment, not a runtime feature (the policy file has no such input): the episode's
-    actuation latency in control periods, plus a per-episode estimation error
-    ``N(0, noise)``, clipped to [0, 1.5], fed as ``(value - 0.5) / 0.29`` (about zero mean,
-    unit std over U(0, 1)). ``noise = 0`` in screens: the student is told the exact latency.
+    The episode's actuation latency in control periods, plus a per-episode estimation error
+    ``N(0, noise)`` (a measured link latency is not exact), normalised as the exported file's
+    ``latency_input`` says (:data:`TOLD`: clipped to [0, 1.5], ``(value - 0.5) / 0.29``, about
+    zero mean and unit std over U(0, 1)). ``noise = 0`` in screens: the exact latency.
     """
 
     def __init__(self, noise: float, seed: int) -> None:
@@ -263,7 +267,30 @@ class LatencyInput:
 
     def __call__(self, ticks: float) -> float:
         err = self._rng.normal(0.0, self.noise) if self.noise > 0 else 0.0
-        return (min(max(ticks + err, 0.0), 1.5) - 0.5) / 0.29
+        return TOLD.normalise(max(ticks + err, 0.0))
+
+
+def warm_start_told(
+    path: str, cell: torch.nn.Module, obs_norm: ObsNormalizer, info: EnvInfo, args: Any
+) -> dict[str, Any]:
+    """Warm-start a student told the latency from a file without that input.
+
+    The file's cell is loaded into a cell of its own size, then copied into ``cell`` with a
+    zero weight column for the latency channel (cell input ``obs_dim``, before the fed-back
+    command): the student starts as exactly the file's policy, whatever it is told.
+    """
+    n_in = info.obs_dim + args.action_feedback
+    base = build_cell("cfc", n_in, info.act_dim, args.units, args.backbone_units, 0)
+    record = warm_start(path, base, obs_norm, ENV)
+    src = dict(base.named_parameters())
+    with torch.no_grad():
+        for name, param in cell.named_parameters():
+            value = src[name]
+            if name == "rnn_cell.backbone.0.weight":  # columns: [obs | feedback | hidden]
+                zero = torch.zeros(value.shape[0], 1, dtype=value.dtype)
+                value = torch.cat([value[:, : info.obs_dim], zero, value[:, info.obs_dim :]], 1)
+            param.copy_(value)
+    return record
 
 
 def screen(
@@ -420,8 +447,9 @@ def main() -> None:
         type=float,
         default=None,
         metavar="NOISE",
-        help="experiment: tell the student the latency (an extra input, with a per-episode error "
-        "of std NOISE ticks); needs --fresh-cell; saves a torch checkpoint, not a policy file",
+        help="tell the student the latency (an input after the observation, with a per-episode "
+        "error of std NOISE ticks; a policy file with latency_input); from a file without that "
+        "input the student starts with a zero weight for it",
     )
     p.add_argument(
         "--action-feedback",
@@ -446,8 +474,6 @@ def main() -> None:
     )
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    if args.latency_input is not None and not args.fresh_cell:
-        p.error("--latency-input needs --fresh-cell (the file's cell has no latency input)")
     init = Policy.load(args.init_from)
     file_feedback = init.feedback
     if args.action_feedback and not (args.fresh_cell or file_feedback):
@@ -470,6 +496,8 @@ def main() -> None:
     )
     if args.fresh_cell:
         warm = load_statistics(args.init_from, obs_norm, ENV)
+    elif told is not None and not getattr(init.metadata, "latency_input", None):
+        warm = warm_start_told(args.init_from, actor.cell, obs_norm, info, args)
     else:
         warm = warm_start(args.init_from, actor.cell, obs_norm, ENV)
     optimizer = torch.optim.Adam(actor.cell.parameters(), lr=args.lr)
@@ -524,11 +552,7 @@ def main() -> None:
             flush=True,
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if told is not None:  # no policy file holds a latency input: a torch checkpoint
-        checkpoint = {"cell": actor.cell.state_dict(), "config": vars(args)}
-        torch.save({**checkpoint, "obs_mean": obs_norm.mean, "obs_std": obs_norm.std}, args.out)
-    else:
-        save_policy(actor, obs_norm, info, time_scale, masks, warm, args, t0)
+    save_policy(actor, obs_norm, info, time_scale, masks, warm, args, t0)
     if args.screen:  # a told student is told the exact latency in the screen
         exact = None if told is None else LatencyInput(0.0, 0)
         grid = args.screen_grid
@@ -556,6 +580,7 @@ def save_policy(
         act_scale=(info.act_high - info.act_low) / 2,
         act_offset=(info.act_high + info.act_low) / 2,
         feedback=args.action_feedback,
+        latency_input=None if args.latency_input is None else TOLD,
     )
     # The trainer's final evaluation, same seeds (what `liquidnode policies` lists).
     evaluation = evaluate_policy(export_policy(actor.cell, obs_norm, spec, {}), ENV, 20, 1_100_000)

@@ -40,6 +40,8 @@ class EpisodeBlock:
         randomize: a fixed or random randomisation spec, or None (nominal).
         randomize_seed: base seed of the randomisation (the run's, not the block's).
         record_actions: keep the action sent at every tick (for smoothness figures).
+        latency_s: actuation latency told to a policy with a latency input, s; None: the
+            plant's own (``LoopConfig.latency_s``).
         key: the caller's label of the run the block belongs to (a stress cell index...).
     """
 
@@ -52,6 +54,7 @@ class EpisodeBlock:
     randomize: RandomizationSpec | None = None
     randomize_seed: int = 0
     record_actions: bool = False
+    latency_s: float | None = None
     key: Hashable = 0
 
     def plant_key(self) -> tuple[Any, ...]:
@@ -145,7 +148,7 @@ class BlockRunner:
         loop = ControlLoop(
             plant,
             self.policy,
-            LoopConfig(realtime=False, max_ticks=block.max_ticks),
+            LoopConfig(realtime=False, max_ticks=block.max_ticks, latency_s=block.latency_s),
             recorder=recorder,
         )
         summary = loop.run(episodes=block.count, seed=block.seed + block.first)

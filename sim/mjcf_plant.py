@@ -236,6 +236,10 @@ class MjcfPlant(MujocoPlant):
         truncated = self._ticks >= self.max_ticks and not terminated
         return Observation(values, reward, terminated, truncated, device_time)
 
+    def actuation_latency_s(self) -> float:
+        """This episode's actuation latency, s: the randomisation's draw (0 without one)."""
+        return 0.0 if self._physics is None else float(self._physics.draw.latency_s)
+
     def reset(self, seed: int | None = None) -> Observation:
         """Keyframe 0 (or qpos0) plus uniform noise from ``seed``; reward 0."""
         m, d = self._model, self._data

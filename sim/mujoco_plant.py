@@ -221,6 +221,12 @@ class GymPlant(MujocoPlant):
     def _jittered(self) -> bool:
         return self.randomization is not None and self.randomization.timing.dt_jitter > 0
 
+    def actuation_latency_s(self) -> float:
+        """This episode's actuation latency, s: the randomisation's draw (0 without one)."""
+        if self.randomization is None or self._env is None:
+            return 0.0
+        return float(self._env.draw.latency_s)
+
     def act(self, action: np.ndarray) -> None:
         """``env.step(action)`` for one control period.
 

@@ -289,11 +289,15 @@ def _ltc_plan(cell: LTCCell) -> LTCPlan:
 
 
 def lower(policy: Policy) -> PolicyPlan:
-    """The plan of ``policy`` (weights copied; the policy is not modified).
+    """The plan of ``policy`` (weights copied; the policy is not modified). A latency input
+    is folded in at the latency the policy is told (:mod:`controller.export.fold_latency`).
 
     Raises:
         ExportError: the policy's cell is of a type no exporter knows.
     """
+    from liquidnode.controller.export.fold_latency import fold_latency
+
+    policy = fold_latency(policy)
     cell: Any = policy.cell
     proj = None
     if isinstance(cell, Projected):

@@ -139,6 +139,14 @@ class Episode:
         return int(seed) if seed is not None else None
 
     @property
+    def latency_ticks(self) -> float | None:
+        """Actuation latency told to a policy with a latency input, control periods (from the
+        ``episode_start`` event), or None when the policy was told none."""
+        start = self.first_event("episode_start")
+        value = start["detail"].get("latency_ticks") if start else None
+        return float(value) if value is not None else None
+
+    @property
     def initial_state(self) -> np.ndarray | None:
         """Policy hidden state before the first step, if the loop recorded one."""
         start = self.first_event("episode_start")

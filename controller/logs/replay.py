@@ -165,6 +165,14 @@ def replay_policy(episode: Episode, policy: PolicySource = None) -> PolicyReplay
             f"{episode.path} has {episode.obs.shape[1]} and {episode.action.shape[1]}"
         )
     pol.reset()
+    set_latency = getattr(pol, "set_latency", None)
+    if set_latency is not None and getattr(pol, "latency_input", None) is not None:
+        if episode.latency_ticks is None:  # told what the loop told it
+            raise LogFileError(
+                f"policy {label} takes the actuation latency as an input but log "
+                f"{episode.path} (episode {episode.index}) does not say what it was told"
+            )
+        set_latency(episode.latency_ticks)
     initial = episode.initial_state
     if initial is not None:
         pol.state = initial

@@ -2,7 +2,8 @@
 
 Each episode: ``policy.reset()``, ``env.reset(seed=seed + k)``, then per tick
 ``action = clip(policy.step(obs, dt), low, high)`` with ``dt`` the env's nominal control
-period (seconds), until the env terminates or truncates. This is the same computation
+period (seconds), until the env terminates or truncates. A policy with a latency input is told
+the episode's actuation latency (0 without randomisation). This is the same computation
 ``liquidnode eval`` performs in its fast mode, kept here so training has no dependency on the
 control loop.
 """
@@ -52,6 +53,9 @@ def evaluate_policy(
         for k in range(episodes):
             policy.reset()
             obs, _ = env.reset(seed=seed + k)
+            if policy.latency_input is not None:  # told the episode's latency, as the loop does
+                draw = env.get_wrapper_attr("draw") if randomize is not None else None
+                policy.set_latency(0.0 if draw is None else draw.latency_s / nominal_dt)
             total, done, dt = 0.0, False, nominal_dt
             while not done:
                 action = np.clip(policy.step(np.asarray(obs, np.float64), dt), low, high)

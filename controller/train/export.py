@@ -32,6 +32,7 @@ import numpy as np
 from torch import nn
 
 from liquidnode.controller import cells
+from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.policy import Policy
 from liquidnode.controller.policy_file import PolicyMetadata
 from liquidnode.controller.train.baselines import BaselineCell
@@ -53,6 +54,8 @@ class ExportSpec:
         act_offset: centre of the action space, ``(act_dim,)``.
         feedback: the cell's last ``act_dim`` inputs are the previous squashed action
             (``action.feedback``; see :mod:`controller.policy`).
+        latency_input: the cell's input after the observation is the normalised actuation
+            latency (``latency_input``; see :mod:`controller.latency_input`), or None.
     """
 
     info: EnvInfo
@@ -62,6 +65,7 @@ class ExportSpec:
     act_scale: np.ndarray
     act_offset: np.ndarray
     feedback: bool = False
+    latency_input: LatencyInput | None = None
 
 
 def _bounds(values: np.ndarray) -> list[float | None]:
@@ -90,7 +94,9 @@ def export_policy(
     info = spec.info
     meta = dataclasses.replace(
         base.metadata,
-        obs_dim=base.metadata.obs_dim - (base.metadata.act_dim if spec.feedback else 0),
+        obs_dim=base.metadata.obs_dim
+        - (base.metadata.act_dim if spec.feedback else 0)
+        - (spec.latency_input is not None),
         observation_space={
             "low": _bounds(info.obs_low),
             "high": _bounds(info.obs_high),
@@ -106,6 +112,7 @@ def export_policy(
         normalization={"clip": float(obs_norm.clip)},
         action={"squash": spec.squash, **({"feedback": True} if spec.feedback else {})},
         time_scale=float(spec.time_scale),
+        latency_input=None if spec.latency_input is None else spec.latency_input.as_metadata(),
         control_rate_hz=float(info.control_rate_hz),
         env_id=info.env_id,
         provenance={"trained": True, "trainer_cell": spec.cell, **provenance},

@@ -71,6 +71,8 @@ positive_int = number_type(int, 1, inclusive=True)
 non_negative_int = number_type(int, 0, inclusive=True)
 #: argparse type: a finite number > 0.
 positive_float = number_type(float, 0, inclusive=False)
+#: argparse type: a finite number >= 0.
+non_negative_float = number_type(float, 0, inclusive=True)
 
 
 def add_rt_priority_argument(p: argparse.ArgumentParser) -> None:
@@ -153,6 +155,26 @@ def add_randomize_argument(p: argparse.ArgumentParser) -> None:
             "see sim/randomization/) or a TOML file; seeded by --seed, so runs repeat exactly"
         ),
     )
+
+
+def add_latency_argument(p: argparse.ArgumentParser, *, device: bool) -> None:
+    """``--latency-ms MS``: the actuation latency told to a policy with a latency input
+    (``LoopConfig.latency_s``; ignored by other policies). ``device``: the plant cannot know
+    it (a serial robot), so such a policy needs it."""
+    told = (
+        "the link's measured actuation latency, told to a policy with a latency input (such a "
+        "policy needs it; others ignore it)"
+        if device
+        else "tell a policy with a latency input this actuation latency instead of the "
+        "simulation's own (e.g. to try a wrong estimate; others ignore it)"
+    )
+    p.add_argument("--latency-ms", type=non_negative_float, default=None, metavar="MS", help=told)
+
+
+def latency_seconds(args: argparse.Namespace) -> float | None:
+    """``--latency-ms`` in seconds (None when not given)."""
+    ms = getattr(args, "latency_ms", None)
+    return None if ms is None else ms / 1000.0
 
 
 def randomize_options(args: argparse.Namespace, policy: Policy, seed: int | None) -> dict[str, Any]:

@@ -26,7 +26,13 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from liquidnode.cli.arguments import Subparsers, add_json_argument, positive_int
+from liquidnode.cli.arguments import (
+    Subparsers,
+    add_json_argument,
+    add_latency_argument,
+    latency_seconds,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from liquidnode.controller.policy import Policy
@@ -124,6 +130,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from liquidnode.controller.logs.options import add_log_arguments
 
     add_rt_priority_argument(p)
+    add_latency_argument(p, device=True)
     add_log_arguments(p)
     p.set_defaults(run=run)
     return p
@@ -220,7 +227,7 @@ def _deploy(args: argparse.Namespace, policy: Policy, plant: SerialPlant) -> int
         loop = ControlLoop(
             plant,
             policy,
-            LoopConfig(run_duration_s=args.duration),
+            LoopConfig(run_duration_s=args.duration, latency_s=latency_seconds(args)),
             open_recorder=lambda: open_recorder(args, "deploy", log_meta),
             policy_path=args.policy,
         )

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from liquidnode.cli.arguments import (
     Subparsers,
     add_json_argument,
+    add_latency_argument,
     add_policy_env_arguments,
     add_randomize_argument,
     add_seed_argument,
     add_workers_arguments,
+    latency_seconds,
     positive_float,
     positive_int,
     randomize_options,
@@ -62,6 +64,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     add_randomize_argument(p)
+    add_latency_argument(p, device=False)
     add_workers_arguments(p, "the episodes (same returns as in-process)")
     add_json_argument(p)
     p.set_defaults(run=run)
@@ -95,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             loop = ControlLoop(
                 plant,
                 policy,
-                LoopConfig(realtime=False, max_ticks=args.max_ticks),
+                LoopConfig(
+                    realtime=False, max_ticks=args.max_ticks, latency_s=latency_seconds(args)
+                ),
                 policy_path=policy_path,
             )
             summary = loop.run(episodes=args.episodes, seed=args.seed)
@@ -157,6 +162,7 @@ def _distributed(
             max_ticks=args.max_ticks,
             randomize=spec,
             randomize_seed=args.seed,
+            latency_s=latency_seconds(args),
         )
         for first, count in split(args.episodes, 4 * args.workers)
     ]

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from liquidnode.cli.arguments import Subparsers, non_negative_int
+from liquidnode.cli.arguments import Subparsers, non_negative_float, non_negative_int
 from liquidnode.policies import DEFAULT_POLICY
 
 
@@ -53,6 +53,16 @@ def add_parser(subparsers: Subparsers) -> None:
         ),
     )
     p.add_argument(
+        "--latency-ms",
+        type=non_negative_float,
+        default=None,
+        metavar="MS",
+        help=(
+            "a policy with a latency input: the actuation latency the exported step is built "
+            "for (folded into its first layer; required for such a policy, refused for others)"
+        ),
+    )
+    p.add_argument(
         "--prefix",
         default="policy",
         help="C prefix of every public name and of the file names (default: policy)",
@@ -72,6 +82,28 @@ def add_parser(subparsers: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def tell_latency(policy: Any, latency_ms: float | None, path: Any) -> None:
+    """Tell a policy with a latency input ``latency_ms`` (its exports fold it in).
+
+    Raises:
+        ExportError: a policy with the input without ``latency_ms``, or one without it with.
+    """
+    from liquidnode.controller.export.lowering import ExportError
+
+    if policy.latency_input is None:
+        if latency_ms is not None:
+            raise ExportError(f"--latency-ms: policy {path} has no latency input")
+        return
+    if latency_ms is None:
+        raise ExportError(
+            f"policy {path} takes the actuation latency as an input: give the latency the "
+            "exported step is built for (--latency-ms; a device that runs the policy itself "
+            "acts within its step time)"
+        )
+    rate = policy.metadata.control_rate_hz or float(policy.metadata.time_scale)
+    policy.set_latency(latency_ms / 1000.0 * rate)
+
+
 def run(args: argparse.Namespace) -> int:
     """Export ``args.policy``; returns 0 (errors raise ExportError/PolicyFileError -> exit 2)."""
     from liquidnode.controller.export import export_policy
@@ -80,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     path = args.policy or default_policy_path(None)
     policy = Policy.load(path)
+    tell_latency(policy, args.latency_ms, path)
     files = export_policy(policy, args.out, args.target, args.precision, args.prefix, args.fixed_dt)
     result: dict[str, Any] = {
         "policy": str(path),

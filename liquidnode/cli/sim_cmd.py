@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from liquidnode.cli.arguments import (
     Subparsers,
+    add_latency_argument,
     add_policy_env_arguments,
     add_randomize_argument,
     add_rt_priority_argument,
+    latency_seconds,
     non_negative_int,
     positive_float,
     positive_int,
@@ -94,6 +96,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="episode length in ticks, replacing the environment's time limit (default: its own)",
     )
     add_randomize_argument(p)
+    add_latency_argument(p, device=False)
     p.add_argument(
         "--video",
         metavar="PATH",
@@ -200,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
         from liquidnode.sim.viewer import ViewerPlant
 
         plant = ViewerPlant(simulation, camera=args.camera)
-    config = LoopConfig(realtime=args.realtime, max_ticks=args.max_ticks)
+    config = LoopConfig(
+        realtime=args.realtime, max_ticks=args.max_ticks, latency_s=latency_seconds(args)
+    )
     log_meta = {
         "env": env,
         "policy_path": policy_path,

@@ -178,3 +178,44 @@ def test_deploy_duration_spans_episodes_and_returns_are_not_measured(tmp_path):
     assert out["returns_unmeasured"] == "reward not sent over serial"
     assert text.returncode == 0, text.stderr
     assert "return n/a (reward not sent over serial)" in text.stdout
+
+
+def test_deploy_of_a_policy_told_its_latency_needs_the_measured_one(tmp_path):
+    """A serial robot does not know its actuation latency: a policy with a latency input is
+    refused in one line without ``--latency-ms`` and told it (in control periods, logged in
+    every episode's start) with it."""
+    from liquidnode.controller.latency_input import LatencyInput
+    from liquidnode.controller.logs import load_episodes
+    from liquidnode.controller.policy import random_policy
+
+    told = tmp_path / "told.safetensors"
+    random_policy(
+        4,
+        1,
+        seed=0,
+        env_id="InvertedPendulum-v5",
+        latency_input=LatencyInput().as_metadata(),
+        control_rate_hz=25.0,
+        time_scale=25.0,
+    ).save(told)
+    log = tmp_path / "told.mcap"
+    twin = Twin("--env", "InvertedPendulum-v5", "--watchdog-ms", "300")
+    try:
+        refused = deploy("--port", twin.port, "--policy", str(told), "--duration", "1")
+        r = subprocess.run(
+            [*CLI, "deploy", "--log", str(log), "--port", twin.port, "--policy", str(told)]
+            + ["--duration", "1", "--latency-ms", "10"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    finally:
+        twin.stop()
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert "does not know it" in lines[-1] and "--latency-ms" in lines[-1], refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert r.returncode == 0, r.stderr
+    episodes = load_episodes(log)
+    assert episodes and all(e.latency_ticks == pytest.approx(0.25) for e in episodes)

@@ -6,14 +6,19 @@ from collections.abc import Callable
 
 import numpy as np
 
+from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.policy import Policy, random_policy
 from liquidnode.policies import shipped_policies
 
 
-def _random(kind: str, feedback: bool = False, **options: object) -> Callable[[], Policy]:
+def _random(
+    kind: str, feedback: bool = False, latency: float | None = None, **options: object
+) -> Callable[[], Policy]:
+    """``latency``: the policy has a latency input and is told that many control periods."""
+
     def make() -> Policy:
         rng = np.random.default_rng(3)
-        return random_policy(
+        policy = random_policy(
             5,
             2,
             cell=kind,
@@ -28,7 +33,11 @@ def _random(kind: str, feedback: bool = False, **options: object) -> Callable[[]
             time_scale=25.0,
             control_rate_hz=25.0,
             cell_options=options,
+            latency_input=None if latency is None else LatencyInput().as_metadata(),
         )
+        if latency is not None:
+            policy.set_latency(latency)
+        return policy
 
     return make
 
@@ -61,6 +70,13 @@ FEEDBACK = {
     "mlp-memoryless-feedback": _random("mlp", feedback=True, hidden_layers=1),
 }
 RANDOM.update(FEEDBACK)
+# a latency input (the exporters fold the told latency into the first layer's bias)
+LATENCY = {
+    "cfc-latency-feedback": _random("cfc", feedback=True, latency=0.7),
+    "cfc-no-backbone-latency": _random("cfc", latency=1.2, backbone_layers=0),
+    "cfc-pure-latency": _random("cfc", latency=0.3, mode="pure"),
+}
+RANDOM.update(LATENCY)
 SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
 ALL = {**RANDOM, **SHIPPED}
 

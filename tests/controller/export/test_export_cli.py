@@ -103,3 +103,25 @@ def test_export_fixed_dt_checks_at_that_dt_and_refuses_f32(tmp_path, capsys):
     assert main([*args, "--fixed-dt", "0.04"]) == 2  # f32
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fixed-point C option" in err[0]
+
+
+def test_export_of_a_told_policy_needs_the_latency_and_checks_at_it(tmp_path, capsys):
+    """The exported step is built for ``--latency-ms`` (folded in) and ``--check`` steps the
+    policy told the same latency (25 Hz: 20 ms is half a tick)."""
+    from tests.controller.export.cases import LATENCY
+
+    policy = LATENCY["cfc-latency-feedback"]()
+    path = tmp_path / "told.safetensors"
+    policy.save(path)
+    base = ["export", "--policy", str(path), "--target", "c", "--out", str(tmp_path / "c")]
+    assert main(base) == 2
+    assert "--latency-ms" in capsys.readouterr().err
+    assert main([*base, "--latency-ms", "20", "--check", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["check"]["max_abs_action"] <= 1e-5
+    header = (tmp_path / "c" / "policy.h").read_text()
+    assert '"latency_folded": {"ticks": 0.5}' in header
+    plain = ROOT / "policies" / "InvertedPendulum-v5-ncp.safetensors"
+    argv = ["export", "--policy", str(plain), "--target", "onnx", "--out", str(tmp_path)]
+    assert main([*argv, "--latency-ms", "5"]) == 2
+    assert "has no latency input" in capsys.readouterr().err
