@@ -60,7 +60,5 @@ def fold_latency(policy: Policy) -> Policy:
         tensors[f"cell.{name}.bias"] = bias.astype(np.float32)
     config["input_size"] = int(config["input_size"]) - 1
     provenance = {**meta.provenance, "latency_folded": {"ticks": policy.latency_ticks}}
-    folded = dataclasses.replace(
-        meta, cell=config, latency_input=None, provenance=provenance
-    )
+    folded = dataclasses.replace(meta, cell=config, latency_input=None, provenance=provenance)
     return Policy.from_tensors(folded, tensors)

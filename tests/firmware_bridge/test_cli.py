@@ -202,9 +202,9 @@ def test_deploy_of_a_policy_told_its_latency_needs_the_measured_one(tmp_path):
     twin = Twin("--env", "InvertedPendulum-v5", "--watchdog-ms", "300")
     try:
         refused = deploy("--port", twin.port, "--policy", str(told), "--duration", "1")
+        argv = ["--log", str(log), "--port", twin.port, "--policy", str(told), "--duration", "1"]
         r = subprocess.run(
-            [*CLI, "deploy", "--log", str(log), "--port", twin.port, "--policy", str(told)]
-            + ["--duration", "1", "--latency-ms", "10"],
+            [*CLI, "deploy", *argv, "--latency-ms", "10"],
             capture_output=True,
             text=True,
             timeout=60,

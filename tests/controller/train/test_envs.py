@@ -82,3 +82,26 @@ def test_evaluation_refuses_a_policy_of_the_wrong_size():
     policy = random_policy(5, 1, units=4)
     with pytest.raises(SpaceMismatchError, match=r"\(5, 1\) but InvertedPendulum-v5 has \(4, 1\)"):
         evaluate_policy(policy, "InvertedPendulum-v5", 1, 0)
+
+
+def test_evaluation_tells_a_policy_with_a_latency_input_each_episodes_latency(tmp_path):
+    """The trainer's evaluation tells the drawn latency as the control loop does: the same
+    returns as ``liquidnode eval``'s loop on the same randomised episodes."""
+    from liquidnode.controller.latency_input import LatencyInput
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.sim import make_plant, randomization_spec
+
+    spec = tmp_path / "lat.toml"
+    spec.write_text("[latency]\nticks = [0.0, 1.5]\n")
+    policy = random_policy(4, 1, units=6, seed=3, latency_input=LatencyInput().as_metadata())
+    ours = evaluate_policy(policy, "InvertedPendulum-v5", 3, 40, randomize=str(spec))
+    plant = make_plant(
+        "InvertedPendulum-v5", randomize=randomization_spec(str(spec)), randomize_seed=40
+    )
+    loop = ControlLoop(plant, policy, LoopConfig(realtime=False))
+    summary = loop.run(episodes=3, seed=40)
+    assert ours["returns"] == pytest.approx([e.return_ for e in summary.episodes], abs=1e-3)
+    told = []
+    policy.set_latency = told.append  # the evaluation tells every episode its own draw
+    evaluate_policy(policy, "InvertedPendulum-v5", 3, 40, randomize=str(spec))
+    assert len(set(told)) == 3 and all(0.0 <= t <= 1.5 for t in told)
