@@ -123,3 +123,25 @@ def test_early_weight_counts_the_first_ticks_more(monkeypatch: pytest.MonkeyPatc
             rng = np.random.default_rng(0)
             loss = train_epochs(actor, optimizer, data, 1, n_seq, rng, w, 10.0)
             assert loss == pytest.approx(weights[tick] / weights.sum(), rel=1e-4)
+
+
+def test_a_told_student_starts_as_the_file_it_is_warm_started_from(tmp_path: Path) -> None:
+    """``--latency-input`` without ``--fresh-cell``: the file's cell gets a zero weight for the
+    latency, so before any training the exported student (a file with ``latency_input``) acts
+    as the file does, whatever latency it is told."""
+    out = tmp_path / "told.safetensors"
+    argv = [sys.executable, str(SCRIPT), "--init-from", str(INIT), "--action-feedback"]
+    argv += ["--latency-input", "0.1", "--iterations", "0", "--out", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    student, init = Policy.load(out), Policy.load(INIT)
+    assert student.metadata.latency_input == {"low": 0.0, "high": 1.5, "mean": 0.5, "std": 0.29}
+    assert student.metadata.cell["input_size"] == 9 + 1 + 1  # observation, latency, action
+    rng = np.random.default_rng(0)
+    obs = init.obs_mean + init.obs_std * rng.normal(size=(40, 9))
+    for told in (0.0, 1.0):
+        student.reset()
+        init.reset()
+        student.set_latency(told)
+        for o in obs:
+            np.testing.assert_allclose(student.step(o, 0.05), init.step(o, 0.05), atol=1e-6)
