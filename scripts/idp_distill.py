@@ -40,8 +40,11 @@ previous tick, exported as a policy file with ``action.feedback``): with the lat
 one tick (``--randomize InvertedDoublePendulum-v5-onetick``) it is what lets the student imitate
 the one-tick teacher at all (1 fall of 20 at one tick against 20 of 20 without); over the whole
 range under ``-pushes`` runs land between 36 and 73 % at one tick, and told the latency as well
-(``--latency-input``, an experiment with no policy file; ``--screen`` runs the stress episodes
-with the torch student) 85 % at one tick and 96 % under pushes. The card has the table.
+(``--latency-input``; ``--screen`` runs the stress episodes with the torch student) 85 % at
+one tick and 96 % under pushes. The card has the table. Since the twelfth session a told
+student is exported as a policy file with ``latency_input`` (the runtime tells it the latency:
+``controller/latency_input.py``); warm-started from a file without that input (no
+``--fresh-cell``) it starts with a zero weight for it, i.e. as exactly that file.
 
 ``--mix SPEC=FRACTION`` (repeatable; provenance ``mix``: a list of the presets with their
 fractions, one dict in files written before it was repeatable, the shipped one among them)
@@ -306,8 +309,8 @@ def screen(
     """Print the student's return and falls per cell of a stress grid (and nominal).
 
     The same episodes as ``liquidnode stress`` (reset seeds 2,000,000.., randomisation seeded
-    2,000,000, noise scaled by the observation statistics), run by the torch student directly:
-    a student told the latency has no policy file to give ``stress``.
+    2,000,000, noise scaled by the observation statistics), run by the torch student directly
+    (a told student is told the exact latency, as ``stress`` tells its policy file).
     """
     import gymnasium as gym
 

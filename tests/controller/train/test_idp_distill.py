@@ -129,12 +129,17 @@ def test_a_told_student_starts_as_the_file_it_is_warm_started_from(tmp_path: Pat
     """``--latency-input`` without ``--fresh-cell``: the file's cell gets a zero weight for the
     latency, so before any training the exported student (a file with ``latency_input``) acts
     as the file does, whatever latency it is told."""
+    from liquidnode.controller.export.fold_latency import fold_latency
+
+    plain = tmp_path / "plain.safetensors"  # the shipped file is told: one that is not
+    fold_latency(Policy.load(INIT)).save(plain)
     out = tmp_path / "told.safetensors"
-    argv = [sys.executable, str(SCRIPT), "--init-from", str(INIT), "--action-feedback"]
+    argv = [sys.executable, str(SCRIPT), "--init-from", str(plain), "--action-feedback"]
     argv += ["--latency-input", "0.1", "--iterations", "0", "--out", str(out)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    student, init = Policy.load(out), Policy.load(INIT)
+    student, init = Policy.load(out), Policy.load(plain)
+    assert init.latency_input is None
     assert student.metadata.latency_input == {"low": 0.0, "high": 1.5, "mean": 0.5, "std": 0.29}
     assert student.metadata.cell["input_size"] == 9 + 1 + 1  # observation, latency, action
     rng = np.random.default_rng(0)
