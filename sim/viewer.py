@@ -253,6 +253,10 @@ class ViewerPlant(Plant):
         """Safe-stop the wrapped plant."""
         self.plant.safe_stop()
 
+    def actuation_latency_s(self) -> float | None:
+        """The wrapped plant's actuation latency, s (None: unknown)."""
+        return self.plant.actuation_latency_s()
+
     def drain_events(self) -> list[Event]:
         """The wrapped plant's events."""
         return self.plant.drain_events()

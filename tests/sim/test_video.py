@@ -160,3 +160,16 @@ def test_rendered_clip_plays_in_real_time_below_30_hz(tmp_path, suffix):
     assert frames.shape[1:] == (120, 160, 3)
     assert frames.std() > 1.0  # not a blank image
     assert np.any(frames[0] != frames[-1])  # the pendulum moved
+
+
+def test_a_policy_told_its_latency_is_told_the_recorded_simulations(tmp_path):
+    """The recorder passes the simulation's drawn latency through (a told policy would
+    otherwise be refused as on a plant that does not know it)."""
+    from liquidnode.controller.latency_input import LatencyInput
+    from liquidnode.sim.randomization.spec import spec_from_dict
+
+    spec = spec_from_dict({"latency": {"ticks": 0.6}})
+    plant = VideoRecorder(make_plant(PENDULUM_XML, randomize=spec), tmp_path / "v.gif", fps=10)
+    policy = random_policy(3, 1, seed=0, latency_input=LatencyInput().as_metadata())
+    ControlLoop(plant, policy, LoopConfig(realtime=False, max_ticks=5)).run(seed=0)
+    assert policy.latency_ticks == pytest.approx(0.6)
