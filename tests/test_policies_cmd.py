@@ -36,6 +36,7 @@ def test_policies_json_lists_every_shipped_file(capsys):
         # The state holds the cell's units, then the previous action where it is fed back.
         feedback = meta.action.get("feedback", False)
         assert row["action_feedback"] == feedback
+        assert row["latency_input"] == (policy.latency_input is not None)
         units = policy.state.shape[0] - (policy.act_dim if feedback else 0)
         assert row["units"] == units and row["rate_hz"] == meta.control_rate_hz
         evaluation = meta.provenance["evaluation"]

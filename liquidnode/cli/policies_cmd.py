@@ -1,14 +1,16 @@
 """``liquidnode policies``: list the shipped policies with their env, cell, return and model card.
 
 For each policy file of :mod:`liquidnode.policies`: the environment it controls, the cell
-(type, wiring, units; ``+ feedback`` where the policy feeds its previous action back to
-its cell), the control rate, the return it achieves and where its model card is.
+(type, wiring, units; ``+ latency`` where the policy is told its plant's actuation latency,
+``+ feedback`` where it feeds its previous action back to its cell), the control rate, the
+return it achieves and where its model card is.
 
 The return is the evaluation recorded in the file's provenance (``provenance.evaluation``:
 the trainer's final evaluation, mean and std over its episodes, deterministic actions) when
 present, else the ``liquidnode eval`` figure of the model cards' summary table
 (``policies/README.md``). ``--json`` keys: ``policies`` (list of ``file``, ``path``,
-``default``, ``env``, ``cell``, ``wiring``, ``units``, ``action_feedback``, ``rate_hz``,
+``default``, ``env``, ``cell``, ``wiring``, ``units``, ``latency_input``, ``action_feedback``,
+``rate_hz``,
 ``trained``, ``return``
 {``mean``, ``std``, ``episodes``, ``seed``, ``source``} or null, ``card_return`` (the card
 table's {``mean``, ``std``, ``what``} or null), ``card`` {``path``, ``section``}), ``cards``
@@ -120,6 +122,7 @@ def describe(path: Path, sections: list[str], card_return: dict[str, Any]) -> di
         "cell": cell.get("type"),
         "wiring": wiring.get("kind"),
         "units": units,
+        "latency_input": meta.latency_input is not None,
         "action_feedback": bool(meta.action.get("feedback", False)),
         "rate_hz": meta.control_rate_hz,
         "trained": bool(prov.get("trained", True)),
@@ -137,6 +140,8 @@ def _cell_text(row: dict[str, Any]) -> str:
     kind = str(row["cell"])
     if row["wiring"] and row["wiring"] != "fully_connected":
         kind += f" ({row['wiring']})"
+    if row["latency_input"]:
+        kind += " + latency"
     if row["action_feedback"]:
         kind += " + feedback"
     return kind
