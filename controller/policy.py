@@ -112,7 +112,7 @@ class Policy:
         self._fb = self._x[self.obs_dim + n_lat :]  # the previous squashed action (feedback)
         self._latency_ticks = 0.0
         if self.latency_input is not None:
-            self._lat[0] = self.latency_input.normalise(0.0)
+            self.set_latency(0.0)
         # the whole step compiled where the cell has a kernel (controller/policy_kernel.py);
         # with feedback or a latency input the numpy step runs (the kernel has neither input)
         self._fused = (

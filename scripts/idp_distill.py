@@ -499,7 +499,7 @@ def main() -> None:
     )
     if args.fresh_cell:
         warm = load_statistics(args.init_from, obs_norm, ENV)
-    elif told is not None and not getattr(init.metadata, "latency_input", None):
+    elif told is not None and init.latency_input is None:
         warm = warm_start_told(args.init_from, actor.cell, obs_norm, info, args)
     else:
         warm = warm_start(args.init_from, actor.cell, obs_norm, ENV)

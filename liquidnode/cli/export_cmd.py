@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liquidnode.cli.arguments import Subparsers, non_negative_float, non_negative_int
 from liquidnode.policies import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from liquidnode.controller.policy import Policy
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -82,7 +86,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def tell_latency(policy: Any, latency_ms: float | None, path: Any) -> None:
+def tell_latency(policy: Policy, latency_ms: float | None, path: str | os.PathLike[str]) -> None:
     """Tell a policy with a latency input ``latency_ms`` (its exports fold it in).
 
     Raises:

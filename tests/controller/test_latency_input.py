@@ -15,10 +15,10 @@ from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.logs import McapRecorder, load_episodes
 from liquidnode.controller.logs.replay import replay_policy
 from liquidnode.controller.loop import ControlLoop, LoopConfig
-from liquidnode.controller.plant import Observation, Plant, PlantSpec
 from liquidnode.controller.policy import Policy, random_policy
 from liquidnode.sim.mujoco_plant import MjcfPlant
 from liquidnode.sim.randomization.spec import spec_from_dict
+from tests.controller.test_loop import PointMass
 
 ROOT = Path(__file__).resolve().parents[2]
 PENDULUM = ROOT / "sim" / "models" / "pendulum.xml"
@@ -146,45 +146,23 @@ def test_the_loop_tells_each_episode_the_plants_drawn_latency(tmp_path: Path) ->
     assert fresh.latency_ticks == pytest.approx(0.01 / plant.spec.control_period_s)
 
 
-class _Device(Plant):
-    """A plant that does not know its latency (as a serial robot does not)."""
-
-    def __init__(self) -> None:
-        self.spec = PlantSpec(
-            name="device",
-            obs_names=("a", "b", "c"),
-            obs_units=("1", "1", "1"),
-            act_names=("u",),
-            act_units=("1",),
-            action_low=np.array([-1.0]),
-            action_high=np.array([1.0]),
-            safe_action=np.array([0.0]),
-            control_period_s=0.02,
-        )
-
-    def connect(self) -> None: ...
-
-    def reset(self, seed: int | None = None) -> Observation:
-        return Observation(np.zeros(3))
-
-    def act(self, action: np.ndarray) -> None: ...
-
-    def observe(self) -> Observation:
-        return Observation(np.zeros(3), truncated=True)
-
-    def disconnect(self) -> None: ...
+def _device() -> PointMass:
+    """A plant that does not know its latency (as a serial robot does not), 20 ms period."""
+    return PointMass(period=0.02, episode_ticks=3)
 
 
 def test_a_plant_that_does_not_know_its_latency_needs_it_configured() -> None:
     with pytest.raises(LiquidNodeError, match=r"does not know it.*--latency-ms"):
-        ControlLoop(_Device(), _told_policy(), LoopConfig(realtime=False))
+        ControlLoop(_device(), _told_policy(obs_dim=2), LoopConfig(realtime=False))
     with pytest.raises(LiquidNodeError, match=">= 0 s"):
-        ControlLoop(_Device(), _told_policy(), LoopConfig(realtime=False, latency_s=-0.001))
-    policy = _told_policy()
-    ControlLoop(_Device(), policy, LoopConfig(realtime=False, latency_s=0.015)).run(episodes=1)
+        config = LoopConfig(realtime=False, latency_s=-0.001)
+        ControlLoop(_device(), _told_policy(obs_dim=2), config)
+    policy = _told_policy(obs_dim=2)
+    ControlLoop(_device(), policy, LoopConfig(realtime=False, latency_s=0.015)).run(episodes=1)
     assert policy.latency_ticks == pytest.approx(0.75)
     # a policy without the input runs on it as before
-    ControlLoop(_Device(), random_policy(3, 1, seed=1), LoopConfig(realtime=False)).run(episodes=1)
+    plain = random_policy(2, 1, seed=1)
+    ControlLoop(_device(), plain, LoopConfig(realtime=False)).run(episodes=1)
 
 
 def test_a_log_without_the_told_latency_cannot_be_replayed_by_a_told_policy(
