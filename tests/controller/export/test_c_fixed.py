@@ -35,6 +35,7 @@ Q15_CASES = [
     "wired_cfc-feedback",
     "lstm-feedback",
     "mlp-memoryless-feedback",
+    "cfc-latency-feedback",
 ]
 # the LTC bound compounds through its unfolds (each may multiply the error by the synapses'
 # worst-case gain): with the shipped 6 unfolds it is valid but far above the measured error,
@@ -62,6 +63,7 @@ def _compiled(policy, tmp_path, precision="q15"):
             "cfc-pure",
             "ltc-ncp-1-unfold",
             "cfc-feedback",
+            "cfc-latency-feedback",
         )
     ],
 )
