@@ -127,9 +127,11 @@ class TrainConfig:
     eval_interval: int = 10
     """Deterministic evaluation (numpy runtime) every N rollouts; 0 disables it."""
     eval_episodes: int = 5
-    """Episodes per periodic evaluation (seeds from --eval-seed, never used in training)."""
+    """Episodes per periodic evaluation (seeds from --eval-seed, never used in training; >= 1,
+    use --eval-interval 0 for none)."""
     final_eval_episodes: int = 20
-    """Episodes of the final evaluation recorded in the policy file's provenance."""
+    """Episodes of the final evaluation recorded in the policy file's provenance (>= 1: checked
+    before training, so a run never ends without a file)."""
     eval_seed: int = 1_000_000
     """First seed of the evaluation episodes (training uses --seed .. --seed + envs)."""
     eval_randomize: bool = True
@@ -180,7 +182,17 @@ class TrainConfig:
             )
         if self.frames != 1 and self.cell != "mlp":
             raise LiquidNodeError(f"--frames is for --cell mlp only, got --cell {self.cell}")
-        for name in ("units", "frames", "steps", "envs", "rollout_steps", "seq_len", "minibatches"):
+        for name in (
+            "units",
+            "frames",
+            "steps",
+            "envs",
+            "rollout_steps",
+            "seq_len",
+            "minibatches",
+            "eval_episodes",
+            "final_eval_episodes",
+        ):
             if getattr(self, name) < 1:
                 raise LiquidNodeError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"

@@ -43,6 +43,11 @@ def test_bad_config_values_name_the_flag(tmp_path):
         train(tiny_config(tmp_path, dt_jitter=1.5))
     with pytest.raises(LiquidNodeError, match="--episode-ticks must be >= 1, got 0"):
         train(tiny_config(tmp_path, episode_ticks=0))
+    # caught before training: a final evaluation of no episodes has no mean to record
+    with pytest.raises(LiquidNodeError, match="--final-eval-episodes must be >= 1, got 0"):
+        train(tiny_config(tmp_path, final_eval_episodes=0))
+    with pytest.raises(LiquidNodeError, match="--eval-episodes must be >= 1, got 0"):
+        train(tiny_config(tmp_path, eval_episodes=0))
     with pytest.raises(LiquidNodeError, match="--obs-cost '0=x': expected INDEX=WEIGHT"):
         train(tiny_config(tmp_path, obs_cost="0=x"))
     with pytest.raises(LiquidNodeError, match="got '-1=2'"):
