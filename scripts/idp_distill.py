@@ -273,29 +273,6 @@ class LatencyInput:
         return TOLD.normalise(max(ticks + err, 0.0))
 
 
-def warm_start_told(
-    path: str, cell: torch.nn.Module, obs_norm: ObsNormalizer, info: EnvInfo, args: Any
-) -> dict[str, Any]:
-    """Warm-start a student told the latency from a file without that input.
-
-    The file's cell is loaded into a cell of its own size, then copied into ``cell`` with a
-    zero weight column for the latency channel (cell input ``obs_dim``, before the fed-back
-    command): the student starts as exactly the file's policy, whatever it is told.
-    """
-    n_in = info.obs_dim + args.action_feedback
-    base = build_cell("cfc", n_in, info.act_dim, args.units, args.backbone_units, 0)
-    record = warm_start(path, base, obs_norm, ENV)
-    src = dict(base.named_parameters())
-    with torch.no_grad():
-        for name, param in cell.named_parameters():
-            value = src[name]
-            if name == "rnn_cell.backbone.0.weight":  # columns: [obs | feedback | hidden]
-                zero = torch.zeros(value.shape[0], 1, dtype=value.dtype)
-                value = torch.cat([value[:, : info.obs_dim], zero, value[:, info.obs_dim :]], 1)
-            param.copy_(value)
-    return record
-
-
 def screen(
     actor: Actor,
     obs_norm: ObsNormalizer,
@@ -499,10 +476,8 @@ def main() -> None:
     )
     if args.fresh_cell:
         warm = load_statistics(args.init_from, obs_norm, ENV)
-    elif told is not None and init.latency_input is None:
-        warm = warm_start_told(args.init_from, actor.cell, obs_norm, info, args)
-    else:
-        warm = warm_start(args.init_from, actor.cell, obs_norm, ENV)
+    else:  # a file not told its latency starts a told student with a zero weight column
+        warm = warm_start(args.init_from, actor.cell, obs_norm, ENV, told is not None)
     optimizer = torch.optim.Adam(actor.cell.parameters(), lr=args.lr)
     teacher = PrivilegedTeacher(np.diag(Q_DIAG), args.r0, args.r1)
     mixes = [(spec, round(frac * args.envs)) for spec, frac in args.mix or []]

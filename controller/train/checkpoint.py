@@ -113,8 +113,8 @@ def load(path: str | os.PathLike[str], info: EnvInfo, cfg: TrainConfig) -> dict[
         raise LiquidNodeError(f"checkpoint {path}: {problem}")
     check_matches(info, state["env_id"], state["obs_dim"], state["act_dim"], f"checkpoint {path}")
     saved = state["config"]
-    defaults = {"frames": 1}  # checkpoints written before --frames existed
-    for key in ("cell", "units", "backbone_units", "critic_units", "frames"):
+    defaults = {"frames": 1, "latency_input": False}  # checkpoints from before those flags
+    for key in ("cell", "units", "backbone_units", "critic_units", "frames", "latency_input"):
         if saved.get(key, defaults.get(key)) != getattr(cfg, key):
             raise LiquidNodeError(
                 f"checkpoint {path} has {key}={saved.get(key)!r} but this run asks for "

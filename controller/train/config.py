@@ -110,6 +110,13 @@ class TrainConfig:
     noise, masses, pushes...); recorded in the policy's provenance."""
     randomize_seed: int | None = None
     """Base seed of the randomisation (default: --seed)."""
+    latency_input: bool = False
+    """Tell the policy its actuation latency: the cell gets one more input after the
+    observation, the episode's latency (the randomisation's draw, in control periods, clipped
+    to the --randomize spec's latency range and normalised; see controller/latency_input.py),
+    written to the policy file as its latency_input, so that sim, eval and deploy tell it too
+    (deploy: --latency-ms). Needs --randomize with a latency range. With --init-from a file
+    without the input (--cell cfc), the new input's weights start at zero."""
     smoothness: float = 0.0
     """Weight of the action-smoothness loss: mean |mean_t - mean_(t-1)| of the deterministic
     action between consecutive ticks of an episode (normalised units, [-1, 1]); 0 disables it."""
@@ -213,6 +220,11 @@ class TrainConfig:
             raise LiquidNodeError(f"--episode-ticks must be >= 1, got {self.episode_ticks}")
         if self.obs_cost is not None:
             parse_obs_cost(self.obs_cost)
+        if self.latency_input and not self.randomize:
+            raise LiquidNodeError(
+                "--latency-input needs --randomize with a latency range (nominal training "
+                "episodes have none to tell)"
+            )
         if not self.smoothness >= 0.0:
             raise LiquidNodeError(f"--smoothness must be >= 0, got {self.smoothness}")
         if self.cell == "ncp" and self.units < 4:

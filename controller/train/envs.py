@@ -22,6 +22,7 @@ from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from liquidnode.controller import simulators
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
+from liquidnode.controller.latency_input import LatencyInput
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,35 @@ def randomization_record(env_id: str, randomize: str) -> dict[str, Any]:
         return dict(env.get_wrapper_attr("randomization").to_dict())
     finally:
         env.close()
+
+
+def told_latency(
+    env_id: str, randomization: dict[str, Any] | None, control_period_s: float
+) -> LatencyInput:
+    """The latency input of a policy trained under ``randomization`` (the resolved spec of
+    :func:`randomization_record`): the spec's per-episode latency range in control periods
+    (``latency.ticks`` plus ``latency.ms``), normalised as a uniform draw from it
+    (``mean = (low + high) / 2``, ``std = (high - low) / sqrt(12)``).
+
+    Raises:
+        LiquidNodeError: no randomisation, or one whose latency does not vary per episode
+            (there would be nothing to tell).
+    """
+    from liquidnode.sim.randomization.spec import spec_from_json
+
+    if randomization is None:
+        raise LiquidNodeError("--latency-input needs --randomize with a latency range")
+    lat = spec_from_json(randomization).latency
+    period_ms = control_period_s * 1e3
+    low = lat.ticks.lo + lat.ms.lo / period_ms
+    high = lat.ticks.hi + lat.ms.hi / period_ms
+    if not high > low:
+        raise LiquidNodeError(
+            f"--latency-input: the --randomize spec for {env_id} draws no range of actuation "
+            f"latencies (latency {low:g}..{high:g} control periods); give it latency.ticks = "
+            "[low, high] or latency.ms"
+        )
+    return LatencyInput(low=low, high=high, mean=(low + high) / 2, std=(high - low) / 12**0.5)
 
 
 def make_vector_env(

@@ -40,7 +40,12 @@ from liquidnode.controller.train.config import (
     run_paths,
     with_run_paths,
 )
-from liquidnode.controller.train.envs import check_obs_cost, env_info, randomization_record
+from liquidnode.controller.train.envs import (
+    check_obs_cost,
+    env_info,
+    randomization_record,
+    told_latency,
+)
 from liquidnode.controller.train.evaluate import evaluate_policy
 from liquidnode.controller.train.export import ExportSpec, export_policy
 from liquidnode.controller.train.gae import compute_gae
@@ -119,7 +124,10 @@ def train(
     out, ckpt_path = paths.policy, paths.checkpoint
     out.parent.mkdir(parents=True, exist_ok=True)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
-    acting = Acting.of(info)
+    told = None
+    if cfg.latency_input:  # the cell's latency input, from the spec's latency range
+        told = told_latency(cfg.env, randomization, info.control_period_s)
+    acting = Acting.of(info, told)
 
     agent = Agent.build(cfg, info)
     actor, critic, obs_norm = agent.actor, agent.critic, agent.obs_norm
@@ -132,7 +140,7 @@ def train(
     if cfg.init_from and not cfg.resume:  # fine-tune a policy file's weights
         from liquidnode.controller.train.warm_start import warm_start
 
-        warm = warm_start(cfg.init_from, actor.cell, obs_norm, cfg.env)
+        warm = warm_start(cfg.init_from, actor.cell, obs_norm, cfg.env, cfg.latency_input)
     global_step, prior_wall = 0, 0.0
     if cfg.resume:
         state = ckpt.load(cfg.resume, info, cfg)
@@ -151,6 +159,7 @@ def train(
         time_scale=acting.time_scale,
         act_scale=acting.act_scale,
         act_offset=acting.act_offset,
+        latency_input=told,
     )
 
     def make_policy(provenance: dict[str, Any] | None = None) -> Policy:
@@ -196,7 +205,8 @@ def train(
 
             # ---- 2. advantages ---------------------------------------------------------------
             with torch.no_grad():
-                last_value = critic(to_tensor(obs_norm(rollout.last_obs))).numpy()
+                after = acting.cell_input(obs_norm(rollout.last_obs), rollout.last_latency_s)
+                last_value = critic(to_tensor(after)).numpy()
             advantages, returns = compute_gae(
                 buf.rewards, buf.values, buf.dones, last_value, cfg.gamma, cfg.gae_lambda
             )

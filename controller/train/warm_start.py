@@ -72,10 +72,19 @@ def _cell_tensors(cell_module: nn.Module) -> tuple[dict[str, Any], dict[str, np.
 
 
 def warm_start(
-    path: str | Path, cell_module: nn.Module, obs_norm: ObsNormalizer, env_id: str
+    path: str | Path,
+    cell_module: nn.Module,
+    obs_norm: ObsNormalizer,
+    env_id: str,
+    latency_input: bool = False,
 ) -> dict[str, Any]:
     """Copy the policy file's cell weights into ``cell_module`` and its observation
     statistics into ``obs_norm``.
+
+    With ``latency_input`` (the actor is told its latency, one more input after the
+    observation) and a file that is not, the file's CfC gets a zero weight column for that input
+    (:func:`with_latency_column`): the actor starts as exactly the file's policy, whatever it
+    is told.
 
     Returns:
         ``{"path", "env_id", "command"}`` (the file's training command) for the new
@@ -86,7 +95,14 @@ def warm_start(
             actor's architecture (the message names the first mismatch).
     """
     record = load_statistics(path, obs_norm, env_id)
-    _, file_tensors = read_policy_file(path)
+    meta, file_tensors = read_policy_file(path)
+    if meta.latency_input is not None and not latency_input:
+        raise LiquidNodeError(
+            f"--init-from {path} is told its actuation latency (latency_input); train it with "
+            "--latency-input"
+        )
+    if latency_input and meta.latency_input is None:
+        file_tensors = with_latency_column(file_tensors, meta.cell, meta.obs_dim, path)
     fresh, sources = _exported_sources(cell_module)
     with torch.no_grad():
         for name, arr in fresh.items():
@@ -111,6 +127,34 @@ def warm_start(
                     "actor's; use the same --seed and --units as the file's training"
                 )
     return record
+
+
+def with_latency_column(
+    tensors: dict[str, np.ndarray], cell: dict[str, Any], obs_dim: int, path: str | Path
+) -> dict[str, np.ndarray]:
+    """A CfC policy file's tensors with a zero weight column for a latency input inserted at
+    cell input ``obs_dim`` (after the observation, before any fed-back action and the hidden
+    state) in every layer that reads the cell input: the backbone's first layer, or without a
+    backbone the heads (``ff1``, ``ff2``, ``time_a``, ``time_b``).
+
+    Raises:
+        LiquidNodeError: the cell is not a plain CfC (an LTC's or a wired CfC's input layers
+            are shaped by their wiring; train those with --latency-input from scratch).
+    """
+    if cell.get("type") != "cfc":
+        raise LiquidNodeError(
+            f"--init-from {path}: adding the latency input to a {cell.get('type')} cell is not "
+            "supported (only cfc); train with --latency-input from scratch"
+        )
+    readers = ["backbone.0.weight"] if int(cell.get("backbone_layers", 0)) > 0 else [
+        name for name in ("ff1.weight", "ff2.weight", "time_a.weight", "time_b.weight")
+        if f"cell.{name}" in tensors
+    ]  # fmt: skip
+    out = dict(tensors)
+    for name in readers:
+        w = np.asarray(tensors[f"cell.{name}"])
+        out[f"cell.{name}"] = np.insert(w, obs_dim, 0.0, axis=1)
+    return out
 
 
 def load_statistics(path: str | Path, obs_norm: ObsNormalizer, env_id: str) -> dict[str, Any]:

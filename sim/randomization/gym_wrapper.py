@@ -6,6 +6,9 @@ so the environment's own ``step`` (observation, reward, termination) runs unchan
 perturbed physics. Each ``step`` reports the control period it simulated as ``info["dt"]``
 (seconds; with dt jitter the env's ``frame_skip`` and ``opt.timestep`` are set for that tick,
 so rewards that divide by ``env.dt`` see the true period) and returns the corrupted observation.
+``reset`` and ``step`` both report the episode's actuation latency as ``info["latency_s"]``
+(seconds, the draw before per-tick jitter): what a policy told its latency is told (after a
+vector env's same-step auto-reset, the new episode's).
 
 Seeding: ``RandomizedEnv(env, spec, seed=S)``. ``reset(seed=s)`` draws the episode from a
 generator seeded by ``(S, s)``, so an episode's randomisation depends only on ``S`` and its
@@ -89,10 +92,13 @@ class RandomizedEnv(gym.Wrapper):
         draw = self.physics.reset(self._rng, (base.init_qpos, base.init_qvel))
         if draw.spread != 1.0:
             obs = base._get_obs()  # type: ignore[attr-defined]
+        info = dict(info)
+        info["latency_s"] = draw.latency_s
         return self.physics.observe(obs), info
 
     def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """One tick of perturbed physics; ``info["dt"]`` is its period in seconds."""
+        """One tick of perturbed physics; ``info["dt"]`` is its period in seconds,
+        ``info["latency_s"]`` the episode's actuation latency in seconds."""
         base = self._base
         steps, substep, period = self.physics.draw_period(self._nominal_skip)
         jittered = steps != self._nominal_skip or substep != self._nominal_substep
@@ -105,4 +111,5 @@ class RandomizedEnv(gym.Wrapper):
                 base.frame_skip, base.model.opt.timestep = self._nominal_skip, self._nominal_substep
         info = dict(info)
         info["dt"] = period
+        info["latency_s"] = self.physics.draw.latency_s
         return self.physics.observe(obs), reward, terminated, truncated, info

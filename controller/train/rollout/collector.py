@@ -34,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.train.agent import Actor, Critic, build_cell, to_tensor
 from liquidnode.controller.train.config import TrainConfig
 from liquidnode.controller.train.envs import EnvInfo
@@ -56,12 +57,13 @@ class Agent:
     def build(cls, cfg: TrainConfig, info: EnvInfo) -> Agent:
         """Fresh modules of the architecture ``cfg`` names for ``info``'s spaces (the
         initial weights come from torch's current random state)."""
+        n_in = info.obs_dim + int(cfg.latency_input)  # the cell's and the critic's input
         cell = build_cell(
-            cfg.cell, info.obs_dim, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed,
+            cfg.cell, n_in, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed,
             frames=cfg.frames,
         )  # fmt: skip
         actor = Actor(cell, info.act_dim, SQUASH, cfg.initial_log_std)
-        return cls(actor, Critic(info.obs_dim, cfg.critic_units), ObsNormalizer(
+        return cls(actor, Critic(n_in, cfg.critic_units), ObsNormalizer(
             info.obs_dim, clip=cfg.obs_clip))  # fmt: skip
 
     def weights(self) -> dict[str, Any]:
@@ -81,29 +83,44 @@ class Agent:
 
 @dataclass(frozen=True)
 class Acting:
-    """How actions and time inputs are formed (the same for every collector).
+    """How the cell's inputs and the actions are formed (the same for every collector).
 
     Attributes:
         time_scale: cell time input per second of control period (``ts = dt * time_scale``).
         control_period_s: nominal control period, s (an episode's first tick uses it).
         act_scale: env action = ``act_offset + act_scale * clip(sample, -1, 1)``, ``(act_dim,)``.
         act_offset: see ``act_scale``, ``(act_dim,)``.
+        latency_input: the cell (and the critic) get the episode's normalised actuation
+            latency after the observation (``--latency-input``), or None.
     """
 
     time_scale: float
     control_period_s: float
     act_scale: np.ndarray
     act_offset: np.ndarray
+    latency_input: LatencyInput | None = None
 
     @classmethod
-    def of(cls, info: EnvInfo) -> Acting:
+    def of(cls, info: EnvInfo, latency_input: LatencyInput | None = None) -> Acting:
         """Nominal period mapped to ``ts = 1``; actions spread over the env's Box."""
         return cls(
             time_scale=1.0 / info.control_period_s,
             control_period_s=info.control_period_s,
             act_scale=(info.act_high - info.act_low) / 2.0,
             act_offset=(info.act_high + info.act_low) / 2.0,
+            latency_input=latency_input,
         )
+
+    def cell_input(self, obs: np.ndarray, latency_s: np.ndarray) -> np.ndarray:
+        """The cell's and the critic's input, float32: the normalised observations ``obs``
+        ``(B, obs_dim)``, then, told the latency, each row's latency input (``latency_s``
+        ``(B,)``, the episodes' actuation latencies in seconds) -> ``(B, obs_dim + 1)``."""
+        obs = np.asarray(obs, dtype=np.float32)
+        if self.latency_input is None:
+            return obs
+        told = self.latency_input
+        ell = [told.normalise(float(s) / self.control_period_s) for s in latency_s]
+        return np.concatenate([obs, np.asarray(ell, np.float32)[:, None]], axis=1)
 
     @property
     def nominal_ts(self) -> float:
@@ -123,6 +140,8 @@ class Rollout:
         bootstrap: critic value of the final observation where ``truncated``, else 0,
             float32 ``(T, N)``.
         last_obs: raw observation after the last step, float64 ``(N, obs_dim)`` (env units).
+        last_latency_s: actuation latency of the episodes ``last_obs`` belong to, s, ``(N,)``
+            (0 without randomisation; the critic's input told the latency).
         raw_obs: raw observations of every step, ``(T, N, obs_dim)``, when the collector did
             not fold them into the learner's normaliser itself, else None.
         episodes: ``(t, return)`` of every episode that ended at step ``t``, in step order
@@ -134,6 +153,7 @@ class Rollout:
     truncated: np.ndarray
     bootstrap: np.ndarray
     last_obs: np.ndarray
+    last_latency_s: np.ndarray
     raw_obs: np.ndarray | None = None
     episodes: list[tuple[int, float]] = field(default_factory=list)
 
@@ -156,6 +176,7 @@ class Rollout:
             truncated=np.concatenate([p.truncated for p in parts], axis=1),
             bootstrap=np.concatenate([p.bootstrap for p in parts], axis=1),
             last_obs=np.concatenate([p.last_obs for p in parts], axis=0),
+            last_latency_s=np.concatenate([p.last_latency_s for p in parts], axis=0),
             raw_obs=np.concatenate(raw, axis=1) if len(raw) == len(parts) else None,
             episodes=episodes,
         )
@@ -232,6 +253,7 @@ class VectorCollector:
         self.hidden: np.ndarray | None = None
         self.starts = np.ones(n, dtype=np.float32)
         self.ts = np.full(n, acting.nominal_ts, dtype=np.float32)
+        self.latency_s = np.zeros(n)
         self.ep_return = np.zeros(n)
 
     @property
@@ -243,11 +265,12 @@ class VectorCollector:
         """Reset: environment ``first_env + j`` gets seed ``seed + first_env + j``; every
         episode starts afresh (state zeroed, nominal time input)."""
         if self.first_env == 0:
-            self.raw_obs, _ = self.envs.reset(seed=seed)
+            self.raw_obs, infos = self.envs.reset(seed=seed)
         else:
             seeds = [seed + self.first_env + j for j in range(self._n)]
             # Sync/AsyncVectorEnv take a seed per env; VectorEnv's annotation says int only.
-            self.raw_obs, _ = self.envs.reset(seed=seeds)  # type: ignore[arg-type]
+            self.raw_obs, infos = self.envs.reset(seed=seeds)  # type: ignore[arg-type]
+        self.latency_s = episode_latencies(infos, self._n)
         self.hidden = None
         self.starts = np.ones(self._n, dtype=np.float32)
         self.ts = np.full(self._n, self.acting.nominal_ts, dtype=np.float32)
@@ -261,7 +284,8 @@ class VectorCollector:
         actor, critic, obs_norm = agent.actor, agent.critic, agent.obs_norm
         n, acting = self._n, self.acting
         obs_dim = int(np.asarray(self.raw_obs).shape[-1])
-        buf = RolloutBuffer.empty(steps, n, obs_dim, int(acting.act_scale.shape[0]),
+        n_in = obs_dim + int(acting.latency_input is not None)
+        buf = RolloutBuffer.empty(steps, n, n_in, int(acting.act_scale.shape[0]),
                                   actor.state_size)  # fmt: skip
         if self.hidden is None:
             self.hidden = np.zeros((n, actor.state_size), dtype=np.float32)
@@ -271,10 +295,11 @@ class VectorCollector:
         raw_all = None if self.update_stats else np.zeros((steps, n, obs_dim))
         episodes: list[tuple[int, float]] = []
         raw_obs, hidden, starts, ts = self.raw_obs, self.hidden, self.starts, self.ts
+        latency_s = self.latency_s
         for t in range(steps):
             if raw_all is not None:
                 raw_all[t] = raw_obs
-            obs = obs_norm(raw_obs, update=self.update_stats)
+            obs = acting.cell_input(obs_norm(raw_obs, update=self.update_stats), latency_s)
             buf.obs[t], buf.ts[t], buf.starts[t], buf.hidden[t] = obs, ts, starts, hidden
             with torch.no_grad():
                 x = to_tensor(obs)
@@ -295,8 +320,10 @@ class VectorCollector:
             truncated[t] = cut
             if cut.any():
                 final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(cut)])
+                final = acting.cell_input(obs_norm(final), latency_s[cut])  # the ended episode's
                 with torch.no_grad():
-                    bootstrap[t, cut] = critic(to_tensor(obs_norm(final))).numpy()
+                    bootstrap[t, cut] = critic(to_tensor(final)).numpy()
+            latency_s = episode_latencies(infos, n)  # after an auto-reset: the new episode's
             buf.dones[t] = done
             for i in np.flatnonzero(done):
                 episodes.append((t, float(self.ep_return[i])))
@@ -306,12 +333,14 @@ class VectorCollector:
             starts = done.astype(np.float32)
             hidden = h_next.numpy()
         self.raw_obs, self.hidden, self.starts, self.ts = raw_obs, hidden, starts, ts
+        self.latency_s = latency_s
         return Rollout(
             buffer=buf,
             rewards=rewards,
             truncated=truncated,
             bootstrap=bootstrap,
             last_obs=np.asarray(raw_obs, dtype=np.float64),
+            last_latency_s=latency_s.copy(),
             raw_obs=raw_all,
             episodes=episodes,
         )
@@ -322,6 +351,16 @@ class VectorCollector:
             self.envs.close(timeout=self.close_timeout_s)
         else:
             self.envs.close()
+
+
+def episode_latencies(infos: dict[str, Any], n: int) -> np.ndarray:
+    """Each environment's actuation latency from a vector env's ``infos``, s, ``(n,)``: the
+    randomisation's ``latency_s`` (see :class:`~liquidnode.sim.randomization.gym_wrapper.
+    RandomizedEnv`), 0 where an env does not report one (no randomisation)."""
+    if "latency_s" not in infos:
+        return np.zeros(n)
+    have = np.asarray(infos.get("_latency_s", np.ones(n, dtype=bool)), dtype=bool)
+    return np.where(have, np.asarray(infos["latency_s"], dtype=np.float64), 0.0)
 
 
 def scaled_rewards(
@@ -353,6 +392,7 @@ __all__ = [
     "Rollout",
     "RolloutCollector",
     "VectorCollector",
+    "episode_latencies",
     "in_process_collector",
     "scaled_rewards",
 ]
