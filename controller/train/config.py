@@ -151,7 +151,10 @@ class TrainConfig:
     target_return: float | None = None
     """Stop early once a periodic evaluation reaches this mean return."""
     keep_best: bool = True
-    """Export the policy of the best periodic evaluation rather than the last one."""
+    """Export the policy of the best periodic evaluation rather than the last one; the
+    evaluation of the starting point (random weights, the --init-from file or the --resume
+    checkpoint) is a candidate too, so a fine-tune that finds nothing better writes the
+    policy it started from."""
     checkpoint_interval: int = 20
     """Save a resumable checkpoint every N rollouts (and at the end)."""
     threads: int = 1

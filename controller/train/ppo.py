@@ -182,6 +182,8 @@ def train(
                 make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed, eval_randomize
             )
             history.append((global_step, ev["mean_return"]))
+            # a candidate too: a fine-tune that finds nothing better writes what it started from
+            best_return, best_policy = ev["mean_return"], _snapshot(actor, obs_norm)
             if writer:
                 writer.add_scalar("eval/mean_return", ev["mean_return"], global_step)
         for update in range(1, num_updates + 1):

@@ -149,3 +149,21 @@ def test_critic_warmup_leaves_the_fine_tuned_policy_as_it_was(tmp_path):
     assert any(not np.array_equal(tensors[n], v) for n, v in original.items())
     with pytest.raises(LiquidNodeError, match="--critic-warmup must be >= 0, got -1"):
         train(tiny_config(tmp_path, critic_warmup=-1))
+
+
+def test_a_fine_tune_that_finds_nothing_better_writes_the_file_it_started_from(tmp_path):
+    """--keep-best counts the starting point's evaluation: a learning rate that wrecks the
+    policy in one update leaves the (1000-scoring) shipped file as the best."""
+    from liquidnode.controller.policy_file import read_policy_file
+    from liquidnode.policies import default_policy_path
+
+    source = default_policy_path("InvertedPendulum-v5")
+    fine = {"init_from": source, "units": 16, "backbone_units": 64, "eval_interval": 1}
+    result = train(tiny_config(tmp_path, lr=1.0, anneal_lr=False, **fine))
+    assert result.history[0][1] == 1000.0 and max(r for _, r in result.history[1:]) < 1000.0
+    assert result.evaluation["mean_return"] == 1000.0
+    _, start = read_policy_file(source)
+    _, tensors = read_policy_file(result.policy_path)
+    for name, value in start.items():
+        if name.startswith("cell."):
+            np.testing.assert_array_equal(tensors[name], value, err_msg=name)
