@@ -95,10 +95,6 @@ class TrainConfig:
     unset: -0.5, or -1.5 with --init-from (a fine-tune starts close to the file's
     deterministic policy: at -0.5 the exploration noise alone drops a balanced
     InvertedDoublePendulum policy to returns of ~200 and PPO unlearns it)."""
-    critic_warmup: int = 0
-    """The first N rollouts of the run train only the critic (the actor, its std included, stays
-    as it is): a fine-tune's fresh critic first learns the file's values, so that its first,
-    arbitrary advantages do not undo the policy. Counted from the run's start, not a resume's."""
     critic_units: int = 64
     """Width of the two hidden layers of the MLP value function."""
     obs_clip: float = 10.0
@@ -227,8 +223,6 @@ class TrainConfig:
             raise LiquidNodeError(f"--episode-ticks must be >= 1, got {self.episode_ticks}")
         if self.obs_cost is not None:
             parse_obs_cost(self.obs_cost)
-        if self.critic_warmup < 0:
-            raise LiquidNodeError(f"--critic-warmup must be >= 0, got {self.critic_warmup}")
         if self.latency_input and not self.randomize:
             raise LiquidNodeError(
                 "--latency-input needs --randomize with a latency range (nominal training "

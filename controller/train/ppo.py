@@ -222,9 +222,6 @@ def train(
             }
             n_seq = seqs["obs"].shape[0]
             per_mb = n_seq // cfg.minibatches
-            # --critic-warmup: only the value loss, so the actor gets no gradient and Adam
-            # leaves it (and its std) as it is
-            warming = global_step <= cfg.critic_warmup * cfg.batch_size
             stats: dict[str, float] = {}
             for _epoch in range(cfg.epochs):
                 order = rng.permutation(n_seq)
@@ -245,9 +242,7 @@ def train(
                     v_loss = 0.5 * ((critic(mb["obs"]) - mb["returns"]) ** 2).mean()
                     entropy = dist.entropy().sum(-1).mean()
                     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                    if warming:
-                        loss = cfg.vf_coef * v_loss
-                    elif cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode
+                    if cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode
                         same = 1.0 - mb["starts"][:, 1:]
                         delta = (mean[:, 1:] - mean[:, :-1]).abs().mean(-1)
                         smooth = (delta * same).sum() / same.sum().clamp(min=1.0)
@@ -266,7 +261,7 @@ def train(
                         "entropy": entropy.item(),
                         "approx_kl": approx_kl,
                     }
-                    if cfg.smoothness > 0 and not warming:
+                    if cfg.smoothness > 0:
                         stats["smoothness"] = smooth.item()
                 if cfg.target_kl is not None and stats["approx_kl"] > cfg.target_kl:
                     break

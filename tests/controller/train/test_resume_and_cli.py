@@ -128,29 +128,6 @@ def test_cli_prints_one_error_line_and_exits_2(capsys, tmp_path):
     assert len(err) == 1 and err[0].startswith("liquidnode train: error: unknown Gymnasium")
 
 
-def test_critic_warmup_leaves_the_fine_tuned_policy_as_it_was(tmp_path):
-    """--critic-warmup N: the first N rollouts train the critic only; the file's cell comes out
-    bit for bit (its observation statistics go on folding in the rollouts, as in any run); one
-    rollout of warm-up out of two does not."""
-    from liquidnode.controller.policy_file import read_policy_file
-    from liquidnode.policies import default_policy_path
-
-    source = default_policy_path("InvertedPendulum-v5")
-    _, tensors = read_policy_file(source)
-    original = {n: v for n, v in tensors.items() if n.startswith("cell.")}
-    assert len(original) >= 8
-    fine = {"init_from": source, "units": 16, "backbone_units": 64}
-    held = train(tiny_config(tmp_path / "held", critic_warmup=2, **fine))
-    _, tensors = read_policy_file(held.policy_path)
-    for name, value in original.items():
-        np.testing.assert_array_equal(tensors[name], value, err_msg=name)
-    moved = train(tiny_config(tmp_path / "moved", critic_warmup=1, **fine))
-    _, tensors = read_policy_file(moved.policy_path)
-    assert any(not np.array_equal(tensors[n], v) for n, v in original.items())
-    with pytest.raises(LiquidNodeError, match="--critic-warmup must be >= 0, got -1"):
-        train(tiny_config(tmp_path, critic_warmup=-1))
-
-
 def test_a_fine_tune_that_finds_nothing_better_writes_the_file_it_started_from(tmp_path):
     """--keep-best counts the starting point's evaluation: a learning rate that wrecks the
     policy in one update leaves the (1000-scoring) shipped file as the best."""
