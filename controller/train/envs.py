@@ -343,14 +343,19 @@ def told_latency(
         LiquidNodeError: no randomisation, or one whose latency does not vary per episode
             (there would be nothing to tell).
     """
-    from liquidnode.sim.randomization.spec import spec_from_json
-
     if randomization is None:
         raise LiquidNodeError("--latency-input needs --randomize with a latency range")
-    lat = spec_from_json(randomization).latency
+    lat = randomization.get("latency") or {}
+
+    def span(key: str) -> tuple[float, float]:  # a range's JSON form: a number or [lo, hi]
+        value = lat.get(key, 0.0)
+        lo, hi = value if isinstance(value, list | tuple) else (value, value)
+        return float(lo), float(hi)
+
+    (ticks_lo, ticks_hi), (ms_lo, ms_hi) = span("ticks"), span("ms")
     period_ms = control_period_s * 1e3
-    low = lat.ticks.lo + lat.ms.lo / period_ms
-    high = lat.ticks.hi + lat.ms.hi / period_ms
+    low = ticks_lo + ms_lo / period_ms
+    high = ticks_hi + ms_hi / period_ms
     if not high > low:
         raise LiquidNodeError(
             f"--latency-input: the --randomize spec for {env_id} draws no range of actuation "

@@ -53,6 +53,8 @@ def test_the_latency_input_is_the_presets_range_as_a_uniform_draw():
     assert told.std == pytest.approx(1 / 12**0.5)
     with pytest.raises(LiquidNodeError, match="--latency-input needs --randomize"):
         told_latency(ENV, None, PERIOD)
+    in_ms = told_latency(ENV, {"latency": {"ticks": 0.25, "ms": [0.0, 20.0]}}, PERIOD)
+    assert (in_ms.low, in_ms.high) == (0.25, 0.75)  # 20 ms of a 40 ms period on top
     fixed = randomization_record("InvertedDoublePendulum-v5", "InvertedDoublePendulum-v5-onetick")
     assert fixed["latency"]["ticks"] == 1.0  # one whole tick, every episode: nothing to tell
     with pytest.raises(LiquidNodeError, match="draws no range of actuation latencies"):
