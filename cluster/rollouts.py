@@ -115,7 +115,7 @@ class RolloutWorker:
                                episode_ticks=cfg.episode_ticks,
                                obs_cost=cfg.obs_cost)  # fmt: skip
         self.collector = VectorCollector(envs, acting, update_stats=False, first_env=first)
-        self.agent = Agent.build(cfg, info)
+        self.agent = Agent.build(cfg, info, acting.privileged_dim)
 
     def collect(
         self, weights: dict[str, Any], steps: int, reset_seed: int | None = None

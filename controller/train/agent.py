@@ -21,7 +21,9 @@ standard deviation ``exp(log_std)`` is a learned, state-independent parameter. T
 is ``offset + scale * clip(sample, -1, 1)``; the runtime's deterministic action is
 ``offset + scale * squash(y)``.
 
-Critic. A separate two-layer tanh MLP on the normalised observation. The MuJoCo tasks are
+Critic. A separate two-layer tanh MLP on the normalised observation (with
+``--privileged-critic`` also on what the randomisation drew: an asymmetric actor-critic, the
+critic knowing the plant the actor must infer). The MuJoCo tasks are
 fully observed, so the value needs no memory; keeping it out of the recurrent cell keeps the
 exported policy small, lets the value of a truncated episode's final observation be computed
 without a hidden state (for bootstrapping), and decouples value regression from the actor's
@@ -181,7 +183,9 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """State value ``V(x)`` of a normalised observation: two tanh layers of ``units``."""
+    """State value ``V(x)`` of a normalised observation: two tanh layers of ``units``.
+
+    ``obs_dim`` counts every input: the cell's, then any privileged features (``extra``)."""
 
     def __init__(self, obs_dim: int, units: int) -> None:
         super().__init__()
@@ -193,8 +197,10 @@ class Critic(nn.Module):
             _ortho(nn.Linear(units, 1), 1.0),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (..., obs)`` -> values ``(...)``."""
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (..., obs)`` (and ``extra (..., k)``, appended to it) -> values ``(...)``."""
+        if extra is not None and extra.shape[-1]:
+            x = torch.cat([x, extra], dim=-1)
         return self.net(x).squeeze(-1)
 
 

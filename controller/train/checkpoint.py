@@ -113,8 +113,11 @@ def load(path: str | os.PathLike[str], info: EnvInfo, cfg: TrainConfig) -> dict[
         raise LiquidNodeError(f"checkpoint {path}: {problem}")
     check_matches(info, state["env_id"], state["obs_dim"], state["act_dim"], f"checkpoint {path}")
     saved = state["config"]
-    defaults = {"frames": 1, "latency_input": False}  # checkpoints from before those flags
-    for key in ("cell", "units", "backbone_units", "critic_units", "frames", "latency_input"):
+    # checkpoints from before those flags
+    defaults = {"frames": 1, "latency_input": False, "privileged_critic": False}
+    keys = ("cell", "units", "backbone_units", "critic_units", "frames", "latency_input",
+            "privileged_critic")  # fmt: skip
+    for key in keys:
         if saved.get(key, defaults.get(key)) != getattr(cfg, key):
             raise LiquidNodeError(
                 f"checkpoint {path} has {key}={saved.get(key)!r} but this run asks for "

@@ -117,6 +117,12 @@ class TrainConfig:
     written to the policy file as its latency_input, so that sim, eval and deploy tell it too
     (deploy: --latency-ms). Needs --randomize with a latency range. With --init-from a file
     without the input (--cell cfc), the new input's weights start at zero."""
+    privileged_critic: bool = False
+    """Asymmetric actor-critic: the critic (training only, never exported) also sees what the
+    --randomize spec drew and the policy is not told: the episode's latency, mass, friction,
+    damping, motor gain and noise (each as its place in the spec's range, -1..1) and the push
+    acting now, so that its values, and the advantages, do not average over plants the
+    observation cannot tell apart. Needs --randomize."""
     smoothness: float = 0.0
     """Weight of the action-smoothness loss: mean |mean_t - mean_(t-1)| of the deterministic
     action between consecutive ticks of an episode (normalised units, [-1, 1]); 0 disables it."""
@@ -227,6 +233,11 @@ class TrainConfig:
             raise LiquidNodeError(
                 "--latency-input needs --randomize with a latency range (nominal training "
                 "episodes have none to tell)"
+            )
+        if self.privileged_critic and not self.randomize:
+            raise LiquidNodeError(
+                "--privileged-critic needs --randomize (a nominal plant has nothing to tell "
+                "the critic)"
             )
         if not self.smoothness >= 0.0:
             raise LiquidNodeError(f"--smoothness must be >= 0, got {self.smoothness}")

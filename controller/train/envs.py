@@ -331,6 +331,24 @@ def randomization_record(env_id: str, randomize: str) -> dict[str, Any]:
         env.close()
 
 
+def privileged_dim(env_id: str, randomize: str) -> int:
+    """How many features the randomised env reports to a critic (``info["privileged"]``).
+
+    Raises:
+        LiquidNodeError: the randomised env reports none.
+    """
+    env = make_env(env_id, randomize=randomize, randomize_seed=0)
+    try:
+        _, info = env.reset(seed=0)
+    finally:
+        env.close()
+    if "privileged" not in info:
+        raise LiquidNodeError(
+            f"--privileged-critic: the randomised {env_id} reports no privileged features"
+        )
+    return int(np.asarray(info["privileged"]).shape[-1])
+
+
 def told_latency(
     env_id: str, randomization: dict[str, Any] | None, control_period_s: float
 ) -> LatencyInput:

@@ -43,6 +43,7 @@ from liquidnode.controller.train.config import (
 from liquidnode.controller.train.envs import (
     check_obs_cost,
     env_info,
+    privileged_dim,
     randomization_record,
     told_latency,
 )
@@ -127,9 +128,12 @@ def train(
     told = None
     if cfg.latency_input:  # the cell's latency input, from the spec's latency range
         told = told_latency(cfg.env, randomization, info.control_period_s)
-    acting = Acting.of(info, told)
+    privileged = 0  # the critic's privileged features (validate: only with --randomize)
+    if cfg.privileged_critic and cfg.randomize:
+        privileged = privileged_dim(cfg.env, cfg.randomize)
+    acting = Acting.of(info, told, privileged)
 
-    agent = Agent.build(cfg, info)
+    agent = Agent.build(cfg, info, privileged)
     actor, critic, obs_norm = agent.actor, agent.critic, agent.obs_norm
     scale_output_layer(actor, 0.01)
     optimizer = torch.optim.Adam(
@@ -208,7 +212,7 @@ def train(
             # ---- 2. advantages ---------------------------------------------------------------
             with torch.no_grad():
                 after = acting.cell_input(obs_norm(rollout.last_obs), rollout.last_latency_s)
-                last_value = critic(to_tensor(after)).numpy()
+                last_value = critic(to_tensor(after), to_tensor(rollout.last_privileged)).numpy()
             advantages, returns = compute_gae(
                 buf.rewards, buf.values, buf.dones, last_value, cfg.gamma, cfg.gae_lambda
             )
@@ -239,7 +243,9 @@ def train(
                         -adv * ratio,
                         -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef),
                     ).mean()
-                    v_loss = 0.5 * ((critic(mb["obs"]) - mb["returns"]) ** 2).mean()
+                    v_loss = (
+                        0.5 * ((critic(mb["obs"], mb["privileged"]) - mb["returns"]) ** 2).mean()
+                    )
                     entropy = dist.entropy().sum(-1).mean()
                     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
                     if cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode

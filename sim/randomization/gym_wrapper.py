@@ -8,7 +8,9 @@ perturbed physics. Each ``step`` reports the control period it simulated as ``in
 so rewards that divide by ``env.dt`` see the true period) and returns the corrupted observation.
 ``reset`` and ``step`` both report the episode's actuation latency as ``info["latency_s"]``
 (seconds, the draw before per-tick jitter): what a policy told its latency is told (after a
-vector env's same-step auto-reset, the new episode's).
+vector env's same-step auto-reset, the new episode's), and ``info["privileged"]``, what a
+trainer's critic may know that the policy is not told (the episode's draw and the push acting
+now; :meth:`PerturbedPhysics.privileged`).
 
 Seeding: ``RandomizedEnv(env, spec, seed=S)``. ``reset(seed=s)`` draws the episode from a
 generator seeded by ``(S, s)``, so an episode's randomisation depends only on ``S`` and its
@@ -94,11 +96,13 @@ class RandomizedEnv(gym.Wrapper):
             obs = base._get_obs()  # type: ignore[attr-defined]
         info = dict(info)
         info["latency_s"] = draw.latency_s
+        info["privileged"] = self.physics.privileged()
         return self.physics.observe(obs), info
 
     def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """One tick of perturbed physics; ``info["dt"]`` is its period in seconds,
-        ``info["latency_s"]`` the episode's actuation latency in seconds."""
+        ``info["latency_s"]`` the episode's actuation latency in seconds, ``info["privileged"]``
+        the critic's features (:meth:`PerturbedPhysics.privileged`)."""
         base = self._base
         steps, substep, period = self.physics.draw_period(self._nominal_skip)
         jittered = steps != self._nominal_skip or substep != self._nominal_substep
@@ -112,4 +116,5 @@ class RandomizedEnv(gym.Wrapper):
         info = dict(info)
         info["dt"] = period
         info["latency_s"] = self.physics.draw.latency_s
+        info["privileged"] = self.physics.privileged()
         return self.physics.observe(obs), reward, terminated, truncated, info

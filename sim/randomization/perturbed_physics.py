@@ -29,7 +29,19 @@ import mujoco
 import numpy as np
 
 from liquidnode.controller.errors import LiquidNodeError
-from liquidnode.sim.randomization.spec import RandomizationSpec
+from liquidnode.sim.randomization.spec import RandomizationSpec, Range
+
+#: Order of :meth:`PerturbedPhysics.privileged`'s features.
+PRIVILEGED_FEATURES = (
+    "latency",
+    "mass",
+    "friction",
+    "damping",
+    "actuator_gain",
+    "noise",
+    "push_x",
+    "push_y",
+)
 
 
 @dataclass
@@ -270,6 +282,36 @@ class PerturbedPhysics:
         if self._push_start <= self.clock < self._push_end:
             self.data.xfrc_applied[self._push_body] = self._push_force
 
+    def privileged(self) -> np.ndarray:
+        """What the randomisation knows about the plant now and a policy is not told, for a
+        trainer's critic (``liquidnode train --privileged-critic``): float32 ``(8,)`` in the
+        order of :data:`PRIVILEGED_FEATURES`.
+
+        ``latency`` .. ``noise``: the episode's draw as its place in the spec's range, -1 at the
+        low end, +1 at the high end, 0 where the spec fixes the value (``latency`` in control
+        periods over the ``ticks`` + ``ms`` range, without the per-tick jitter). ``push_x``,
+        ``push_y``: the push force on its body at the current time (the end of the last
+        physics step), in units of the largest force the spec can draw (``impulse`` high end /
+        ``duration_s``); 0 between pushes and without pushes.
+        """
+        spec, d = self.spec, self.draw
+        lat = spec.latency
+        period = self.control_period_s
+        latency = Range(lat.ticks.lo + lat.ms.lo * 1e-3 / period,
+                        lat.ticks.hi + lat.ms.hi * 1e-3 / period)  # fmt: skip
+        dyn = spec.dynamics
+        out = np.zeros(len(PRIVILEGED_FEATURES), dtype=np.float32)
+        out[0] = _place(d.latency_s / period, latency)
+        out[1] = _place(d.mass, dyn.mass)
+        out[2] = _place(d.friction, dyn.friction)
+        out[3] = _place(d.damping, dyn.damping)
+        out[4] = _place(d.actuator_gain, dyn.actuator_gain)
+        out[5] = _place(d.noise, spec.observation.noise)
+        push = spec.push
+        if push.impulse.hi > 0.0 and self._push_start <= self.clock < self._push_end:
+            out[6:8] = self._push_force[:2] / (push.impulse.hi / push.duration_s)
+        return out
+
     def observe(self, obs: np.ndarray) -> np.ndarray:
         """``obs`` plus this episode's bias and this tick's noise (env units, float64)."""
         out = np.asarray(obs, dtype=np.float64)
@@ -279,3 +321,10 @@ class PerturbedPhysics:
         if d.noise > 0.0:
             out = out + self.rng.normal(0.0, d.noise, size=out.shape) * self.obs_scale
         return out
+
+
+def _place(value: float, span: Range) -> float:
+    """``value``'s place in ``span``: -1 at ``lo``, +1 at ``hi``; 0 when the span is fixed."""
+    if span.hi <= span.lo:
+        return 0.0
+    return 2.0 * (value - span.lo) / (span.hi - span.lo) - 1.0

@@ -13,7 +13,8 @@ A rollout is ``T`` steps of ``N`` environments, stored time-major ``(T, N, ...)`
 | ``logprobs`` | ``(T, N)`` float32 | log-probability of ``actions`` under the rollout policy |
 | ``rewards`` | ``(T, N)`` float32 | (scaled) reward of the step, truncation bootstrap included |
 | ``dones`` | ``(T, N)`` float32 | 1.0 where the episode ended after step ``t`` |
-| ``values`` | ``(T, N)`` float32 | critic value of ``obs[t]`` |
+| ``values`` | ``(T, N)`` float32 | critic value of ``obs[t]`` (and ``privileged[t]``) |
+| ``privileged`` | ``(T, N, k)`` float32 | the critic's privileged features (``k = 0`` without) |
 
 The recurrent step is ``h_in = hidden[t] * (1 - starts[t])``: the state resets at episode
 starts, both while acting and while re-running sequences for the update.
@@ -42,10 +43,17 @@ class RolloutBuffer:
     rewards: np.ndarray
     dones: np.ndarray
     values: np.ndarray
+    privileged: np.ndarray
 
     @classmethod
     def empty(
-        cls, steps: int, envs: int, obs_dim: int, act_dim: int, state_dim: int
+        cls,
+        steps: int,
+        envs: int,
+        obs_dim: int,
+        act_dim: int,
+        state_dim: int,
+        privileged_dim: int = 0,
     ) -> RolloutBuffer:
         """Zero-filled float32 buffer for ``steps`` steps of ``envs`` environments."""
 
@@ -62,6 +70,7 @@ class RolloutBuffer:
             rewards=z(steps, envs),
             dones=z(steps, envs),
             values=z(steps, envs),
+            privileged=z(steps, envs, privileged_dim),
         )
 
     @property

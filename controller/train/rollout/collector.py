@@ -54,16 +54,17 @@ class Agent:
     obs_norm: ObsNormalizer
 
     @classmethod
-    def build(cls, cfg: TrainConfig, info: EnvInfo) -> Agent:
+    def build(cls, cfg: TrainConfig, info: EnvInfo, privileged_dim: int = 0) -> Agent:
         """Fresh modules of the architecture ``cfg`` names for ``info``'s spaces (the
-        initial weights come from torch's current random state)."""
+        initial weights come from torch's current random state); the critic also takes
+        ``privileged_dim`` privileged features (:attr:`Acting.privileged_dim`)."""
         n_in = info.obs_dim + int(cfg.latency_input)  # the cell's and the critic's input
         cell = build_cell(
             cfg.cell, n_in, info.act_dim, cfg.units, cfg.backbone_units, cfg.seed,
             frames=cfg.frames,
         )  # fmt: skip
         actor = Actor(cell, info.act_dim, SQUASH, cfg.initial_log_std)
-        return cls(actor, Critic(n_in, cfg.critic_units), ObsNormalizer(
+        return cls(actor, Critic(n_in + privileged_dim, cfg.critic_units), ObsNormalizer(
             info.obs_dim, clip=cfg.obs_clip))  # fmt: skip
 
     def weights(self) -> dict[str, Any]:
@@ -92,6 +93,8 @@ class Acting:
         act_offset: see ``act_scale``, ``(act_dim,)``.
         latency_input: the cell (and the critic) get the episode's normalised actuation
             latency after the observation (``--latency-input``), or None.
+        privileged_dim: features of the envs' ``info["privileged"]`` the critic gets after
+            the cell's input (``--privileged-critic``; 0: none).
     """
 
     time_scale: float
@@ -99,9 +102,12 @@ class Acting:
     act_scale: np.ndarray
     act_offset: np.ndarray
     latency_input: LatencyInput | None = None
+    privileged_dim: int = 0
 
     @classmethod
-    def of(cls, info: EnvInfo, latency_input: LatencyInput | None = None) -> Acting:
+    def of(
+        cls, info: EnvInfo, latency_input: LatencyInput | None = None, privileged_dim: int = 0
+    ) -> Acting:
         """Nominal period mapped to ``ts = 1``; actions spread over the env's Box."""
         return cls(
             time_scale=1.0 / info.control_period_s,
@@ -109,6 +115,7 @@ class Acting:
             act_scale=(info.act_high - info.act_low) / 2.0,
             act_offset=(info.act_high + info.act_low) / 2.0,
             latency_input=latency_input,
+            privileged_dim=privileged_dim,
         )
 
     def cell_input(self, obs: np.ndarray, latency_s: np.ndarray) -> np.ndarray:
@@ -142,6 +149,7 @@ class Rollout:
         last_obs: raw observation after the last step, float64 ``(N, obs_dim)`` (env units).
         last_latency_s: actuation latency of the episodes ``last_obs`` belong to, s, ``(N,)``
             (0 without randomisation; the critic's input told the latency).
+        last_privileged: the critic's privileged features with ``last_obs``, ``(N, k)``.
         raw_obs: raw observations of every step, ``(T, N, obs_dim)``, when the collector did
             not fold them into the learner's normaliser itself, else None.
         episodes: ``(t, return)`` of every episode that ended at step ``t``, in step order
@@ -154,6 +162,7 @@ class Rollout:
     bootstrap: np.ndarray
     last_obs: np.ndarray
     last_latency_s: np.ndarray
+    last_privileged: np.ndarray
     raw_obs: np.ndarray | None = None
     episodes: list[tuple[int, float]] = field(default_factory=list)
 
@@ -177,6 +186,7 @@ class Rollout:
             bootstrap=np.concatenate([p.bootstrap for p in parts], axis=1),
             last_obs=np.concatenate([p.last_obs for p in parts], axis=0),
             last_latency_s=np.concatenate([p.last_latency_s for p in parts], axis=0),
+            last_privileged=np.concatenate([p.last_privileged for p in parts], axis=0),
             raw_obs=np.concatenate(raw, axis=1) if len(raw) == len(parts) else None,
             episodes=episodes,
         )
@@ -254,6 +264,7 @@ class VectorCollector:
         self.starts = np.ones(n, dtype=np.float32)
         self.ts = np.full(n, acting.nominal_ts, dtype=np.float32)
         self.latency_s = np.zeros(n)
+        self.privileged = np.zeros((n, acting.privileged_dim), dtype=np.float32)
         self.ep_return = np.zeros(n)
 
     @property
@@ -271,6 +282,7 @@ class VectorCollector:
             # Sync/AsyncVectorEnv take a seed per env; VectorEnv's annotation says int only.
             self.raw_obs, infos = self.envs.reset(seed=seeds)  # type: ignore[arg-type]
         self.latency_s = episode_latencies(infos, self._n)
+        self.privileged = privileged_features(infos, self.privileged)
         self.hidden = None
         self.starts = np.ones(self._n, dtype=np.float32)
         self.ts = np.full(self._n, self.acting.nominal_ts, dtype=np.float32)
@@ -286,7 +298,7 @@ class VectorCollector:
         obs_dim = int(np.asarray(self.raw_obs).shape[-1])
         n_in = obs_dim + int(acting.latency_input is not None)
         buf = RolloutBuffer.empty(steps, n, n_in, int(acting.act_scale.shape[0]),
-                                  actor.state_size)  # fmt: skip
+                                  actor.state_size, acting.privileged_dim)  # fmt: skip
         if self.hidden is None:
             self.hidden = np.zeros((n, actor.state_size), dtype=np.float32)
         rewards = np.zeros((steps, n))
@@ -295,19 +307,20 @@ class VectorCollector:
         raw_all = None if self.update_stats else np.zeros((steps, n, obs_dim))
         episodes: list[tuple[int, float]] = []
         raw_obs, hidden, starts, ts = self.raw_obs, self.hidden, self.starts, self.ts
-        latency_s = self.latency_s
+        latency_s, privileged = self.latency_s, self.privileged
         for t in range(steps):
             if raw_all is not None:
                 raw_all[t] = raw_obs
             obs = acting.cell_input(obs_norm(raw_obs, update=self.update_stats), latency_s)
             buf.obs[t], buf.ts[t], buf.starts[t], buf.hidden[t] = obs, ts, starts, hidden
+            buf.privileged[t] = privileged
             with torch.no_grad():
                 x = to_tensor(obs)
                 mean, h_next = actor.step(x, to_tensor(hidden), to_tensor(ts), to_tensor(starts))
                 dist = actor.distribution(mean)
                 action = dist.sample()
                 buf.logprobs[t] = dist.log_prob(action).sum(-1).numpy()
-                buf.values[t] = critic(x).numpy()
+                buf.values[t] = critic(x, to_tensor(privileged)).numpy()
             buf.actions[t] = action.numpy()
             env_action = acting.act_offset + acting.act_scale * np.clip(action.numpy(), -1.0, 1.0)
             raw_obs, reward, terminated, trunc, infos = self.envs.step(env_action)
@@ -321,9 +334,11 @@ class VectorCollector:
             if cut.any():
                 final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(cut)])
                 final = acting.cell_input(obs_norm(final), latency_s[cut])  # the ended episode's
+                ended = privileged_features(infos.get("final_info", {}), privileged)[cut]
                 with torch.no_grad():
-                    bootstrap[t, cut] = critic(to_tensor(final)).numpy()
+                    bootstrap[t, cut] = critic(to_tensor(final), to_tensor(ended)).numpy()
             latency_s = episode_latencies(infos, n)  # after an auto-reset: the new episode's
+            privileged = privileged_features(infos, privileged)
             buf.dones[t] = done
             for i in np.flatnonzero(done):
                 episodes.append((t, float(self.ep_return[i])))
@@ -333,7 +348,7 @@ class VectorCollector:
             starts = done.astype(np.float32)
             hidden = h_next.numpy()
         self.raw_obs, self.hidden, self.starts, self.ts = raw_obs, hidden, starts, ts
-        self.latency_s = latency_s
+        self.latency_s, self.privileged = latency_s, privileged
         return Rollout(
             buffer=buf,
             rewards=rewards,
@@ -341,6 +356,7 @@ class VectorCollector:
             bootstrap=bootstrap,
             last_obs=np.asarray(raw_obs, dtype=np.float64),
             last_latency_s=latency_s.copy(),
+            last_privileged=privileged.copy(),
             raw_obs=raw_all,
             episodes=episodes,
         )
@@ -396,3 +412,20 @@ __all__ = [
     "in_process_collector",
     "scaled_rewards",
 ]
+
+
+def privileged_features(infos: dict[str, Any], previous: np.ndarray) -> np.ndarray:
+    """Each environment's privileged features from a vector env's ``infos`` (or their
+    ``final_info``), ``(n, k)`` float32 like ``previous``: ``infos["privileged"]`` where an
+    environment reports it, else its row of ``previous``; ``previous`` itself when ``k`` is 0
+    (no privileged critic) or no environment reports any."""
+    if previous.shape[1] == 0 or "privileged" not in infos:
+        return previous
+    have = np.asarray(infos.get("_privileged", np.ones(len(previous), dtype=bool)), dtype=bool)
+    reported = np.asarray(infos["privileged"], dtype=np.float32)
+    if reported.shape != previous.shape:
+        raise ValueError(
+            f"the envs report {reported.shape[1:]} privileged features, the critic takes "
+            f"{previous.shape[1]}"
+        )
+    return np.where(have[:, None], reported, previous)

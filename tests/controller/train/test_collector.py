@@ -87,7 +87,9 @@ def test_scaled_rewards_are_the_step_by_step_scaling_plus_the_bootstrap():
     bootstrap[4, 0] = 2.5
     buffer = RolloutBuffer.empty(steps, n, 4, 1, 1)
     buffer.dones[:] = dones
-    rollout = Rollout(buffer, rewards, truncated, bootstrap, np.zeros((n, 4)), np.zeros(n))
+    rollout = Rollout(
+        buffer, rewards, truncated, bootstrap, np.zeros((n, 4)), np.zeros(n), np.zeros((n, 0))
+    )
     got = scaled_rewards(rollout, RewardScaler(n, 0.9), 0.9)
     ref, expect = RewardScaler(n, 0.9), np.zeros((steps, n), dtype=np.float32)
     for t in range(steps):
