@@ -70,7 +70,7 @@ def _learner_logprobs_and_values(agent: Agent, rollout: Rollout) -> tuple[np.nda
     with torch.no_grad():
         mean = agent.actor.unroll(seqs["obs"], seqs["ts"], seqs["starts"], seqs["h0"])
         logprob = agent.actor.distribution(mean).log_prob(seqs["actions"]).sum(-1)
-        values = agent.critic(seqs["obs"])
+        values = agent.critic(seqs["obs"], seqs["privileged"])
     return (logprob.numpy(), seqs["logprobs"].numpy(), values.numpy(), seqs["values"].numpy())
 
 
@@ -118,6 +118,44 @@ def test_workers_collect_what_the_learner_policy_gives_and_agree_with_in_process
     assert len(ra) >= 20 and len(rb) >= 20
     se = np.sqrt(ra.var(ddof=1) / len(ra) + rb.var(ddof=1) / len(rb))
     assert abs(ra.mean() - rb.mean()) <= 4.5 * se, (ra.mean(), rb.mean(), se)
+
+
+def test_workers_give_a_privileged_critic_the_features_the_in_process_collector_gives(
+    ray_cluster, tmp_path
+):
+    """``--privileged-critic`` over Ray: the same environments reset with the same seeds draw
+    the same plants, so both collectors store the same features at the first step, and every
+    stored value is what the learner's critic gives for the stored observation and features."""
+    from liquidnode.cluster.rollouts import RayCollector
+    from liquidnode.controller.train.envs import privileged_dim
+
+    cfg = _tiny_config(tmp_path, envs=4, seed=3, randomize=ENV, privileged_critic=True)
+    info = env_info(ENV)
+    k = privileged_dim(ENV, ENV)
+    acting = Acting.of(info, None, k)
+    torch.manual_seed(0)
+    agent = Agent.build(cfg, info, k)
+    local = VectorCollector(
+        make_vector_env(ENV, 4, 0.0, cfg.seed, randomize=ENV, asynchronous=False),
+        acting,
+        update_stats=False,
+    )
+    spread = RayCollector(cfg, info, acting, 2)  # fmt: skip
+    try:
+        for collector in (local, spread):
+            collector.reset(seed=cfg.seed)
+        a = local.collect(agent, 64)
+        b = spread.collect(agent, 64)
+    finally:
+        local.close()
+        spread.close()
+    np.testing.assert_array_equal(a.buffer.privileged[0], b.buffer.privileged[0])
+    assert len({float(m) for m in a.buffer.privileged[0, :, 1]}) == 4  # four masses drawn
+    for rollout in (a, b):
+        assert rollout.buffer.privileged.shape == (64, 4, k)
+        assert rollout.last_privileged.shape == (4, k)
+        *_, values, stored_values = _learner_logprobs_and_values(agent, rollout)
+        np.testing.assert_allclose(values, stored_values, atol=1e-5)
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes(ray_cluster, tmp_path):
