@@ -74,6 +74,17 @@ def _learner_logprobs_and_values(agent: Agent, rollout: Rollout) -> tuple[np.nda
     return (logprob.numpy(), seqs["logprobs"].numpy(), values.numpy(), seqs["values"].numpy())
 
 
+def _collect_both(local, spread, agent: Agent, seed: int, steps: int) -> tuple[Rollout, Rollout]:
+    """One rollout of ``steps`` steps from each collector after the same reset; both closed."""
+    try:
+        for collector in (local, spread):
+            collector.reset(seed=seed)
+        return local.collect(agent, steps), spread.collect(agent, steps)
+    finally:
+        local.close()
+        spread.close()
+
+
 def test_workers_collect_what_the_learner_policy_gives_and_agree_with_in_process(
     ray_cluster, tmp_path
 ):
@@ -96,15 +107,7 @@ def test_workers_collect_what_the_learner_policy_gives_and_agree_with_in_process
     agent.obs_norm.rms.var[:] = [0.01, 0.01, 0.1, 0.1]  # the pendulum's working range
     local = VectorCollector(make_vector_env(ENV, 4, 0.0, cfg.seed, asynchronous=False), acting,
                             update_stats=False)  # fmt: skip
-    spread = RayCollector(cfg, info, acting, 2)
-    try:
-        for collector in (local, spread):
-            collector.reset(seed=cfg.seed)
-        a = local.collect(agent, 128)
-        b = spread.collect(agent, 128)
-    finally:
-        local.close()
-        spread.close()
+    a, b = _collect_both(local, RayCollector(cfg, info, acting, 2), agent, cfg.seed, 128)
     for rollout in (a, b):
         assert rollout.buffer.obs.shape == (128, 4, info.obs_dim)
         recomputed, stored, values, stored_values = _learner_logprobs_and_values(agent, rollout)
@@ -140,15 +143,7 @@ def test_workers_give_a_privileged_critic_the_features_the_in_process_collector_
         acting,
         update_stats=False,
     )
-    spread = RayCollector(cfg, info, acting, 2)  # fmt: skip
-    try:
-        for collector in (local, spread):
-            collector.reset(seed=cfg.seed)
-        a = local.collect(agent, 64)
-        b = spread.collect(agent, 64)
-    finally:
-        local.close()
-        spread.close()
+    a, b = _collect_both(local, RayCollector(cfg, info, acting, 2), agent, cfg.seed, 64)
     np.testing.assert_array_equal(a.buffer.privileged[0], b.buffer.privileged[0])
     assert len({float(m) for m in a.buffer.privileged[0, :, 1]}) == 4  # four masses drawn
     for rollout in (a, b):
