@@ -379,6 +379,23 @@ def episode_latencies(infos: dict[str, Any], n: int) -> np.ndarray:
     return np.where(have, np.asarray(infos["latency_s"], dtype=np.float64), 0.0)
 
 
+def privileged_features(infos: dict[str, Any], previous: np.ndarray) -> np.ndarray:
+    """Each environment's privileged features from a vector env's ``infos`` (or their
+    ``final_info``), ``(n, k)`` float32 like ``previous``: ``infos["privileged"]`` where an
+    environment reports it, else its row of ``previous``; ``previous`` itself when ``k`` is 0
+    (no privileged critic) or no environment reports any."""
+    if previous.shape[1] == 0 or "privileged" not in infos:
+        return previous
+    have = np.asarray(infos.get("_privileged", np.ones(len(previous), dtype=bool)), dtype=bool)
+    reported = np.asarray(infos["privileged"], dtype=np.float32)
+    if reported.shape != previous.shape:
+        raise ValueError(
+            f"the envs report {reported.shape[1:]} privileged features, the critic takes "
+            f"{previous.shape[1]}"
+        )
+    return np.where(have[:, None], reported, previous)
+
+
 def scaled_rewards(
     rollout: Rollout,
     scale: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
@@ -410,22 +427,6 @@ __all__ = [
     "VectorCollector",
     "episode_latencies",
     "in_process_collector",
+    "privileged_features",
     "scaled_rewards",
 ]
-
-
-def privileged_features(infos: dict[str, Any], previous: np.ndarray) -> np.ndarray:
-    """Each environment's privileged features from a vector env's ``infos`` (or their
-    ``final_info``), ``(n, k)`` float32 like ``previous``: ``infos["privileged"]`` where an
-    environment reports it, else its row of ``previous``; ``previous`` itself when ``k`` is 0
-    (no privileged critic) or no environment reports any."""
-    if previous.shape[1] == 0 or "privileged" not in infos:
-        return previous
-    have = np.asarray(infos.get("_privileged", np.ones(len(previous), dtype=bool)), dtype=bool)
-    reported = np.asarray(infos["privileged"], dtype=np.float32)
-    if reported.shape != previous.shape:
-        raise ValueError(
-            f"the envs report {reported.shape[1:]} privileged features, the critic takes "
-            f"{previous.shape[1]}"
-        )
-    return np.where(have[:, None], reported, previous)
