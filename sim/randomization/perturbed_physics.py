@@ -138,6 +138,7 @@ class PerturbedPhysics:
             self._push_bodies = np.arange(1, model.nbody)
         self.rng = np.random.default_rng(0)
         self.draw = EpisodeDraw()
+        self._privileged = np.zeros(len(PRIVILEGED_FEATURES), dtype=np.float32)
         self._queue: deque[tuple[float, np.ndarray]] = deque()
         self._last_due = 0.0
         self.clock = 0.0
@@ -187,6 +188,7 @@ class PerturbedPhysics:
         m.actuator_gainprm[:] *= d.actuator_gain
         m.actuator_biasprm[:] *= d.actuator_gain
         self.draw = d
+        self._privileged = self._episode_places()
         self._queue.clear()
         self.clock = self._last_due = 0.0
         self.data.xfrc_applied[:] = 0.0
@@ -294,12 +296,19 @@ class PerturbedPhysics:
         physics step), in units of the largest force the spec can draw (``impulse`` high end /
         ``duration_s``); 0 between pushes and without pushes.
         """
+        out = self._privileged.copy()  # the episode's places, set by reset; no push
+        push = self.spec.push
+        if push.impulse.hi > 0.0 and self._push_start <= self.clock < self._push_end:
+            out[6:8] = self._push_force[:2] / (push.impulse.hi / push.duration_s)
+        return out
+
+    def _episode_places(self) -> np.ndarray:
+        """:meth:`privileged` without the push: the current draw's places in the spec."""
         spec, d = self.spec, self.draw
-        lat = spec.latency
+        lat, dyn = spec.latency, spec.dynamics
         period = self.control_period_s
         latency = Range(lat.ticks.lo + lat.ms.lo * 1e-3 / period,
                         lat.ticks.hi + lat.ms.hi * 1e-3 / period)  # fmt: skip
-        dyn = spec.dynamics
         out = np.zeros(len(PRIVILEGED_FEATURES), dtype=np.float32)
         out[0] = _place(d.latency_s / period, latency)
         out[1] = _place(d.mass, dyn.mass)
@@ -307,9 +316,6 @@ class PerturbedPhysics:
         out[3] = _place(d.damping, dyn.damping)
         out[4] = _place(d.actuator_gain, dyn.actuator_gain)
         out[5] = _place(d.noise, spec.observation.noise)
-        push = spec.push
-        if push.impulse.hi > 0.0 and self._push_start <= self.clock < self._push_end:
-            out[6:8] = self._push_force[:2] / (push.impulse.hi / push.duration_s)
         return out
 
     def observe(self, obs: np.ndarray) -> np.ndarray:
