@@ -46,7 +46,7 @@ def run_cell(
     for s in range(seed, seed + episodes):
         obs, info = env.reset(seed=s)
         policy.reset()
-        if policy.metadata.latency_input is not None:
+        if policy.latency_input is not None:
             policy.set_latency(float(info.get("latency_s", 0.0)) / period)
         total, dt, pitch, done = 0.0, period, 0.0, False
         while not done:
