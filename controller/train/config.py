@@ -95,6 +95,11 @@ class TrainConfig:
     unset: -0.5, or -1.5 with --init-from (a fine-tune starts close to the file's
     deterministic policy: at -0.5 the exploration noise alone drops a balanced
     InvertedDoublePendulum policy to returns of ~200 and PPO unlearns it)."""
+    reset_log_std: float | None = None
+    """With --resume: set the Gaussian's log standard deviation (normalised action units) to
+    this before training on, for every action channel; unset: the checkpoint's. Re-opens
+    exploration that a long run has collapsed (the HalfCheetah policy's std fell to ~0.03 by
+    7 M steps, where PPO's updates stopped changing what it does under perturbations)."""
     critic_units: int = 64
     """Width of the two hidden layers of the MLP value function."""
     obs_clip: float = 10.0
@@ -234,6 +239,12 @@ class TrainConfig:
                 "--latency-input needs --randomize with a latency range (nominal training "
                 "episodes have none to tell)"
             )
+        if self.reset_log_std is not None and not self.resume:
+            raise LiquidNodeError(
+                "--reset-log-std needs --resume (a new or --init-from run starts at --init-log-std)"
+            )
+        if self.reset_log_std is not None and not math.isfinite(self.reset_log_std):
+            raise LiquidNodeError(f"--reset-log-std must be finite, got {self.reset_log_std}")
         if self.privileged_critic and not self.randomize:
             raise LiquidNodeError(
                 "--privileged-critic needs --randomize (a nominal plant has nothing to tell "

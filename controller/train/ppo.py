@@ -150,6 +150,9 @@ def train(
         state = ckpt.load(cfg.resume, info, cfg)
         ckpt.restore(cfg.resume, state, actor, critic, optimizer, obs_norm, reward_scaler)
         global_step, prior_wall = int(state["global_step"]), float(state["wall_time_s"])
+        if cfg.reset_log_std is not None:  # re-open collapsed exploration
+            with torch.no_grad():
+                actor.log_std.fill_(cfg.reset_log_std)
         if global_step >= cfg.steps:
             raise LiquidNodeError(
                 f"checkpoint {cfg.resume} is already at {global_step} steps; pass --steps "

@@ -24,6 +24,28 @@ def test_resume_continues_from_the_checkpoint_step(tmp_path):
     assert second.policy_path == first.policy_path
 
 
+def test_reset_log_std_reopens_exploration_on_resume_only(tmp_path):
+    import torch
+
+    train(tiny_config(tmp_path))
+    ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
+    before = torch.load(ckpt, weights_only=True)["actor"]["log_std"]
+    assert torch.allclose(before, torch.full_like(before, -0.5), atol=0.05)
+    # a tiny learning rate: what the checkpoint holds after the resumed run is what it started at
+    train(tiny_config(tmp_path, run_dir=None, steps=512, lr=1e-9, resume=str(ckpt)))
+    kept = torch.load(ckpt, weights_only=True)["actor"]["log_std"]
+    assert torch.allclose(kept, before, atol=1e-6)
+    train(
+        tiny_config(
+            tmp_path, run_dir=None, steps=768, lr=1e-9, resume=str(ckpt), reset_log_std=-2.0
+        )
+    )
+    reset = torch.load(ckpt, weights_only=True)["actor"]["log_std"]
+    assert torch.allclose(reset, torch.full_like(reset, -2.0), atol=1e-6)
+    with pytest.raises(LiquidNodeError, match="--reset-log-std needs --resume"):
+        train(tiny_config(tmp_path, reset_log_std=-2.0))
+
+
 def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
     train(tiny_config(tmp_path))
     ckpt = str(tmp_path / "run" / "checkpoints" / "latest.pt")
