@@ -2,8 +2,8 @@
 
 HalfCheetah never terminates, so a run that pitches past 90 degrees (the torso's ``rooty``
 angle, ``qpos[2]``, beyond pi/2 rad) carries on upside down, at a fraction of its speed. This
-script runs a policy on stress's seeds in the cells given (the runtime, no torch; the same
-episodes as ``liquidnode stress --episodes N``: reset seeds ``S, S+1, ...``, randomisation seed
+script runs a policy on stress's seeds in the cells given (stress's control loop, no torch; the
+same episodes as ``liquidnode stress --episodes N``: reset seeds ``S, S+1, ...``, randomisation seed
 ``S``, the true ``dt`` fed, a latency-input policy told the episode's latency) and prints, per
 cell, the mean return, how many episodes turned over at some tick, and the mean return of the
 rest and of those.
@@ -17,47 +17,68 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
 from liquidnode import Policy
-from liquidnode.sim import make_env
-from liquidnode.sim.randomization.gym_wrapper import RandomizedEnv
+from liquidnode.controller.loop import ControlLoop, LoopConfig
+from liquidnode.controller.records import Event, TickRecord
+from liquidnode.sim import make_plant
 from liquidnode.sim.stress import cell_spec, total_mass_kg
 
 ENV = "HalfCheetah-v5"
+PITCH = 1  # observation channel of the torso's pitch, ``rooty`` (qpos[2]), rad
+
+
+class _PitchRecorder:
+    """A :class:`~controller.records.Recorder` keeping each episode's largest |pitch|, rad."""
+
+    def __init__(self) -> None:
+        self.max_pitch: list[float] = []
+
+    def start(self, metadata: dict[str, Any]) -> None:
+        """Nothing to prepare."""
+
+    def tick(self, record: TickRecord) -> None:
+        """Keep the largest |pitch| the policy saw this episode."""
+        while len(self.max_pitch) <= record.episode:
+            self.max_pitch.append(0.0)
+        pitch = abs(float(record.obs[PITCH]))
+        self.max_pitch[record.episode] = max(self.max_pitch[record.episode], pitch)
+
+    def event(self, event: Event) -> None:
+        """Events are not needed."""
+
+    def close(self) -> None:
+        """Nothing to flush."""
 
 
 def run_cell(
     policy: Policy, setting: str, episodes: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Returns and turned-over flags (bool) of ``episodes`` episodes of one cell.
+    """Returns and turned-over flags (bool) of ``episodes`` episodes of one cell, run as
+    ``liquidnode stress`` runs them (:func:`liquidnode.sim.stress.evaluate`: the control loop,
+    fast and deterministic, on the plant randomised with the cell's spec).
 
     ``setting``: ``nominal`` or ``AXIS=VALUE`` (a stress axis: latency in ticks, mass,
-    obs_noise, dt_jitter, push...).
+    obs_noise, dt_jitter, push...). Turned over reads the observed pitch, so in noise cells it
+    is the noisy one.
     """
-    env = make_env(ENV)
-    period = float(env.unwrapped.dt)
+    kwargs: dict[str, Any] = {}
     if setting != "nominal":
         axis, value = setting.split("=")
         spec = cell_spec({axis: float(value)}, total_mass_kg(ENV))
-        env = RandomizedEnv(env, spec, seed=seed, obs_scale=policy.obs_std)
-    returns, turned = [], []
-    for s in range(seed, seed + episodes):
-        obs, info = env.reset(seed=s)
-        policy.reset()
-        if policy.latency_input is not None:
-            policy.set_latency(float(info.get("latency_s", 0.0)) / period)
-        total, dt, pitch, done = 0.0, period, 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, info = env.step(policy.step(obs, dt))
-            dt = float(info.get("dt", period))
-            total += float(reward)
-            pitch = max(pitch, abs(float(env.unwrapped.data.qpos[2])))
-            done = terminated or truncated
-        returns.append(total)
-        turned.append(pitch > np.pi / 2)
-    return np.array(returns), np.array(turned)
+        kwargs = {"randomize": spec, "randomize_seed": seed, "obs_scale": policy.obs_std}
+    plant = make_plant(ENV, **kwargs)
+    recorder = _PitchRecorder()
+    try:
+        loop = ControlLoop(plant, policy, LoopConfig(realtime=False), recorder=recorder)
+        summary = loop.run(episodes=episodes, seed=seed)
+    finally:
+        plant.disconnect()
+    returns = np.array([e.return_ for e in summary.episodes])
+    return returns, np.array(recorder.max_pitch) > np.pi / 2
 
 
 def main() -> None:

@@ -239,12 +239,14 @@ class TrainConfig:
                 "--latency-input needs --randomize with a latency range (nominal training "
                 "episodes have none to tell)"
             )
-        if self.reset_log_std is not None and not self.resume:
-            raise LiquidNodeError(
-                "--reset-log-std needs --resume (a new or --init-from run starts at --init-log-std)"
-            )
-        if self.reset_log_std is not None and not math.isfinite(self.reset_log_std):
-            raise LiquidNodeError(f"--reset-log-std must be finite, got {self.reset_log_std}")
+        if self.reset_log_std is not None:
+            if not self.resume:
+                raise LiquidNodeError(
+                    "--reset-log-std needs --resume (a new or --init-from run starts at "
+                    "--init-log-std)"
+                )
+            if not math.isfinite(self.reset_log_std):
+                raise LiquidNodeError(f"--reset-log-std must be finite, got {self.reset_log_std}")
         if self.privileged_critic and not self.randomize:
             raise LiquidNodeError(
                 "--privileged-critic needs --randomize (a nominal plant has nothing to tell "
