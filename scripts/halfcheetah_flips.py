@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from liquidnode import Policy
-from liquidnode.controller.loop import ControlLoop, LoopConfig
 from liquidnode.controller.records import Event, TickRecord
-from liquidnode.sim import make_plant
+from liquidnode.sim import stress
 from liquidnode.sim.stress import cell_spec, total_mass_kg
 
 ENV = "HalfCheetah-v5"
@@ -54,29 +53,21 @@ class _PitchRecorder:
         """Nothing to flush."""
 
 
-def run_cell(
-    policy: Policy, setting: str, episodes: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def flips(policy: Policy, setting: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Returns and turned-over flags (bool) of ``episodes`` episodes of one cell, run as
-    ``liquidnode stress`` runs them (:func:`liquidnode.sim.stress.evaluate`: the control loop,
+    ``liquidnode stress`` runs them (:func:`liquidnode.sim.stress.run_cell`: the control loop,
     fast and deterministic, on the plant randomised with the cell's spec).
 
     ``setting``: ``nominal`` or ``AXIS=VALUE`` (a stress axis: latency in ticks, mass,
     obs_noise, dt_jitter, push...). Turned over reads the observed pitch, so in noise cells it
     is the noisy one.
     """
-    kwargs: dict[str, Any] = {}
+    spec = None
     if setting != "nominal":
         axis, value = setting.split("=")
         spec = cell_spec({axis: float(value)}, total_mass_kg(ENV))
-        kwargs = {"randomize": spec, "randomize_seed": seed, "obs_scale": policy.obs_std}
-    plant = make_plant(ENV, **kwargs)
     recorder = _PitchRecorder()
-    try:
-        loop = ControlLoop(plant, policy, LoopConfig(realtime=False), recorder=recorder)
-        summary = loop.run(episodes=episodes, seed=seed)
-    finally:
-        plant.disconnect()
+    summary, _ = stress.run_cell(policy, ENV, spec, episodes, seed, recorder)
     returns = np.array([e.return_ for e in summary.episodes])
     return returns, np.array(recorder.max_pitch) > np.pi / 2
 
@@ -92,7 +83,7 @@ def main() -> None:
     args = p.parse_args()
     policy = Policy.load(args.policy)
     for setting in args.cells:
-        returns, turned = run_cell(policy, setting, args.episodes, args.seed)
+        returns, turned = flips(policy, setting, args.episodes, args.seed)
         upright = returns[~turned].mean() if (~turned).any() else float("nan")
         over = returns[turned].mean() if turned.any() else float("nan")
         print(

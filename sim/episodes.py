@@ -86,7 +86,7 @@ class EpisodeOutcome:
     actions: np.ndarray | None = None
 
 
-class _ActionRecorder:
+class ActionRecorder:
     """A :class:`~controller.records.Recorder` keeping the action sent, per episode."""
 
     def __init__(self) -> None:
@@ -144,7 +144,7 @@ class BlockRunner:
             KeyboardInterrupt: the run was interrupted (Ctrl-C, SIGTERM) before it finished.
         """
         plant = self.plant(block)
-        recorder = _ActionRecorder() if block.record_actions else None
+        recorder = ActionRecorder() if block.record_actions else None
         loop = ControlLoop(
             plant,
             self.policy,
@@ -208,4 +208,4 @@ def in_order(outcomes: Iterable[EpisodeOutcome]) -> list[EpisodeOutcome]:
     return ordered
 
 
-__all__ = ["BlockRunner", "EpisodeBlock", "EpisodeOutcome", "in_order", "split"]
+__all__ = ["ActionRecorder", "BlockRunner", "EpisodeBlock", "EpisodeOutcome", "in_order", "split"]

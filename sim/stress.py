@@ -34,9 +34,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from liquidnode.controller.loop import ControlLoop, LoopConfig
+from liquidnode.controller.plant import PlantSpec
 from liquidnode.controller.policy import Policy
-from liquidnode.controller.records import Event, TickRecord
-from liquidnode.sim.episodes import EpisodeBlock, EpisodeOutcome
+from liquidnode.controller.records import Recorder
+from liquidnode.controller.run_summary import RunSummary
+from liquidnode.sim.episodes import ActionRecorder, EpisodeBlock, EpisodeOutcome
 from liquidnode.sim.randomization.spec import (
     InitialStateSpec,
     LatencySpec,
@@ -159,28 +161,6 @@ def load_grid(path: str | os.PathLike[str] | None = None) -> list[GridCell]:
     return cells
 
 
-class _ActionRecorder:
-    """A :class:`~controller.records.Recorder` keeping what smoothness needs per episode."""
-
-    def __init__(self) -> None:
-        self.episodes: list[list[np.ndarray]] = []
-
-    def start(self, metadata: dict[str, Any]) -> None:
-        """Nothing to prepare."""
-
-    def tick(self, record: TickRecord) -> None:
-        """Keep the action sent."""
-        while len(self.episodes) <= record.episode:
-            self.episodes.append([])
-        self.episodes[record.episode].append(record.sent)
-
-    def event(self, event: Event) -> None:
-        """Events are not needed."""
-
-    def close(self) -> None:
-        """Nothing to flush."""
-
-
 def smoothness(actions: Sequence[ArrayLike], low: np.ndarray, high: np.ndarray) -> dict[str, float]:
     """``mean_delta_pct`` and ``sign_change_pct`` of one or more action sequences.
 
@@ -218,25 +198,44 @@ def evaluate(
         ``mean_return``, ``falls`` (terminated episodes), ``smoothness`` (see
         :func:`smoothness`), ``returns``.
     """
+    recorder = ActionRecorder()
+    summary, plant_spec = run_cell(policy, env, spec, episodes, seed, recorder)
+    returns = [e.return_ for e in summary.episodes]
+    return {
+        "mean_return": float(np.mean(returns)),
+        "falls": sum(bool(e.terminated) for e in summary.episodes),
+        "smoothness": smoothness(recorder.episodes, plant_spec.action_low, plant_spec.action_high),
+        "returns": returns,
+    }
+
+
+def run_cell(
+    policy: Policy,
+    env: str,
+    spec: RandomizationSpec | None,
+    episodes: int,
+    seed: int,
+    recorder: Recorder | None = None,
+) -> tuple[RunSummary, PlantSpec]:
+    """Run ``episodes`` episodes of one stress cell: the control loop, fast and deterministic,
+    on ``env`` randomised with ``spec`` (None: nominal), reset seeds ``seed, seed + 1, ...``,
+    randomisation seed ``seed``, every tick passed to ``recorder``.
+
+    Returns:
+        The loop's summary and the plant's spec (action bounds, ...).
+    """
     from liquidnode.sim import make_plant
 
     kwargs: dict[str, Any] = {}
     if spec is not None:
         kwargs = {"randomize": spec, "randomize_seed": seed, "obs_scale": policy.obs_std}
     plant = make_plant(env, **kwargs)
-    recorder = _ActionRecorder()
     try:
         loop = ControlLoop(plant, policy, LoopConfig(realtime=False), recorder=recorder)
         summary = loop.run(episodes=episodes, seed=seed)
     finally:
         plant.disconnect()
-    returns = [e.return_ for e in summary.episodes]
-    return {
-        "mean_return": float(np.mean(returns)),
-        "falls": sum(bool(e.terminated) for e in summary.episodes),
-        "smoothness": smoothness(recorder.episodes, plant.spec.action_low, plant.spec.action_high),
-        "returns": returns,
-    }
+    return summary, plant.spec
 
 
 def total_mass_kg(env: str) -> float:
