@@ -100,6 +100,10 @@ class TrainConfig:
     this before training on, for every action channel; unset: the checkpoint's. Re-opens
     exploration that a long run has collapsed (the HalfCheetah policy's std fell to ~0.03 by
     7 M steps, where PPO's updates stopped changing what it does under perturbations)."""
+    critic_warmup: int = 0
+    """Updates at the start of a fine-tune (--init-from) that train only the critic, which
+    starts fresh: the actor acts and collects but its weights (log std included) stay as the
+    file's until the critic's advantages mean something. 0: none."""
     critic_units: int = 64
     """Width of the two hidden layers of the MLP value function."""
     obs_clip: float = 10.0
@@ -247,6 +251,14 @@ class TrainConfig:
                 )
             if not math.isfinite(self.reset_log_std):
                 raise LiquidNodeError(f"--reset-log-std must be finite, got {self.reset_log_std}")
+        if self.critic_warmup:
+            if self.critic_warmup < 0:
+                raise LiquidNodeError(f"--critic-warmup must be >= 0, got {self.critic_warmup}")
+            if not self.init_from or self.resume:
+                raise LiquidNodeError(
+                    "--critic-warmup needs --init-from without --resume (only a fine-tune's "
+                    "critic starts fresh next to a trained actor)"
+                )
         if self.privileged_critic and not self.randomize:
             raise LiquidNodeError(
                 "--privileged-critic needs --randomize (a nominal plant has nothing to tell "

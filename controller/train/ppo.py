@@ -227,6 +227,7 @@ def train(
                     buf, cfg.seq_len, advantages=advantages, returns=returns
                 ).items()
             }
+            warming = update <= cfg.critic_warmup
             n_seq = seqs["obs"].shape[0]
             per_mb = n_seq // cfg.minibatches
             stats: dict[str, float] = {}
@@ -251,7 +252,9 @@ def train(
                     )
                     entropy = dist.entropy().sum(-1).mean()
                     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-                    if cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode
+                    if warming:  # only the critic learns: the actor's gradients stay None
+                        loss = cfg.vf_coef * v_loss
+                    elif cfg.smoothness > 0:  # |mean_t - mean_(t-1)| within an episode
                         same = 1.0 - mb["starts"][:, 1:]
                         delta = (mean[:, 1:] - mean[:, :-1]).abs().mean(-1)
                         smooth = (delta * same).sum() / same.sum().clamp(min=1.0)
@@ -270,7 +273,7 @@ def train(
                         "entropy": entropy.item(),
                         "approx_kl": approx_kl,
                     }
-                    if cfg.smoothness > 0:
+                    if cfg.smoothness > 0 and not warming:
                         stats["smoothness"] = smooth.item()
                 if cfg.target_kl is not None and stats["approx_kl"] > cfg.target_kl:
                     break

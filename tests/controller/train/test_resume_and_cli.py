@@ -166,3 +166,34 @@ def test_a_fine_tune_that_finds_nothing_better_writes_the_file_it_started_from(t
     for name, value in start.items():
         if name.startswith("cell."):
             np.testing.assert_array_equal(tensors[name], value, err_msg=name)
+
+
+def test_critic_warmup_trains_the_critic_and_leaves_the_actor_as_the_file(tmp_path):
+    """--critic-warmup 2 over a 2-update fine-tune at a wrecking learning rate: the actor
+    (cell weights and log std) is still the file's, the critic has moved."""
+    import torch
+
+    from liquidnode.controller.policy_file import read_policy_file
+    from liquidnode.policies import default_policy_path
+
+    source = default_policy_path("InvertedPendulum-v5")
+    fine = {"init_from": source, "units": 16, "backbone_units": 64, "critic_warmup": 2}
+    critics = []
+    for lr in (1.0, 1e-9):
+        run = tmp_path / f"lr{lr}"
+        result = train(tiny_config(tmp_path, run_dir=str(run), lr=lr, anneal_lr=False, **fine))
+        _, start = read_policy_file(source)
+        _, tensors = read_policy_file(result.policy_path)
+        for name, value in start.items():
+            if name.startswith("cell."):
+                np.testing.assert_array_equal(tensors[name], value, err_msg=name)
+        state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+        assert torch.all(state["actor"]["log_std"] == -1.5)  # the fine-tune's initial std
+        critics.append(state["critic"])
+    moved = [not torch.equal(critics[0][k], critics[1][k]) for k in critics[0]]
+    assert all(moved)
+
+
+def test_critic_warmup_needs_a_fine_tune(tmp_path):
+    with pytest.raises(LiquidNodeError, match="--critic-warmup needs --init-from"):
+        train(tiny_config(tmp_path, critic_warmup=3))
