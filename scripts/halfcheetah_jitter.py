@@ -43,27 +43,25 @@ ENV = "HalfCheetah-v5"
 VARIANTS = ("stress", "nominal-dt", "whole-steps", "substeps")
 
 _DrawPeriod = Callable[[PerturbedPhysics, int], tuple[int, float, float]]
+_JITTERED: _DrawPeriod = PerturbedPhysics.draw_period  # stress's draw, kept before any patch
 
 
 def _whole_steps(self: PerturbedPhysics, frame_skip: int) -> tuple[int, float, float]:
     """The jittered period rounded to whole physics steps of the nominal length."""
-    f = self.spec.timing.dt_jitter
-    period = frame_skip * self.nominal_substep * (1.0 + self.rng.uniform(-f, f))
-    steps = max(1, round(period / self.nominal_substep))
+    steps, _, _ = _JITTERED(self, frame_skip)
     return steps, self.nominal_substep, steps * self.nominal_substep
 
 
 def _substeps(self: PerturbedPhysics, frame_skip: int) -> tuple[int, float, float]:
     """The nominal period cut into as many equal steps as the jittered one would have."""
-    f = self.spec.timing.dt_jitter
-    steps = max(1, round(frame_skip * (1.0 + self.rng.uniform(-f, f))))
+    steps, _, _ = _JITTERED(self, frame_skip)
     period = frame_skip * self.nominal_substep
     return steps, period / steps, period
 
 
 def run(policy: Policy, variant: str, jitter: float, episodes: int, seed: int) -> np.ndarray:
     """Returns of ``episodes`` episodes of one variant (see the module docstring)."""
-    draw: _DrawPeriod = PerturbedPhysics.draw_period
+    draw = _JITTERED
     step = policy.step
     if variant == "whole-steps":
         draw = _whole_steps
@@ -78,13 +76,12 @@ def run(policy: Policy, variant: str, jitter: float, episodes: int, seed: int) -
         policy.step = told_nominal  # type: ignore[method-assign]
     elif variant != "stress":
         raise SystemExit(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
-    original = PerturbedPhysics.draw_period
     PerturbedPhysics.draw_period = draw  # type: ignore[method-assign]
     try:
         spec = replace(RandomizationSpec(), timing=TimingSpec(dt_jitter=jitter))
         summary, _ = stress.run_cell(policy, ENV, spec, episodes, seed)
     finally:
-        PerturbedPhysics.draw_period = original  # type: ignore[method-assign]
+        PerturbedPhysics.draw_period = _JITTERED  # type: ignore[method-assign]
         policy.step = step  # type: ignore[method-assign]
     return np.array([e.return_ for e in summary.episodes])
 
