@@ -113,7 +113,8 @@ class RolloutWorker:
         envs = make_vector_env(cfg.env, count, cfg.dt_jitter, cfg.seed, cfg.randomize,
                                cfg.randomize_seed, asynchronous=False, first=first,
                                episode_ticks=cfg.episode_ticks,
-                               obs_cost=cfg.obs_cost)  # fmt: skip
+                               obs_cost=cfg.obs_cost,
+                               action_low_pass=cfg.action_low_pass)  # fmt: skip
         self.collector = VectorCollector(envs, acting, update_stats=False, first_env=first)
         self.agent = Agent.build(cfg, info, acting.privileged_dim)
 

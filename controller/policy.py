@@ -14,6 +14,16 @@ controller needs to know (an LQR for a delayed plant feeds it back); a recurrent
 carry it, but learns to do so poorly (``policies/README.md``, the double pendulum). The feedback is
 part of :attr:`Policy.state` (its last ``act_dim`` values), so a copy steps exactly the same.
 
+A policy with an *action low-pass* (metadata ``action.low_pass_hz``;
+:mod:`controller.action_filter`) filters the squashed action before the mapping::
+
+    z = z_prev + alpha(dt) * (squash(y) - z_prev)           # float64 (act_dim,), [-1, 1]
+    action = action_offset + action_scale * z
+
+``z_prev`` is the previous filtered command in normalised units (zeros after ``reset``: the
+action space's centre). ``z`` is part of :attr:`Policy.state` (its last ``act_dim`` values);
+feedback, where there is some, is the squashed action before the filter.
+
 A policy with a *latency input* (metadata ``latency_input``; :mod:`controller.latency_input`) is
 also told the plant's actuation latency: its cell's input is ``[x, ell]`` (``[x, ell, a_prev]``
 with feedback), ``ell`` the normalised latency set by :meth:`Policy.set_latency` (0 control
@@ -33,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from liquidnode.controller import cells
+from liquidnode.controller.action_filter import LowPass
 from liquidnode.controller.errors import PolicyFileError, SpaceMismatchError
 from liquidnode.controller.latency_input import LatencyInput
 from liquidnode.controller.policy_file import PolicyMetadata, read_policy_file, write_policy_file
@@ -49,10 +60,13 @@ class Policy:
         obs_dim: observation length.
         act_dim: action length.
         state_dim: hidden-state length (see the cell's docstring for the layout; with action
-            feedback, ``act_dim`` more: the previous squashed action).
+            feedback, ``act_dim`` more: the previous squashed action; with an action low-pass,
+            ``act_dim`` more: the previous filtered command, normalised units).
         feedback: whether the cell also gets the previous squashed action (``action.feedback``).
         latency_input: how the actuation latency is fed to the cell, or None when it is not
             (``latency_input`` in the metadata).
+        low_pass: the action filter (:class:`controller.action_filter.LowPass`), or None
+            (``action.low_pass_hz`` in the metadata).
         cell: the numpy cell (:class:`controller.cells.Cell`).
     """
 
@@ -74,7 +88,9 @@ class Policy:
         self.latency_input = LatencyInput.from_metadata(metadata.latency_input)
         n_fb = self.act_dim if self.feedback else 0
         n_lat = 1 if self.latency_input is not None else 0
-        self.state_dim = int(cell.state_dim) + n_fb
+        cutoff = metadata.action.get("low_pass_hz")
+        n_lp = 0 if cutoff is None else self.act_dim
+        self.state_dim = int(cell.state_dim) + n_fb + n_lp
         if cell.input_size != self.obs_dim + n_lat + n_fb or cell.output_dim != self.act_dim:
             raise SpaceMismatchError(
                 f"cell maps {cell.input_size} -> {cell.output_dim} values but metadata says "
@@ -96,6 +112,7 @@ class Policy:
         self._inv_std64 = 1.0 / self.obs_std.astype(np.float64)
         self._scale64 = self.action_scale.astype(np.float64)
         self._offset64 = self.action_offset.astype(np.float64)
+        self.low_pass = None if cutoff is None else LowPass(cutoff, np.zeros(self.act_dim))
         clip = metadata.normalization.get("clip")
         big = float(np.finfo(np.float32).max)  # a clip beyond float32's range clips nothing
         self._clip = _INF if clip is None or clip >= big else float(clip)
@@ -114,10 +131,10 @@ class Policy:
         if self.latency_input is not None:
             self.set_latency(0.0)
         # the whole step compiled where the cell has a kernel (controller/policy_kernel.py);
-        # with feedback or a latency input the numpy step runs (the kernel has neither input)
+        # with feedback, a latency input or a low-pass the numpy step runs (the kernel has none)
         self._fused = (
             None
-            if self.feedback or n_lat
+            if self.feedback or n_lat or n_lp
             else make_policy_kernel(
                 cell,
                 self._mean64,
@@ -166,7 +183,11 @@ class Policy:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle and ``copy.deepcopy`` as metadata, tensors and state (the compiled buffers
         are rebuilt, never copied), so a copy steps independently of the original."""
-        return (_rebuild, (self.metadata, self.tensors(), self.state, self._latency_ticks))
+        command = None if self.low_pass is None else self.low_pass.command.copy()
+        return (
+            _rebuild,
+            (self.metadata, self.tensors(), self.state, self._latency_ticks, command),
+        )
 
     def tensors(self) -> dict[str, np.ndarray]:
         """Every tensor of the policy file (``cell.``-prefixed cell weights included)."""
@@ -193,11 +214,14 @@ class Policy:
     def state(self) -> np.ndarray:
         """Hidden state, float32 ``(state_dim,)`` (a copy); setting copies the value in.
 
-        With action feedback the last ``act_dim`` values are the previous squashed action.
+        After the cell's state: with action feedback the previous squashed action
+        (``act_dim``), then with an action low-pass the previous filtered command (``act_dim``,
+        normalised units, rounded to float32; pickling and ``copy.deepcopy`` keep its float64).
         """
-        if self.feedback:
-            return np.concatenate([self._h, self._fb])
-        return self._h.copy()
+        parts = [self._h, self._fb]
+        if self.low_pass is not None:
+            parts.append(self.low_pass.command.astype(np.float32))
+        return np.concatenate(parts)
 
     @state.setter
     def state(self, value: np.ndarray) -> None:
@@ -206,9 +230,11 @@ class Policy:
             raise SpaceMismatchError(
                 f"state shape {arr.shape} does not match the policy's ({self.state_dim},)"
             )
-        n_cell = self._own.shape[0]
+        n_cell, n_fb = self._own.shape[0], self._fb.shape[0]
         self._own[:] = arr[:n_cell]
-        self._fb[:] = arr[n_cell:]
+        self._fb[:] = arr[n_cell : n_cell + n_fb]
+        if self.low_pass is not None:
+            self.low_pass.command[:] = arr[n_cell + n_fb :]
         self._h = self._own
 
     @property
@@ -232,9 +258,12 @@ class Policy:
         self._latency_ticks = float(latency_ticks)
 
     def reset(self) -> None:
-        """Hidden state := zeros (start of an episode); a told latency is kept."""
+        """Hidden state := zeros, the action filter := neutral (start of an episode); a told
+        latency is kept."""
         self._own.fill(0.0)
         self._fb.fill(0.0)
+        if self.low_pass is not None:
+            self.low_pass.reset()
         self._h = self._own
 
     def step(self, obs: np.ndarray, dt: float) -> np.ndarray:
@@ -267,6 +296,8 @@ class Policy:
         action = np.tanh(y, dtype=np.float64) if self._tanh else y.astype(np.float64)
         if self.feedback:
             self._fb[:] = action
+        if self.low_pass is not None:
+            action = self.low_pass.step(action, dt)
         if not self._plain_act:
             action *= self._scale64
             action += self._offset64
@@ -278,10 +309,13 @@ def _rebuild(
     tensors: dict[str, np.ndarray],
     state: np.ndarray,
     latency_ticks: float = 0.0,
+    command: np.ndarray | None = None,
 ) -> Policy:
     """Inverse of :meth:`Policy.__reduce__`."""
     policy = Policy.from_tensors(metadata, tensors)
     policy.state = state
+    if policy.low_pass is not None and command is not None:
+        policy.low_pass.command[:] = command  # float64, not the state's float32
     if policy.latency_input is not None:
         policy.set_latency(latency_ticks)
     return policy

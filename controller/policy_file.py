@@ -37,6 +37,7 @@ from liquidnode.controller.untrusted import loads_bounded, read_bounded
 FORMAT_VERSION = 1
 METADATA_KEY = "liquidnode"
 SQUASHES = ("none", "tanh")
+_ACTION_KEYS = {"squash", "feedback", "low_pass_hz"}
 POLICY_TENSORS = ("obs_mean", "obs_std", "action_scale", "action_offset")
 _DTYPES = {"F32": ("float32", np.dtype("<f4")), "I32": ("int32", np.dtype("<i4"))}
 _MAX_HEADER = 100_000_000
@@ -63,7 +64,9 @@ class PolicyMetadata:
         normalization: ``clip``: observations are clipped to ``[-clip, clip]`` after
             normalisation; ``null`` = no clipping.
         action: ``squash``: ``"none"`` or ``"tanh"``; ``feedback`` (optional, default false):
-            the cell also gets the previous squashed action (:mod:`controller.policy`).
+            the cell also gets the previous squashed action (:mod:`controller.policy`);
+            ``low_pass_hz`` (optional, a number > 0): the cut-off of the first-order low-pass
+            every action passes through (:mod:`controller.action_filter`).
         time_scale: the cell's time input is ``dt [s] * time_scale`` (> 0).
         latency_input: ``null``, or ``{"low", "high", "mean", "std"}`` (control periods): the
             cell also gets the actuation latency (:mod:`controller.latency_input`); written
@@ -233,8 +236,11 @@ def metadata_problems(raw: Any) -> list[str]:
         problems.append(f"action.squash must be one of {SQUASHES}, got {squash!r}")
     elif not isinstance(act.get("feedback", False), bool):
         problems.append(f"action.feedback must be true or false, got {act['feedback']!r}")
-    elif set(act) - {"squash", "feedback"}:
-        problems.append(f"unknown action key(s) {sorted(set(act) - {'squash', 'feedback'})}")
+    elif "low_pass_hz" in act and not (_is_num(act["low_pass_hz"]) and act["low_pass_hz"] > 0):
+        cutoff = act["low_pass_hz"]
+        problems.append(f"action.low_pass_hz must be a number of Hz > 0, got {cutoff!r}")
+    elif set(act) - _ACTION_KEYS:
+        problems.append(f"unknown action key(s) {sorted(set(act) - _ACTION_KEYS)}")
     ts = raw.get("time_scale", 1.0)
     if not (_is_num(ts) and ts > 0):
         problems.append(f"time_scale must be a number > 0, got {ts!r}")

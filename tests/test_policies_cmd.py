@@ -33,11 +33,14 @@ def test_policies_json_lists_every_shipped_file(capsys):
         policy = Policy.load(row["path"])
         meta = policy.metadata
         assert row["env"] == meta.env_id and name.startswith(meta.env_id + "-")
-        # The state holds the cell's units, then the previous action where it is fed back.
+        # The state holds the cell's units, then the previous action where it is fed back,
+        # then the filtered command where there is a low-pass.
         feedback = meta.action.get("feedback", False)
         assert row["action_feedback"] == feedback
+        assert row["action_low_pass_hz"] == meta.action.get("low_pass_hz")
         assert row["latency_input"] == (policy.latency_input is not None)
-        units = policy.state.shape[0] - (policy.act_dim if feedback else 0)
+        extra = (feedback, row["action_low_pass_hz"] is not None)
+        units = policy.state.shape[0] - policy.act_dim * sum(extra)
         assert row["units"] == units and row["rate_hz"] == meta.control_rate_hz
         evaluation = meta.provenance["evaluation"]
         assert row["return"]["mean"] == evaluation["mean_return"]

@@ -10,7 +10,10 @@ approximation with absolute error below 1.5e-7 (Abramowitz-Stegun 7.1.26), the p
 ``exp`` is the Cephes one instead of libm's. No libm is linked.
 
 A policy with action feedback (``PolicyPlan.feedback``) keeps its previous squashed action
-(float32) at the end of the state and copies it after the observation into the cell's input.
+(float32) after the cell's state and copies it after the observation into the cell's input.
+A policy with an action low-pass (``PolicyPlan.low_pass_hz``) keeps its filtered command
+(float32, normalised units) at the end of the state; its gain ``1 - exp(-2 pi f dt)`` uses the
+same ``exp`` (within 2 ulp of ``expf``).
 
 Dense layers run 8 rows at a time (the weights are stored in that order,
 :func:`~.f32_kernels.blocked`): each input is loaded once for 8 accumulators; on the
@@ -24,6 +27,8 @@ arm-none-eabi-gcc. ``float`` must be IEEE single precision (it is on all three).
 """
 
 from __future__ import annotations
+
+import math
 
 from liquidnode.controller.export.c_source import FLASH_MACROS, CUnit, c_float, header
 from liquidnode.controller.export.f32_kernels import HELPERS, NEEDS, ORDER, TANH_SCALE, blocked
@@ -329,6 +334,11 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
     if plan.affine:
         scale = u.array("act_scale", "float", plan.scale)
         offset = u.array("act_offset", "float", plan.offset)
+    lp = plan.state_dim - plan.act_dim  # with a low-pass: where the filtered command is kept
+    if plan.low_pass_hz is not None:
+        u.use("ln_exp")
+        w = c_float(-2.0 * math.pi * plan.low_pass_hz)
+        u.emit(f"    const float alpha = 1.0f - ln_exp(dt * {w}); /* the low-pass's gain */")
     u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
     if plan.tanh:
         u.use("ln_tanh")
@@ -337,6 +347,9 @@ def generate(plan: PolicyPlan, prefix: str) -> dict[str, str]:
         u.emit(f"        float a = {y}[i];")
     if plan.feedback:
         u.emit(f"        s->h[{fb}u + i] = a;")
+    if plan.low_pass_hz is not None:
+        u.emit(f"        a = s->h[{lp}u + i] + alpha * (a - s->h[{lp}u + i]);")
+        u.emit(f"        s->h[{lp}u + i] = a;")
     if plan.affine:
         u.emit(f"        a = a * LN_RD_F32(&{scale}[i]) + LN_RD_F32(&{offset}[i]);")
     u.emit("        action[i] = a;")

@@ -53,6 +53,7 @@ import numpy as np
 
 from liquidnode.controller.export import q7_bytes, q15_synapses
 from liquidnode.controller.export.c_source import FLASH_MACROS, c_float, header
+from liquidnode.controller.export.f32_kernels import HELPERS as F32_HELPERS
 from liquidnode.controller.export.lowering import (
     CfCPlan,
     ExportError,
@@ -321,7 +322,9 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> tuple[np.nd
     that of the squashed action (before the action scale).
 
     With action feedback the squashed action (Q15) is also written, rounded to the input
-    format Q``f_x``, after the cell's state (``plan.cell_state_dim``)."""
+    format Q``f_x``, after the cell's state (``plan.cell_state_dim``). With an action low-pass
+    the squashed action is filtered in float (the gain from the float export's ``exp``) and the
+    filtered command kept at the state's end in Q15."""
     if em.proj is not None:
         q = u.quantise(em.proj.weight, em.proj.bias, em.y_seg)
         u.dense("proj", q, em.y, em.proj.n_in, "s->acc")
@@ -350,13 +353,25 @@ def _readout(u: Q15Unit, plan: PolicyPlan, em: Emitted, f_x: int) -> tuple[np.nd
         else:
             raise ExportError(f"internal: no tanh for an output of scale {scale}")
     scale_a = plan.scale.astype(np.float64) if plan.affine else np.ones(plan.act_dim)
-    gain = u.array("act_gain", "float", scale_a * unit)
+    low_pass = plan.low_pass_hz is not None
+    if low_pass:  # the filter runs in float on the Q15 squashed action: z = z + alpha (t - z)
+        w = c_float(-2.0 * math.pi * float(plan.low_pass_hz))  # type: ignore[arg-type]
+        u.emit(f"    const float alpha = 1.0f - ln_exp(dt * {w}); /* the low-pass's gain */")
+    gain = u.array("act_gain", "float", scale_a * (1.0 if low_pass else unit))
     u.emit(f"    for (i = 0; i < {plan.act_dim}u; ++i) {{")
-    if plan.feedback:  # y_of is "(float)<int16 Q15 tanh>" (the feedback needs the squash)
+    if plan.feedback or low_pass:  # y_of is "(float)<int16 Q15 tanh>" (both need the squash)
         u.emit(f"        const int16_t t = {y_of.removeprefix('(float)')};")
+        y_of = "(float)t"
+    if plan.feedback:
         fb = rshift_expr("(int32_t)t", 15 - f_x)
         u.emit(f"        s->h[{plan.cell_state_dim}u + i] = (int16_t)({fb});")
-        y_of = "(float)t"
+    if low_pass:  # the filtered command: Q15 in the state, float into the action mapping
+        z = f"s->h[{plan.state_dim - plan.act_dim}u + i]"
+        u.emit(f"        const float zp = (float){z} * {c_float(2.0**-15)};")
+        u.emit(f"        const float z = zp + alpha * ((float)t * {c_float(2.0**-15)} - zp);")
+        u.emit(f"        {z} = ln_from_float(z * 32768.0f);")
+        y_of = "z"
+        err = np.asarray(err) + 2e-7  # |alpha| <= 1 times the squashed action's error, + exp's
     line = f"        action[i] = {y_of} * LN_RD_F32(&{gain}[i])"
     if plan.affine:
         offset = u.array("act_offset", "float", plan.offset)
@@ -499,6 +514,11 @@ def build(
             "a fixed-point export feeds the action back in the input's format, which needs a "
             "bounded action: action squash tanh (export this policy with --precision f32)"
         )
+    if plan.low_pass_hz is not None and not plan.tanh:
+        raise ExportError(
+            "a fixed-point export keeps the action low-pass's command in Q15, which needs a "
+            "bounded action: action squash tanh (export this policy with --precision f32)"
+        )
     u = Q15Unit(prefix, wmax=127 if precision == "q7" else 32767)
     u.use("ln_asr8")  # static inline: no warning where no shift needs it
     X = plan.clip if plan.clip is not None else 16.0
@@ -552,6 +572,9 @@ def build(
     if plan.feedback:  # the fed-back action: the squashed action's error and its rounding
         state_fmt.append((plan.act_dim, f_x))
         state_err = np.concatenate([state_err, err_squashed + 2.0 ** -(f_x + 1)])
+    if plan.low_pass_hz is not None:  # the filtered command: its error and its Q15 rounding
+        state_fmt.append((plan.act_dim, 15))
+        state_err = np.concatenate([state_err, err_squashed + 2.0**-16])
     f_h = state_fmt[0][1] if state_fmt else f_x
     info = Quantised(f_x, f_h, bound_action, state_err, u.flash_bytes())
 
@@ -563,6 +586,8 @@ def build(
     helpers = "\n".join(HELPERS[h] for h in ORDER if h in u.helpers)
     helpers += "".join("\n" + q7_bytes.HELPERS[h] for h in q7_bytes.ORDER if h in u.helpers)
     helpers += "".join("\n" + q15_synapses.HELPERS[h] for h in q15_synapses.ORDER if h in u.helpers)
+    if plan.low_pass_hz is not None:  # the float export's exp, for the low-pass's gain
+        helpers += "\n" + F32_HELPERS["ln_exp"]
     formats = ", ".join(f"{n} values Q{f}" for n, f in state_fmt) or "none"
     state_bound = float(np.max(state_err, initial=0.0))
     where = f"ts <= {TS_MAX:g}" if fixed_dt is None else f"dt = {fixed_dt:g} s only"

@@ -17,6 +17,11 @@ act_dim``) where ``f`` is the previous tick's squashed action ``tanh(y)`` (or ``
 after a reset; ``f`` is the last ``act_dim`` values of the state, after the cell's own
 ``cell_state_dim``, and each step writes the new squashed action there.
 
+With an action low-pass (``PolicyPlan.low_pass_hz``, :mod:`controller.action_filter`) the
+squashed action ``u`` is filtered before the mapping, ``z = z + alpha * (u - z)`` with ``alpha
+= 1 - exp(-2 pi low_pass_hz dt)``, and ``action = offset + scale * z``; ``z`` (normalised
+units, zeros after a reset) is the state's last ``act_dim`` values, after the fed-back action.
+
 Weights are torch ``Linear`` layout: ``weight`` ``(out, in)``; a dense layer is
 ``y = weight @ a + bias`` with each output's products summed in input order, bias last.
 """
@@ -191,6 +196,9 @@ class PolicyPlan:
         info: the policy's metadata (spaces, rate, env id, provenance) for the generated files.
         feedback: the cell also gets the previous squashed action (see module docstring),
             kept in the state after the cell's own ``cell_state_dim`` values.
+        low_pass_hz: the squashed action passes through a first-order low-pass of this
+            cut-off (Hz) before the action mapping (:mod:`controller.action_filter`); the
+            filtered command is the state's last ``act_dim`` values. None: no filter.
     """
 
     obs_dim: int
@@ -208,11 +216,14 @@ class PolicyPlan:
     cell: CellPlan
     info: dict[str, Any] = field(default_factory=dict)
     feedback: bool = False
+    low_pass_hz: float | None = None
 
     @property
     def cell_state_dim(self) -> int:
-        """Length of the cell's own state (``state_dim`` less the fed-back action)."""
-        return self.state_dim - (self.act_dim if self.feedback else 0)
+        """Length of the cell's own state (``state_dim`` less the fed-back action and the
+        filtered command)."""
+        extra = (self.feedback, self.low_pass_hz is not None)
+        return self.state_dim - self.act_dim * sum(extra)
 
     @property
     def cell_in(self) -> int:
@@ -368,4 +379,5 @@ def lower(policy: Policy) -> PolicyPlan:
             "provenance": m.provenance,
         },
         feedback=policy.feedback,
+        low_pass_hz=None if policy.low_pass is None else policy.low_pass.cutoff_hz,
     )

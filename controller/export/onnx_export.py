@@ -15,8 +15,10 @@ Opset :data:`OPSET` (ONNX IR version :data:`IR_VERSION`), standard operators onl
 Sigmoid, Exp, Erf, ReduceSum, ...), built with ``onnx.helper`` directly from the plan's numpy
 weights (no torch). The model's ``metadata_props`` hold ``liquidnode.*`` keys: the spaces,
 ``control_rate_hz``, ``time_scale``, ``env_id``, ``cell``, ``provenance`` (JSON strings), the
-input/output layout and ``action_feedback`` (``true``: the last ``act_dim`` values of ``state``
-are the previous squashed action, fed to the cell after the observation). This module imports
+input/output layout, ``action_feedback`` (``true``: ``act_dim`` values of ``state`` after the
+cell's are the previous squashed action, fed to the cell after the observation) and
+``action_low_pass_hz`` (a number: the state's last ``act_dim`` values are the filtered command
+of the action low-pass, :mod:`controller.action_filter`; ``null``: none). This module imports
 ``onnx``; the runtime never imports it.
 """
 
@@ -216,12 +218,14 @@ def build_model(plan: PolicyPlan) -> Any:
     if plan.clip is not None:
         x = g.op("Clip", x, g.const(np.float32(-plan.clip)), g.const(np.float32(plan.clip)))
     ts = g.op("Mul", "dt", g.const(np.float32(plan.time_scale), "time_scale"))
-    state = "state"
-    if plan.feedback:  # state = [cell state | previous squashed action]
-        fed = "state"
-        if plan.cell_state_dim:
-            state, fed = g.split("state", [plan.cell_state_dim, plan.act_dim])
-        x = g.op("Concat", x, fed, axis=1)
+    # state = [cell state | previous squashed action (feedback) | filtered command (low-pass)]
+    sizes = {"cell": plan.cell_state_dim, "fed": plan.act_dim if plan.feedback else 0}
+    sizes["filtered"] = plan.act_dim if plan.low_pass_hz is not None else 0
+    used = {k: n for k, n in sizes.items() if n}
+    parts = dict(zip(used, g.split("state", list(used.values())), strict=True)) if used else {}
+    state = parts.get("cell", "state")
+    if plan.feedback:
+        x = g.op("Concat", x, parts["fed"], axis=1)
     cell = plan.cell
     if isinstance(cell, CfCPlan):
         y, new = _cfc(g, cell, x, state, ts, "")
@@ -242,8 +246,17 @@ def build_model(plan: PolicyPlan) -> Any:
     else:  # pragma: no cover - lower() only builds the three
         raise ExportError(f"no ONNX generator for {type(cell).__name__}")
     a = g.op("Tanh", y) if plan.tanh else y
+    news = [new] if plan.cell_state_dim else []
     if plan.feedback:
-        new = g.op("Concat", new, a, axis=1) if plan.cell_state_dim else a
+        news.append(a)
+    if plan.low_pass_hz is not None:  # z += (1 - exp(-2 pi f dt)) (a - z)
+        w = np.float32(-2.0 * np.pi * plan.low_pass_hz)
+        alpha = g.op("Sub", g.const(np.float32(1.0)), g.op("Exp", g.op("Mul", "dt", g.const(w))))
+        z = parts["filtered"]
+        a = g.op("Add", z, g.op("Mul", alpha, g.op("Sub", a, z)))
+        news.append(a)
+    if news:  # (a stateless policy keeps the cell's empty state)
+        new = news[0] if len(news) == 1 else g.op("Concat", *news, axis=1)
     if plan.affine:
         a = g.op(
             "Add",
@@ -294,6 +307,7 @@ def metadata(plan: PolicyPlan) -> dict[str, str]:
         "liquidnode.inputs": "obs [batch, obs_dim] env units; dt [batch, 1] s; "
         "state [batch, state_dim] (Policy.state layout, zeros = reset)",
         "liquidnode.action_feedback": json.dumps(plan.feedback),
+        "liquidnode.action_low_pass_hz": json.dumps(plan.low_pass_hz),
         "liquidnode.outputs": "action [batch, act_dim] env units (unclamped); "
         "state_out [batch, state_dim]",
         "liquidnode.opset": str(OPSET),

@@ -135,6 +135,12 @@ class TrainConfig:
     smoothness: float = 0.0
     """Weight of the action-smoothness loss: mean |mean_t - mean_(t-1)| of the deterministic
     action between consecutive ticks of an episode (normalised units, [-1, 1]); 0 disables it."""
+    action_low_pass: float | None = None
+    """Cut-off (Hz) of a first-order low-pass on the policy's actions, part of the policy: the
+    training envs filter every action (controller/action_filter.py) and the file's
+    action.low_pass_hz makes every runtime filter alike (sim, deploy, ONNX, C). Smooths the
+    command a plant holds for a varying time (control-period jitter) at the cost of phase lag.
+    With --init-from the file must have the same cut-off or none. Unset: no filter."""
     episode_ticks: int | None = None
     """Cut training episodes after N ticks (a time-limit truncation: the return bootstraps from
     the critic's value of the last observation), so that episode starts, and the recovery from
@@ -263,6 +269,10 @@ class TrainConfig:
             raise LiquidNodeError(
                 "--privileged-critic needs --randomize (a nominal plant has nothing to tell "
                 "the critic)"
+            )
+        if self.action_low_pass is not None and not 0.0 < self.action_low_pass < math.inf:
+            raise LiquidNodeError(
+                f"--action-low-pass must be a cut-off in Hz > 0, got {self.action_low_pass}"
             )
         if not self.smoothness >= 0.0:
             raise LiquidNodeError(f"--smoothness must be >= 0, got {self.smoothness}")

@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
 from liquidnode.controller import simulators
+from liquidnode.controller.action_filter import LowPass
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
 from liquidnode.controller.latency_input import LatencyInput
 
@@ -214,6 +215,41 @@ class ControlPeriodJitter(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class ActionLowPass(gym.Wrapper):
+    """Pass every action through the policy's first-order low-pass before the plant.
+
+    The filter is :class:`liquidnode.controller.action_filter.LowPass` (the runtime's own), fed
+    the period the cell is fed: the previous step's ``info["dt"]``, the nominal period at an
+    episode's first tick; it starts from the action space's centre at every reset. So a policy
+    trained with ``--action-low-pass HZ`` learns the dynamics that ``Policy.step`` applies.
+
+    Args:
+        env: the env (its ``step`` reports ``info["dt"]``, e.g. :class:`ControlPeriodJitter`).
+        cutoff_hz: the filter's cut-off, Hz (> 0).
+    """
+
+    def __init__(self, env: gym.Env, cutoff_hz: float) -> None:
+        super().__init__(env)
+        space = box_space(env.action_space, "action")
+        centre = (np.asarray(space.high, np.float64) + np.asarray(space.low, np.float64)) / 2
+        self.filter = LowPass(cutoff_hz, centre)
+        self.nominal_dt = control_period(env)
+        self._dt = self.nominal_dt
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """Reset the env and the filter."""
+        self.filter.reset()
+        self._dt = self.nominal_dt
+        return self.env.reset(**kwargs)
+
+    def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step with the filtered action; ``info["command"]`` is what the plant got."""
+        command = self.filter.step(action, self._dt)
+        obs, reward, terminated, truncated, info = self.env.step(command)
+        self._dt = float(info.get("dt", self.nominal_dt))
+        return obs, reward, terminated, truncated, {**info, "command": command}
+
+
 def check_obs_cost(costs: tuple[tuple[int, float], ...], obs_dim: int) -> None:
     """Raise :class:`LiquidNodeError` if an ``--obs-cost`` index is not below ``obs_dim``."""
     bad = [i for i, _ in costs if i >= obs_dim]
@@ -262,6 +298,7 @@ def env_factory(
     randomize_seed: int | None = None,
     episode_ticks: int | None = None,
     obs_cost: str | None = None,
+    action_low_pass: float | None = None,
 ) -> Callable[[], gym.Env]:
     """A picklable constructor of one training env (for vector envs).
 
@@ -270,7 +307,8 @@ def env_factory(
     period as ``info["dt"]``. ``episode_ticks`` replaces the env's time limit (Gymnasium's
     ``max_episode_steps``; None keeps the env's own). ``obs_cost`` (``--obs-cost``, see
     :func:`liquidnode.controller.train.config.parse_obs_cost`) wraps the env in
-    :class:`ObservationCost`.
+    :class:`ObservationCost`; ``action_low_pass`` (Hz, ``--action-low-pass``) in
+    :class:`ActionLowPass`, outermost.
     """
     from liquidnode.controller.train.config import parse_obs_cost
 
@@ -285,7 +323,9 @@ def env_factory(
         if episode_ticks is not None:
             kwargs["max_episode_steps"] = episode_ticks
         env: gym.Env = ControlPeriodJitter(make_env(env_id, **kwargs), jitter=jitter, seed=seed)
-        return ObservationCost(env, costs) if costs else env
+        if costs:
+            env = ObservationCost(env, costs)
+        return env if action_low_pass is None else ActionLowPass(env, action_low_pass)
 
     return _make
 
@@ -394,6 +434,7 @@ def make_vector_env(
     first: int = 0,
     episode_ticks: int | None = None,
     obs_cost: str | None = None,
+    action_low_pass: float | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` training envs: in worker processes (``AsyncVectorEnv``) when more than one
     and ``asynchronous``, in-process (``SyncVectorEnv``) otherwise. Episodes auto-reset in the
@@ -402,13 +443,21 @@ def make_vector_env(
     ``seed + 7919 i``); the vector env holds the run's envs ``first .. first + num_envs - 1``
     (a slice of them, on a Ray actor; 0 for all of them). ``episode_ticks`` cuts every
     episode after that many ticks (None: the env's own time limit); ``obs_cost`` shapes the
-    reward (see :class:`ObservationCost`)."""
+    reward (see :class:`ObservationCost`); ``action_low_pass`` filters the actions (see
+    :class:`ActionLowPass`)."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     base = seed if randomize_seed is None else randomize_seed
     fns = [
         env_factory(
-            env_id, jitter, seed + 7919 * i, randomize, base + 7919 * i, episode_ticks, obs_cost
+            env_id,
+            jitter,
+            seed + 7919 * i,
+            randomize,
+            base + 7919 * i,
+            episode_ticks,
+            obs_cost,
+            action_low_pass,
         )
         for i in range(first, first + num_envs)
     ]

@@ -12,6 +12,7 @@ module adds what the trainer owns, through the :class:`~controller.policy.Policy
 | ``action_scale`` | ``(high - low) / 2`` of the env's action space |
 | ``action_offset`` | ``(high + low) / 2`` of the env's action space |
 | ``action.squash`` | ``tanh`` (the Gaussian's mean is ``tanh(y)`` in normalised units) |
+| ``action.low_pass_hz`` | ``--action-low-pass`` (absent without it) |
 | ``time_scale`` | ``1 / nominal control period`` (the cell saw ``ts = 1`` at the nominal rate) |
 | ``control_rate_hz`` | nominal control rate of the env |
 | ``observation_space`` / ``action_space`` | the env's bounds (``null`` = infinite), names |
@@ -56,6 +57,8 @@ class ExportSpec:
             (``action.feedback``; see :mod:`controller.policy`).
         latency_input: the cell's input after the observation is the normalised actuation
             latency (``latency_input``; see :mod:`controller.latency_input`), or None.
+        low_pass_hz: cut-off of the action low-pass the policy was trained behind
+            (``action.low_pass_hz``; see :mod:`controller.action_filter`), or None.
     """
 
     info: EnvInfo
@@ -66,6 +69,7 @@ class ExportSpec:
     act_offset: np.ndarray
     feedback: bool = False
     latency_input: LatencyInput | None = None
+    low_pass_hz: float | None = None
 
 
 def _bounds(values: np.ndarray) -> list[float | None]:
@@ -110,7 +114,11 @@ def export_policy(
             "units": list(info.act_units) if info.act_units else None,
         },
         normalization={"clip": float(obs_norm.clip)},
-        action={"squash": spec.squash, **({"feedback": True} if spec.feedback else {})},
+        action={
+            "squash": spec.squash,
+            **({"feedback": True} if spec.feedback else {}),
+            **({"low_pass_hz": float(spec.low_pass_hz)} if spec.low_pass_hz else {}),
+        },
         time_scale=float(spec.time_scale),
         latency_input=None if spec.latency_input is None else spec.latency_input.as_metadata(),
         control_rate_hz=float(info.control_rate_hz),

@@ -144,7 +144,9 @@ def train(
     if cfg.init_from and not cfg.resume:  # fine-tune a policy file's weights
         from liquidnode.controller.train.warm_start import warm_start
 
-        warm = warm_start(cfg.init_from, actor.cell, obs_norm, cfg.env, cfg.latency_input)
+        warm = warm_start(
+            cfg.init_from, actor.cell, obs_norm, cfg.env, cfg.latency_input, cfg.action_low_pass
+        )
     global_step, prior_wall = 0, 0.0
     if cfg.resume:
         state = ckpt.load(cfg.resume, info, cfg)
@@ -167,6 +169,7 @@ def train(
         act_scale=acting.act_scale,
         act_offset=acting.act_offset,
         latency_input=told,
+        low_pass_hz=cfg.action_low_pass,
     )
 
     def make_policy(provenance: dict[str, Any] | None = None) -> Policy:

@@ -77,6 +77,7 @@ def warm_start(
     obs_norm: ObsNormalizer,
     env_id: str,
     latency_input: bool = False,
+    low_pass_hz: float | None = None,
 ) -> dict[str, Any]:
     """Copy the policy file's cell weights into ``cell_module`` and its observation
     statistics into ``obs_norm``.
@@ -84,7 +85,8 @@ def warm_start(
     With ``latency_input`` (the actor is told its latency, one more input after the
     observation) and a file that is not, the file's CfC gets a zero weight column for that input
     (:func:`with_latency_column`): the actor starts as exactly the file's policy, whatever it
-    is told.
+    is told. A file trained behind an action low-pass (``action.low_pass_hz``) is fine-tuned
+    behind the same one (``low_pass_hz``); a file without one may be fine-tuned behind one.
 
     Returns:
         ``{"path", "env_id", "command"}`` (the file's training command) for the new
@@ -100,6 +102,12 @@ def warm_start(
         raise LiquidNodeError(
             f"--init-from {path} is told its actuation latency (latency_input); train it with "
             "--latency-input"
+        )
+    file_cutoff = meta.action.get("low_pass_hz")
+    if file_cutoff is not None and file_cutoff != low_pass_hz:
+        raise LiquidNodeError(
+            f"--init-from {path} acts behind a {file_cutoff:g} Hz action low-pass "
+            f"(action.low_pass_hz); train it with --action-low-pass {file_cutoff:g}"
         )
     if latency_input and meta.latency_input is None:
         file_tensors = with_latency_column(file_tensors, meta.cell, meta.obs_dim, path)

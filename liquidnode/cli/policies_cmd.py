@@ -2,7 +2,8 @@
 
 For each policy file of :mod:`liquidnode.policies`: the environment it controls, the cell
 (type, wiring, units; ``+ latency`` where the policy is told its plant's actuation latency,
-``+ feedback`` where it feeds its previous action back to its cell), the control rate, the
+``+ feedback`` where it feeds its previous action back to its cell, ``+ low-pass F Hz`` where
+its actions pass through a low-pass of that cut-off), the control rate, the
 return it achieves and where its model card is.
 
 The return is the evaluation recorded in the file's provenance (``provenance.evaluation``:
@@ -10,7 +11,7 @@ the trainer's final evaluation, mean and std over its episodes, deterministic ac
 present, else the ``liquidnode eval`` figure of the model cards' summary table
 (``policies/README.md``). ``--json`` keys: ``policies`` (list of ``file``, ``path``,
 ``default``, ``env``, ``cell``, ``wiring``, ``units``, ``latency_input``, ``action_feedback``,
-``rate_hz``,
+``action_low_pass_hz`` (a number or null), ``rate_hz``,
 ``trained``, ``return``
 {``mean``, ``std``, ``episodes``, ``seed``, ``source``} or null, ``card_return`` (the card
 table's {``mean``, ``std``, ``what``} or null), ``card`` {``path``, ``section``}), ``cards``
@@ -124,6 +125,7 @@ def describe(path: Path, sections: list[str], card_return: dict[str, Any]) -> di
         "units": units,
         "latency_input": meta.latency_input is not None,
         "action_feedback": bool(meta.action.get("feedback", False)),
+        "action_low_pass_hz": meta.action.get("low_pass_hz"),
         "rate_hz": meta.control_rate_hz,
         "trained": bool(prov.get("trained", True)),
         "return": ret,
@@ -144,6 +146,8 @@ def _cell_text(row: dict[str, Any]) -> str:
         kind += " + latency"
     if row["action_feedback"]:
         kind += " + feedback"
+    if row["action_low_pass_hz"] is not None:
+        kind += f" + low-pass {row['action_low_pass_hz']:g} Hz"
     return kind
 
 

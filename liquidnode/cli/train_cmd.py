@@ -66,6 +66,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "smoothness": "W",
             "init_from": "POLICY",
             "obs_cost": "I=W[,I=W]",
+            "action_low_pass": "HZ",
         }
         metavar = names.get(f.name) or more.get(f.name) or ("N" if kind is int else "X")
         p.add_argument(

@@ -224,7 +224,8 @@ def in_process_collector(cfg: TrainConfig, info: EnvInfo, acting: Acting) -> Vec
 
     envs = make_vector_env(cfg.env, cfg.envs, cfg.dt_jitter, cfg.seed, cfg.randomize,
                            cfg.randomize_seed, asynchronous=cfg.async_envs,
-                           episode_ticks=cfg.episode_ticks, obs_cost=cfg.obs_cost)  # fmt: skip
+                           episode_ticks=cfg.episode_ticks, obs_cost=cfg.obs_cost,
+                           action_low_pass=cfg.action_low_pass)  # fmt: skip
     return VectorCollector(envs, acting)
 
 

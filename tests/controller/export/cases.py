@@ -12,9 +12,14 @@ from liquidnode.policies import shipped_policies
 
 
 def _random(
-    kind: str, feedback: bool = False, latency: float | None = None, **options: object
+    kind: str,
+    feedback: bool = False,
+    latency: float | None = None,
+    low_pass: float | None = None,
+    **options: object,
 ) -> Callable[[], Policy]:
-    """``latency``: the policy has a latency input and is told that many control periods."""
+    """``latency``: the policy has a latency input and is told that many control periods;
+    ``low_pass``: its actions pass through a low-pass of that cut-off (Hz)."""
 
     def make() -> Policy:
         rng = np.random.default_rng(3)
@@ -29,7 +34,11 @@ def _random(
             action_scale=np.array([2.0, 0.5]),
             action_offset=np.array([0.1, -0.3]),
             normalization={"clip": 3.0},
-            action={"squash": "tanh", "feedback": feedback},
+            action={
+                "squash": "tanh",
+                "feedback": feedback,
+                **({} if low_pass is None else {"low_pass_hz": low_pass}),
+            },
             time_scale=25.0,
             control_rate_hz=25.0,
             cell_options=options,
@@ -77,6 +86,14 @@ LATENCY = {
     "cfc-pure-latency": _random("cfc", latency=0.3, mode="pure"),
 }
 RANDOM.update(LATENCY)
+# an action low-pass (the filtered command is the state's last act_dim values)
+LOW_PASS = {
+    "cfc-low-pass": _random("cfc", low_pass=4.0),
+    "gru-feedback-low-pass": _random("gru", feedback=True, low_pass=2.5),
+    "cfc-latency-feedback-low-pass": _random("cfc", feedback=True, latency=0.4, low_pass=6.0),
+    "mlp-memoryless-low-pass": _random("mlp", hidden_layers=1, low_pass=3.0),
+}
+RANDOM.update(LOW_PASS)
 SHIPPED = {p.stem: (lambda p=p: Policy.load(p)) for p in shipped_policies()}
 ALL = {**RANDOM, **SHIPPED}
 

@@ -36,6 +36,10 @@ Q15_CASES = [
     "lstm-feedback",
     "mlp-memoryless-feedback",
     "cfc-latency-feedback",
+    "cfc-low-pass",
+    "gru-feedback-low-pass",
+    "cfc-latency-feedback-low-pass",
+    "mlp-memoryless-low-pass",
 ]
 # the LTC bound compounds through its unfolds (each may multiply the error by the synapses'
 # worst-case gain): with the shipped 6 unfolds it is valid but far above the measured error,
@@ -64,6 +68,7 @@ def _compiled(policy, tmp_path, precision="q15"):
             "ltc-ncp-1-unfold",
             "cfc-feedback",
             "cfc-latency-feedback",
+            "cfc-latency-feedback-low-pass",
         )
     ],
 )
