@@ -15,15 +15,16 @@ runs the policy on the same episodes (stress's control loop, no torch; reset see
   changed step length alone does to MuJoCo's contact dynamics; the command is held as long as
   nominally).
 
-``--low-pass A`` passes every action through a first-order low-pass at run time,
-``a = A * a_policy + (1 - A) * a_previous`` (reset each episode), nominal run included: what a
-smoother gait of the same policy would keep (it was not trained with the filter).
+``--low-pass HZ`` puts an action low-pass of that cut-off into the policy (its
+``action.low_pass_hz``, :mod:`liquidnode.controller.action_filter`; replacing one the file may
+have), nominal run included: what a smoother gait of a policy that was not trained behind the
+filter keeps.
 
 Usage::
 
     python scripts/halfcheetah_jitter.py [--policy policies/HalfCheetah-v5-cfc.safetensors]
         [--episodes 50] [--seed 2000000] [--jitter 0.4]
-        [--variants stress nominal-dt whole-steps substeps] [--low-pass A]
+        [--variants stress nominal-dt whole-steps substeps] [--low-pass HZ]
 """
 
 from __future__ import annotations
@@ -86,24 +87,11 @@ def run(policy: Policy, variant: str, jitter: float, episodes: int, seed: int) -
     return np.array([e.return_ for e in summary.episodes])
 
 
-def low_pass(policy: Policy, alpha: float) -> None:
-    """Filter ``policy``'s actions: ``alpha * new + (1 - alpha) * previous``, from each reset."""
-    step, reset = policy.step, policy.reset
-    previous: list[np.ndarray] = []
-
-    def filtered(obs: np.ndarray, dt: float) -> np.ndarray:
-        action = step(obs, dt)
-        if previous:
-            action = alpha * action + (1.0 - alpha) * previous[0]
-        previous[:] = [action]
-        return action
-
-    def restart() -> None:
-        previous.clear()
-        reset()
-
-    policy.step = filtered  # type: ignore[method-assign]
-    policy.reset = restart  # type: ignore[method-assign]
+def with_low_pass(policy: Policy, cutoff_hz: float) -> Policy:
+    """``policy`` (weights, normalisation, latency input) behind an action low-pass of
+    ``cutoff_hz`` (a new policy, fresh state)."""
+    action = {**policy.metadata.action, "low_pass_hz": float(cutoff_hz)}
+    return Policy.from_tensors(replace(policy.metadata, action=action), policy.tensors())
 
 
 def main() -> None:
@@ -113,11 +101,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=2_000_000, help="first reset seed (stress's)")
     p.add_argument("--jitter", type=float, default=0.4, help="F of the dt_jitter cell")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--low-pass", type=float, default=None, metavar="A", help="0 < A <= 1")
+    p.add_argument("--low-pass", type=float, default=None, metavar="HZ", help="cut-off > 0")
     args = p.parse_args()
     policy = Policy.load(args.policy)
     if args.low_pass is not None:
-        low_pass(policy, args.low_pass)
+        policy = with_low_pass(policy, args.low_pass)
     summary, _ = stress.run_cell(policy, ENV, None, args.episodes, args.seed)
     nominal = float(np.mean([e.return_ for e in summary.episodes]))
     print(f"{'nominal':>12}: mean return {nominal:7.1f}")

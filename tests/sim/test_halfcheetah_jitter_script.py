@@ -56,3 +56,12 @@ def test_the_stress_variant_is_the_stress_cell_and_nothing_is_left_patched(scrip
     substeps = script.run(policy, "substeps", 0.4, 2, 2_000_000)
     assert not np.array_equal(substeps, cell)
     assert policy.step == step and PerturbedPhysics.draw_period is draw
+
+
+def test_low_pass_puts_the_policy_s_own_filter_in(script):
+    policy = Policy.load(POLICY)
+    filtered = script.with_low_pass(policy, 7.0)
+    assert filtered.metadata.action == {**policy.metadata.action, "low_pass_hz": 7.0}
+    assert filtered.low_pass is not None and policy.low_pass is None
+    for name, value in policy.tensors().items():
+        np.testing.assert_array_equal(filtered.tensors()[name], value, err_msg=name)
