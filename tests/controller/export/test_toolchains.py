@@ -78,6 +78,15 @@ def test_avr_gcc_builds_the_shipped_pendulum_policy(name, precision, tmp_path):
     assert ram > 2 * SHIPPED[name]().state_dim  # the state struct is in .bss
 
 
+@pytest.mark.avr
+@pytest.mark.parametrize("precision", ["q15", "q7"])  # (its 128-unit backbone: too big in f32)
+def test_avr_gcc_builds_a_policy_with_an_action_low_pass(precision, tmp_path):
+    if shutil.which("avr-gcc") is None:
+        pytest.fail("avr-gcc missing: run scripts/install-system-deps.sh")
+    flash, ram = _build_avr(tmp_path, ALL["cfc-latency-feedback-low-pass"](), precision)
+    assert flash <= 32 * 1024 and ram <= 2048
+
+
 @pytest.mark.parametrize(
     ("name", "precision"),
     [
@@ -93,6 +102,8 @@ def test_avr_gcc_builds_the_shipped_pendulum_policy(name, precision, tmp_path):
         ("ltc-ncp", "q15"),
         ("ltc-ncp", "q7"),
         ("wired_cfc-pure", "q15"),
+        ("cfc-low-pass", "f32"),
+        ("gru-feedback-low-pass", "q15"),
     ],
 )
 def test_arm_none_eabi_gcc_builds_for_cortex_m4f(name, precision, tmp_path):
