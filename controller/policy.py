@@ -12,7 +12,8 @@ command: its cell's input is ``[x, a_prev]`` (``input_size = obs_dim + act_dim``
 after ``reset``). Under actuation latency that is the command still in flight, which a
 controller needs to know (an LQR for a delayed plant feeds it back); a recurrent state could
 carry it, but learns to do so poorly (``policies/README.md``, the double pendulum). The feedback is
-part of :attr:`Policy.state` (its last ``act_dim`` values), so a copy steps exactly the same.
+part of :attr:`Policy.state` (``act_dim`` values after the cell's), so a copy steps exactly the
+same.
 
 A policy with an *action low-pass* (metadata ``action.low_pass_hz``;
 :mod:`controller.action_filter`) filters the squashed action before the mapping::
