@@ -156,3 +156,30 @@ def test_sim_replay_uses_the_attached_model(tmp_path: Path) -> None:
     ep = load_episode(log)
     assert ep.model_bytes == PENDULUM.read_bytes()
     assert replay_sim(ep).max_obs_drift == 0.0
+
+
+def test_a_policy_with_an_action_low_pass_replays_bit_for_bit(tmp_path: Path) -> None:
+    """The filter's command is part of the state the log keeps: its episode replays bit for
+    bit, and the same weights without the filter are caught."""
+    from liquidnode.controller.loop import ControlLoop, LoopConfig
+    from liquidnode.controller.policy import Policy, random_policy
+    from liquidnode.sim.mujoco_plant import MjcfPlant
+
+    def save(path: Path, action: dict[str, object]) -> Path:
+        random_policy(3, 1, seed=1, action_scale=np.array([2.0]), action=action).save(path)
+        return path
+
+    filtered = save(tmp_path / "filtered.safetensors", {"squash": "tanh", "low_pass_hz": 3.0})
+    plain = save(tmp_path / "plain.safetensors", {"squash": "tanh"})
+    log = tmp_path / "liquidnode.sim.mcap"
+    loop = ControlLoop(
+        MjcfPlant(PENDULUM),
+        Policy.load(filtered),
+        LoopConfig(realtime=False, max_ticks=60),
+        recorder=McapRecorder(log, command="sim", policy_path=filtered),
+        policy_path=filtered,
+    )
+    loop.run(episodes=1, seed=3)
+    result = replay_policy(load_episode(log))
+    assert result.bit_exact and result.ticks == 60 and result.policy == "attached"
+    assert replay_policy(load_episode(log), plain).max_action_dev > 1e-3
