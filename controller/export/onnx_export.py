@@ -230,9 +230,9 @@ def build_model(plan: PolicyPlan) -> Any:
     if isinstance(cell, CfCPlan):
         y, new = _cfc(g, cell, x, state, ts, "")
     elif isinstance(cell, WiredPlan):
-        parts = g.split(state, [layer.units for layer in cell.layers])
+        hs = g.split(state, [layer.units for layer in cell.layers])
         news, inp = [], x
-        for k, (layer, h) in enumerate(zip(cell.layers, parts, strict=True)):
+        for k, (layer, h) in enumerate(zip(cell.layers, hs, strict=True)):
             inp, _ = _cfc(g, layer, inp, h, ts, f"l{k}_")
             news.append(inp)
         y = inp
