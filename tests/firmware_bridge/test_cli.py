@@ -114,7 +114,8 @@ def test_deploy_reconnects_when_the_device_comes_back(tmp_path):
     link = str(tmp_path / "robot")
     first = Twin("--env", "InvertedPendulum-v5", "--link", link)
     # --duration also bounds reconnecting: long enough for a second twin to start on a busy CI
-    args = ["--port", link, "--policy", str(POLICY), "--duration", "10", "--reconnect", "--json"]
+    # (10 s was not, once, with two trainings running beside the suite on 2 cores)
+    args = ["--port", link, "--policy", str(POLICY), "--duration", "20", "--reconnect", "--json"]
     log = tmp_path / "deploy.mcap"
     proc = subprocess.Popen(
         [*CLI, "deploy", "--log", str(log), *args],
