@@ -148,10 +148,13 @@ class TrainConfig:
     at 100 see ten times as many starts); evaluations keep the env's own length. Unset: the
     env's own limit."""
     obs_cost: str | None = None
-    """Reward shaping, training only: I=W[,I=W...] subtracts W * obs[I]**2 (env units, the
-    observation the policy sees) from every training step's reward, e.g. 0=1.0 keeps the
-    InvertedDoublePendulum cart near the middle of its rail; evaluations and the returns
-    reported are the env's own. Recorded in the provenance's config."""
+    """Reward shaping, training only, a comma-separated list of terms on observation channels
+    (env units, the observation the policy sees), each subtracted from every training step's
+    reward: I=W is W * obs[I]**2 (e.g. 0=1.0 keeps the InvertedDoublePendulum cart near the
+    middle of its rail); I>L=W is W * max(0, obs[I] - L) and I<L=W is W * max(0, L - obs[I])
+    (e.g. HalfCheetah's 8>5.0=1 turns its forward reward into min(speed, 5 m/s): a gait with
+    torque to spare). Evaluations and the returns reported are the env's own. Recorded in the
+    provenance's config."""
     eval_interval: int = 10
     """Deterministic evaluation (numpy runtime) every N rollouts; 0 disables it."""
     eval_episodes: int = 5
@@ -299,27 +302,37 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
-def parse_obs_cost(text: str) -> tuple[tuple[int, float], ...]:
-    """``--obs-cost`` as ``((index, weight), ...)``; ``"0=1.0,3=0.5"`` -> ``((0, 1.0), (3, 0.5))``.
+ObsCostTerm = tuple[int, float, str, float]
+"""One ``--obs-cost`` term: (channel index, weight, kind, limit); kind ``"sq"`` costs
+``w * obs[i]**2`` (limit 0, unused), ``">"`` ``w * max(0, obs[i] - limit)``, ``"<"``
+``w * max(0, limit - obs[i])``."""
+
+
+def parse_obs_cost(text: str) -> tuple[ObsCostTerm, ...]:
+    """``--obs-cost`` as ``((index, weight, kind, limit), ...)``: ``"0=1.0,8>5=0.5"`` ->
+    ``((0, 1.0, "sq", 0.0), (8, 0.5, ">", 5.0))``.
 
     Raises:
-        LiquidNodeError: not I=W pairs, a negative index, or a weight that is negative or not
-            finite.
+        LiquidNodeError: a term not I=W, I>L=W or I<L=W, a negative index, a limit that is not
+            finite or a weight that is negative or not finite.
     """
-    pairs = []
+    terms = []
     for part in text.split(","):
-        index, sep, weight = part.strip().partition("=")
+        lhs, sep, weight = part.strip().partition("=")
+        kind = ">" if ">" in lhs else "<" if "<" in lhs else "sq"
+        index, _, limit = lhs.partition(kind) if kind != "sq" else (lhs, "", "0")
         try:
-            i, w = int(index), float(weight)
+            i, w, lim = int(index), float(weight), float(limit)
         except ValueError:
-            i, w = -1, float("nan")
-        if not sep or i < 0 or not (w >= 0.0 and math.isfinite(w)):
+            i, w, lim = -1, float("nan"), float("nan")
+        if not sep or i < 0 or not (w >= 0.0 and math.isfinite(w)) or not math.isfinite(lim):
             raise LiquidNodeError(
-                f"--obs-cost {text!r}: expected INDEX=WEIGHT[,INDEX=WEIGHT...] with an index >= 0 "
-                f"and a finite weight >= 0 (e.g. 0=1.0), got {part.strip()!r}"
+                f"--obs-cost {text!r}: expected INDEX=WEIGHT, INDEX>LIMIT=WEIGHT or "
+                f"INDEX<LIMIT=WEIGHT terms, comma-separated, with an index >= 0, a finite "
+                f"limit and a finite weight >= 0 (e.g. 0=1.0 or 8>5.0=1), got {part.strip()!r}"
             )
-        pairs.append((i, w))
-    return tuple(pairs)
+        terms.append((i, w, kind, lim))
+    return tuple(terms)
 
 
 def config_fields() -> list[dataclasses.Field]:

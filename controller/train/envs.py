@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +24,9 @@ from liquidnode.controller import simulators
 from liquidnode.controller.action_filter import LowPass
 from liquidnode.controller.errors import LiquidNodeError, SpaceMismatchError
 from liquidnode.controller.latency_input import LatencyInput
+
+if TYPE_CHECKING:
+    from liquidnode.controller.train.config import ObsCostTerm
 
 
 @dataclass(frozen=True)
@@ -250,9 +253,9 @@ class ActionLowPass(gym.Wrapper):
         return obs, reward, terminated, truncated, {**info, "command": command}
 
 
-def check_obs_cost(costs: tuple[tuple[int, float], ...], obs_dim: int) -> None:
+def check_obs_cost(costs: tuple[ObsCostTerm, ...], obs_dim: int) -> None:
     """Raise :class:`LiquidNodeError` if an ``--obs-cost`` index is not below ``obs_dim``."""
-    bad = [i for i, _ in costs if i >= obs_dim]
+    bad = [term[0] for term in costs if term[0] >= obs_dim]
     if bad:
         raise LiquidNodeError(
             f"--obs-cost index {bad[0]} is beyond the {obs_dim} observation channels "
@@ -261,12 +264,16 @@ def check_obs_cost(costs: tuple[tuple[int, float], ...], obs_dim: int) -> None:
 
 
 class ObservationCost(gym.Wrapper):
-    """Reward shaping for training: subtract ``sum(w * obs[i] ** 2)`` from each step's reward.
+    """Reward shaping for training: subtract the ``--obs-cost`` terms of the observation after
+    each step from that step's reward.
 
     Args:
         env: the training env.
-        costs: ``((index, weight), ...)``: observation channel (0-based, in the env's order)
-            and weight (reward units per squared env unit of that channel).
+        costs: ``((index, weight, kind, limit), ...)``
+            (:func:`liquidnode.controller.train.config.parse_obs_cost`): observation channel
+            (0-based, in the env's order) and weight; kind ``"sq"`` costs ``weight * obs**2``
+            (reward units per squared env unit), ``">"`` ``weight * max(0, obs - limit)`` and
+            ``"<"`` ``weight * max(0, limit - obs)`` (reward units per env unit past the limit).
 
     The observation is the one the policy sees (with a randomised env: noise and bias
     included). ``info["obs_cost"]`` is the amount subtracted this step.
@@ -275,16 +282,21 @@ class ObservationCost(gym.Wrapper):
         LiquidNodeError: an index beyond the env's observation.
     """
 
-    def __init__(self, env: gym.Env, costs: tuple[tuple[int, float], ...]) -> None:
+    def __init__(self, env: gym.Env, costs: tuple[ObsCostTerm, ...]) -> None:
         super().__init__(env)
         check_obs_cost(costs, int(box_space(env.observation_space, "observation").shape[0]))
-        self.index = np.array([i for i, _ in costs], dtype=np.intp)
-        self.weight = np.array([w for _, w in costs], dtype=np.float64)
+        self.index = np.array([t[0] for t in costs], dtype=np.intp)
+        self.weight = np.array([t[1] for t in costs], dtype=np.float64)
+        self.square = np.array([t[2] == "sq" for t in costs])
+        self.sign = np.array([-1.0 if t[2] == "<" else 1.0 for t in costs])
+        self.limit = np.array([t[3] for t in costs], dtype=np.float64)
 
     def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """The env's step with the cost taken off the reward."""
         obs, reward, terminated, truncated, info = self.env.step(action)
-        cost = float(np.dot(self.weight, np.square(np.asarray(obs, np.float64)[self.index])))
+        x = np.asarray(obs, np.float64)[self.index]
+        excess = np.maximum(0.0, self.sign * (x - self.limit))
+        cost = float(np.dot(self.weight, np.where(self.square, np.square(x), excess)))
         info = dict(info)
         info["obs_cost"] = cost
         return obs, float(reward) - cost, terminated, truncated, info

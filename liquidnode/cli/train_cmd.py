@@ -65,7 +65,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "randomize": "SPEC",
             "smoothness": "W",
             "init_from": "POLICY",
-            "obs_cost": "I=W[,I=W]",
+            "obs_cost": "I=W|I>L=W|I<L=W[,...]",
             "action_low_pass": "HZ",
         }
         metavar = names.get(f.name) or more.get(f.name) or ("N" if kind is int else "X")

@@ -128,13 +128,17 @@ def test_episode_ticks_cuts_training_episodes_as_time_limit_truncations():
 
 
 def test_obs_cost_shapes_the_training_reward_only():
-    """--obs-cost 0=2,1=0.5: each training reward is the env's minus 2 x0**2 + 0.5 x1**2 of
-    the observation after the step, the same trajectory otherwise; the config parser pairs."""
+    """--obs-cost 0=2,1>0.01=0.5,1<-0.01=3: each training reward is the env's minus
+    2 x0**2 + 0.5 max(0, x1 - 0.01) + 3 max(0, -0.01 - x1) of the observation after the step,
+    the same trajectory otherwise; the config parser reads squares and one-sided hinges."""
     from liquidnode.controller.train.config import parse_obs_cost
 
-    assert parse_obs_cost("0=2, 1=0.5") == ((0, 2.0), (1, 0.5))
+    assert parse_obs_cost("0=2, 1=0.5") == ((0, 2.0, "sq", 0.0), (1, 0.5, "sq", 0.0))
+    assert parse_obs_cost("8>5.0=1, 2<-0.5=0.25") == ((8, 1.0, ">", 5.0), (2, 0.25, "<", -0.5))
+    spec = "0=2,1>0.01=0.5,1<-0.01=3"
     plain = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False)
-    shaped = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False, obs_cost="0=2,1=0.5")
+    shaped = make_vector_env(ENV, 1, 0.0, 3, asynchronous=False, obs_cost=spec)
+    hinges = set()
     try:
         obs_a, _ = plain.reset(seed=9)
         obs_b, _ = shaped.reset(seed=9)
@@ -145,11 +149,14 @@ def test_obs_cost_shapes_the_training_reward_only():
             obs_b, r_b, term, trunc, info = shaped.step(action)
             np.testing.assert_array_equal(obs_a, obs_b)
             seen = info["final_obs"][0] if term[0] or trunc[0] else obs_b[0]  # before autoreset
-            cost = 2.0 * seen[0] ** 2 + 0.5 * seen[1] ** 2
+            above, below = max(0.0, seen[1] - 0.01), max(0.0, -0.01 - seen[1])
+            hinges |= {"above"} if above > 0 else {"below"} if below > 0 else set()
+            cost = 2.0 * seen[0] ** 2 + 0.5 * above + 3.0 * below
             assert r_b[0] == pytest.approx(r_a[0] - cost, abs=1e-12)
             where = info["final_info"] if term[0] or trunc[0] else info
             assert where["obs_cost"][0] == pytest.approx(cost)
         assert cost > 1e-4  # the cart has moved: the cost is not trivially zero
+        assert hinges == {"above", "below"}  # the pole swung past both limits: both hinges bit
     finally:
         plain.close()
         shaped.close()

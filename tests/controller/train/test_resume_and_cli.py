@@ -75,8 +75,14 @@ def test_bad_config_values_name_the_flag(tmp_path):
         train(tiny_config(tmp_path, obs_cost="0=x"))
     with pytest.raises(LiquidNodeError, match="got '-1=2'"):
         train(tiny_config(tmp_path, obs_cost="0=1,-1=2"))
+    with pytest.raises(LiquidNodeError, match="got '1>inf=1'"):
+        train(tiny_config(tmp_path, obs_cost="1>inf=1"))
+    with pytest.raises(LiquidNodeError, match="got '1<x=1'"):
+        train(tiny_config(tmp_path, obs_cost="0=1,1<x=1"))
     with pytest.raises(LiquidNodeError, match="index 4 is beyond the 4 observation channels"):
         train(tiny_config(tmp_path, obs_cost="4=1.0"))
+    with pytest.raises(LiquidNodeError, match="index 5 is beyond the 4 observation channels"):
+        train(tiny_config(tmp_path, obs_cost="0=1,5>0.5=1"))
 
 
 def _parser() -> argparse.ArgumentParser:
