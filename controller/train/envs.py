@@ -287,16 +287,16 @@ class ObservationCost(gym.Wrapper):
         check_obs_cost(costs, int(box_space(env.observation_space, "observation").shape[0]))
         self.index = np.array([t[0] for t in costs], dtype=np.intp)
         self.weight = np.array([t[1] for t in costs], dtype=np.float64)
-        self.square = np.array([t[2] == "sq" for t in costs])
-        self.sign = np.array([-1.0 if t[2] == "<" else 1.0 for t in costs])
+        # +1 for a ceiling (">"), -1 for a floor ("<"), 0 for a square ("sq")
+        self.side = np.array([{">": 1.0, "<": -1.0}.get(t[2], 0.0) for t in costs])
         self.limit = np.array([t[3] for t in costs], dtype=np.float64)
 
     def step(self, action: np.ndarray) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """The env's step with the cost taken off the reward."""
         obs, reward, terminated, truncated, info = self.env.step(action)
         x = np.asarray(obs, np.float64)[self.index]
-        excess = np.maximum(0.0, self.sign * (x - self.limit))
-        cost = float(np.dot(self.weight, np.where(self.square, np.square(x), excess)))
+        excess = np.maximum(0.0, self.side * (x - self.limit))
+        cost = float(np.dot(self.weight, np.where(self.side == 0.0, np.square(x), excess)))
         info = dict(info)
         info["obs_cost"] = cost
         return obs, float(reward) - cost, terminated, truncated, info
