@@ -60,7 +60,10 @@ class TrainConfig:
     policy.safetensors (default: the --resume checkpoint's run folder, else
     runs/train/<UTC timestamp>)."""
     resume: str | None = None
-    """Checkpoint (.pt) to continue training from; its env and spaces must match."""
+    """Checkpoint (.pt) to continue training from; its env and spaces must match. With
+    --steps equal to the checkpoint's own step count it trains nothing and writes the
+    checkpoint's policy as it is (evaluated and with provenance, like any run's): how to
+    export a snapshot of a run."""
     rollout_steps: int = 512
     """Steps per environment per rollout (PPO horizon); a multiple of --seq-len."""
     seq_len: int = 16

@@ -155,11 +155,13 @@ def train(
         if cfg.reset_log_std is not None:  # re-open collapsed exploration
             with torch.no_grad():
                 actor.log_std.fill_(cfg.reset_log_std)
-        if global_step >= cfg.steps:
+        if global_step > cfg.steps:
             raise LiquidNodeError(
-                f"checkpoint {cfg.resume} is already at {global_step} steps; pass --steps "
-                f"above that to train further"
+                f"checkpoint {cfg.resume} is already at {global_step} steps, past --steps "
+                f"{cfg.steps}; pass --steps {global_step} to write its policy as it is, or "
+                f"more to train further"
             )
+    export_only = cfg.resume is not None and global_step == cfg.steps  # a snapshot, untrained
 
     spec = ExportSpec(
         info=info,
@@ -175,9 +177,10 @@ def train(
     def make_policy(provenance: dict[str, Any] | None = None) -> Policy:
         return export_policy(actor.cell, obs_norm, spec, provenance or {})
 
-    source = (collector or in_process_collector)(cfg, info, acting)
+    # no experience to collect for a snapshot (nor Ray workers to start)
+    source = None if export_only else (collector or in_process_collector)(cfg, info, acting)
     writer = _tensorboard(cfg, paths.tensorboard)
-    planned = cfg.planned_steps(global_step)
+    planned = global_step if export_only else cfg.planned_steps(global_step)
     bar = _progress(cfg, global_step, planned)
     num_updates = (planned - global_step) // cfg.batch_size
     recent: list[float] = []
@@ -186,8 +189,9 @@ def train(
 
     interrupted = False
     try:
-        source.reset(seed=cfg.seed + global_step)
-        if cfg.eval_interval:  # the starting point of the learning curve
+        if source is not None:
+            source.reset(seed=cfg.seed + global_step)
+        if cfg.eval_interval and num_updates:  # the starting point of the learning curve
             ev = evaluate_policy(
                 make_policy(), cfg.env, cfg.eval_episodes, cfg.eval_seed, eval_randomize
             )
@@ -202,6 +206,7 @@ def train(
                 optimizer.param_groups[0]["lr"] = cfg.lr * frac
 
             # ---- 1. rollout: act with the liquid cell, carry its state ----------------------
+            assert source is not None  # a snapshot (export_only) runs no update
             rollout = source.collect(agent, cfg.rollout_steps)
             buf = rollout.buffer
             if rollout.raw_obs is not None:  # acted with frozen statistics: fold them in now
@@ -338,7 +343,8 @@ def train(
     finally:
         # After an interrupt a worker may be mid-step: let it finish (workers ignore the
         # signals), but never wait on it for long.
-        source.close(interrupted)
+        if source is not None:
+            source.close(interrupted)
         if bar is not None:
             bar.close()
         if writer:

@@ -24,6 +24,27 @@ def test_resume_continues_from_the_checkpoint_step(tmp_path):
     assert second.policy_path == first.policy_path
 
 
+def test_resume_at_the_checkpoints_own_step_writes_its_policy_untrained(tmp_path):
+    from safetensors.numpy import load_file
+
+    first = train(tiny_config(tmp_path))  # no periodic evaluation: exports the last weights
+    ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
+    saved = ckpt.read_bytes()
+    out = tmp_path / "snapshot.safetensors"
+    snap = train(tiny_config(tmp_path, run_dir=None, resume=str(ckpt), out=str(out)))
+    assert snap.steps == first.steps == 256 and snap.policy_path == out
+    assert ckpt.read_bytes() == saved  # nothing trained, nothing re-saved
+    trained, exported = load_file(first.policy_path), load_file(out)
+    assert trained.keys() == exported.keys()
+    for name, values in trained.items():
+        np.testing.assert_array_equal(exported[name], values, err_msg=name)
+    # a step further trains, so the weights move
+    moved = load_file(
+        train(tiny_config(tmp_path, run_dir=None, steps=384, resume=str(ckpt))).policy_path
+    )
+    assert any(not np.array_equal(moved[k], v) for k, v in trained.items())
+
+
 def test_reset_log_std_reopens_exploration_on_resume_only(tmp_path):
     import torch
 
@@ -53,8 +74,8 @@ def test_resume_refuses_a_checkpoint_of_another_env_or_size(tmp_path):
         train(tiny_config(tmp_path, env="Reacher-v5", resume=ckpt))
     with pytest.raises(LiquidNodeError, match="units=4 but this run asks for 8"):
         train(tiny_config(tmp_path, units=8, resume=ckpt))
-    with pytest.raises(LiquidNodeError, match="already at 256 steps"):
-        train(tiny_config(tmp_path, resume=ckpt))
+    with pytest.raises(LiquidNodeError, match="already at 256 steps, past --steps 128; pass --st"):
+        train(tiny_config(tmp_path, steps=128, resume=ckpt))
     with pytest.raises(LiquidNodeError, match="does not exist"):
         train(tiny_config(tmp_path, resume=str(tmp_path / "missing.pt")))
 
